@@ -1,0 +1,168 @@
+"""Training data: a folder tree of colour images -> (L, ab) crops in network scaling.
+
+Knows nothing of models. The folder is scanned once (readable? colour?) and the result
+kept in the run folder, so a resumed run sees the very same file list.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .lab import normalize_ab, normalize_l, srgb_to_lab
+
+TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
+
+
+def find_images(root: Path, extensions=TRAIN_EXTENSIONS) -> list[Path]:
+    """Every image file below `root`, recursive, in a stable (sorted) order."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Decode an image to (H, W, 3) RGB uint8/uint16, EXIF orientation applied.
+
+    Reads the bytes ourselves (np.fromfile) so that any file name works, then lets OpenCV
+    decode them. Raises ValueError with a reason a user can act on.
+    """
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError("empty file (0 bytes)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise ValueError("not a decodable image (corrupt, truncated or unsupported format)")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"unsupported sample type {image.dtype}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def chroma_level(rgb: np.ndarray) -> float:
+    """How colourful an image is: max of mean |R−G| and mean |G−B|, in 8-bit levels."""
+    x = rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 1.0)
+    return float(max(np.abs(x[..., 0] - x[..., 1]).mean(), np.abs(x[..., 1] - x[..., 2]).mean()))
+
+
+@dataclass
+class ScanResult:
+    usable: list[str] = field(default_factory=list)  # colour images, paths relative to the root
+    grey: list[str] = field(default_factory=list)  # near-grey: skipped, no ab target
+    failed: dict[str, str] = field(default_factory=dict)  # unreadable: path -> reason
+
+    def to_json(self) -> str:
+        return json.dumps({"usable": self.usable, "grey": self.grey, "failed": self.failed}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ScanResult":
+        d = json.loads(text)
+        return cls(usable=d["usable"], grey=d["grey"], failed=d["failed"])
+
+
+def _classify(path: Path) -> tuple[str, str]:
+    try:
+        rgb = read_rgb(path)
+    except (ValueError, OSError) as exc:
+        return "failed", str(exc)
+    if min(rgb.shape[:2]) < 8:
+        return "failed", f"too small ({rgb.shape[1]}×{rgb.shape[0]})"
+    if chroma_level(rgb) < GREY_LEVEL_THRESHOLD:
+        return "grey", ""
+    return "usable", ""
+
+
+def scan_folder(root: Path, progress=None, workers: int = 4) -> ScanResult:
+    """Decode every image once: keep the colour ones, count the grey, report the unreadable."""
+    root = Path(root)
+    paths = find_images(root)
+    result = ScanResult()
+    with ThreadPoolExecutor(workers) as pool:  # cv2 releases the GIL while decoding
+        for path, (kind, reason) in zip(paths, pool.map(_classify, paths)):
+            rel = path.relative_to(root).as_posix()
+            if kind == "usable":
+                result.usable.append(rel)
+            elif kind == "grey":
+                result.grey.append(rel)
+            else:
+                result.failed[rel] = reason
+            if progress is not None:
+                progress()
+    return result
+
+
+def split_train_val(files: list[str], val_fraction: float, max_val: int, seed: int) -> tuple[list[str], list[str]]:
+    """A held-out validation split that depends only on the file names and the seed."""
+    def key(name: str) -> int:
+        return zlib.crc32(f"{seed}:{name}".encode())
+
+    ranked = sorted(files, key=key)
+    n_val = min(max_val, int(round(len(files) * val_fraction)))
+    if len(files) >= 2:
+        n_val = max(1, n_val)
+    val = set(ranked[:n_val])
+    return [f for f in files if f not in val], [f for f in files if f in val]
+
+
+def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = short_side / min(h, w)
+    if abs(scale - 1.0) < 1e-6:
+        return rgb
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def rgb_to_network(rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H, W, 3) RGB -> L (1, H, W) and ab (2, H, W), float32, network scaling."""
+    lab = srgb_to_lab(rgb)
+    l_net = normalize_l(lab[..., 0])[None]
+    ab_net = normalize_ab(lab[..., 1:]).transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(l_net)), torch.from_numpy(np.ascontiguousarray(ab_net))
+
+
+class ColorizationDataset(Dataset):
+    """Colour images -> (L, ab) crops of `crop`², optionally from images scaled to `resize` short side.
+
+    Training crops are random (position, horizontal flip) but reproducible: each sample's
+    randomness derives from (seed, epoch, index), so a resumed run sees identical batches.
+    """
+
+    def __init__(self, root: Path, files: list[str], crop: int, resize: int | None, train: bool, seed: int = 0):
+        self.root = Path(root)
+        self.files = list(files)
+        self.crop = crop
+        self.resize = resize
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> np.ndarray:
+        rgb = read_rgb(self.root / self.files[index])
+        short = self.resize if self.resize else min(rgb.shape[:2])
+        return resize_short_side(rgb, max(short, self.crop))
+
+    def __getitem__(self, index: int):
+        rgb = self.load(index)
+        h, w = rgb.shape[:2]
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            top = int(rng.integers(0, h - self.crop + 1))
+            left = int(rng.integers(0, w - self.crop + 1))
+            flip = bool(rng.integers(0, 2))
+        else:
+            top, left, flip = (h - self.crop) // 2, (w - self.crop) // 2, False
+        rgb = rgb[top : top + self.crop, left : left + self.crop]
+        if flip:
+            rgb = rgb[:, ::-1]
+        return rgb_to_network(np.ascontiguousarray(rgb))

@@ -1,0 +1,181 @@
+"""sRGB <-> CIE Lab (D65, 2° observer) for numpy and torch, and the one network scaling.
+
+Every pipeline (training, export, inference) goes through this module, so the scaling of
+L and ab is defined exactly once. The conversion follows the standard sRGB formulas with
+the same constants as scikit-image, which the tests use as the reference.
+
+Conversions run in float32 from uint8, uint16 or float [0, 1] input. There is deliberately
+no uint8 Lab representation: quantising Lab to bytes loses up to 26 RGB levels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --- Network scaling (used everywhere) --------------------------------------------------
+L_MAX = 100.0  # L* is in [0, 100]
+AB_SCALE = 110.0  # Lab units per network unit: sRGB's a*, b* lie within ±110 (a ∈ [-86, 98], b ∈ [-108, 95])
+
+# --- Colourimetry ------------------------------------------------------------------------
+# Linear sRGB -> XYZ (rows X, Y, Z), as in scikit-image.
+_XYZ_FROM_RGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float64,
+)
+_RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)  # reference white, Y = 1
+_EPS = 0.008856  # (6/29)^3
+_KAPPA = 7.787  # slope of the linear segment of f(t)
+_F_EPS = 0.2068966  # f(_EPS) = 6/29
+
+
+class _NumpyOps:
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def clamp(x, lo=None, hi=None):
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def stack(xs, axis):
+        return np.stack(xs, axis=axis)
+
+
+class _TorchOps:
+    @staticmethod
+    def where(cond, a, b):
+        import torch
+
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def clamp(x, lo=None, hi=None):
+        return x.clamp(min=lo, max=hi)
+
+    @staticmethod
+    def stack(xs, axis):
+        import torch
+
+        return torch.stack(xs, dim=axis)
+
+
+def _rgb_to_lab(r, g, b, ops):
+    """Per-channel sRGB [0, 1] -> (L, a, b); works on numpy arrays and torch tensors alike."""
+
+    def linearize(c):
+        return ops.where(c <= 0.04045, c / 12.92, ops.clamp((c + 0.055) / 1.055, 0.0) ** 2.4)
+
+    r, g, b = linearize(r), linearize(g), linearize(b)
+    m = _XYZ_FROM_RGB
+    x = (m[0, 0] * r + m[0, 1] * g + m[0, 2] * b) / _WHITE_D65[0]
+    y = (m[1, 0] * r + m[1, 1] * g + m[1, 2] * b) / _WHITE_D65[1]
+    z = (m[2, 0] * r + m[2, 1] * g + m[2, 2] * b) / _WHITE_D65[2]
+
+    def f(t):
+        return ops.where(t > _EPS, ops.clamp(t, _EPS) ** (1.0 / 3.0), _KAPPA * t + 16.0 / 116.0)
+
+    fx, fy, fz = f(x), f(y), f(z)
+    return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)
+
+
+def _lab_to_rgb(L, a, b, ops):
+    """Per-channel (L, a, b) -> sRGB clipped to [0, 1]."""
+    fy = (L + 16.0) / 116.0
+    fx = a / 500.0 + fy
+    fz = ops.clamp(fy - b / 200.0, 0.0)
+
+    def finv(t):
+        return ops.where(t > _F_EPS, t**3, (t - 16.0 / 116.0) / _KAPPA)
+
+    x = finv(fx) * _WHITE_D65[0]
+    y = finv(fy) * _WHITE_D65[1]
+    z = finv(fz) * _WHITE_D65[2]
+    m = _RGB_FROM_XYZ
+
+    def gamma(c):
+        c = ops.clamp(c, 0.0, 1.0)
+        return ops.where(c > 0.0031308, 1.055 * ops.clamp(c, 0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * c)
+
+    r = gamma(m[0, 0] * x + m[0, 1] * y + m[0, 2] * z)
+    g = gamma(m[1, 0] * x + m[1, 1] * y + m[1, 2] * z)
+    bl = gamma(m[2, 0] * x + m[2, 1] * y + m[2, 2] * z)
+    return r, g, bl
+
+
+def to_unit_float(rgb: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float image -> float32 in [0, 1], keeping the full bit depth."""
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / 255.0
+    if rgb.dtype == np.uint16:
+        return rgb.astype(np.float32) / 65535.0
+    return rgb.astype(np.float32, copy=False)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB (uint8, uint16 or float [0, 1]) -> (..., 3) float32 Lab."""
+    rgb = to_unit_float(rgb)
+    L, a, b = _rgb_to_lab(rgb[..., 0], rgb[..., 1], rgb[..., 2], _NumpyOps)
+    return np.stack([L, a, b], axis=-1).astype(np.float32, copy=False)
+
+
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """(..., 3) Lab -> (..., 3) float32 sRGB in [0, 1]."""
+    lab = lab.astype(np.float32, copy=False)
+    r, g, b = _lab_to_rgb(lab[..., 0], lab[..., 1], lab[..., 2], _NumpyOps)
+    return np.stack([r, g, b], axis=-1).astype(np.float32, copy=False)
+
+
+def srgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB -> (...) float32 L*, without computing a and b."""
+    rgb = to_unit_float(rgb)
+    L, _, _ = _rgb_to_lab(rgb[..., 0], rgb[..., 1], rgb[..., 2], _NumpyOps)
+    return L.astype(np.float32, copy=False)
+
+
+def grey_to_luminance(grey: np.ndarray) -> np.ndarray:
+    """(...) grey level (uint8, uint16 or float [0, 1]) -> (...) float32 L*.
+
+    A grey pixel is R = G = B, so L* follows from Y alone (Y = linearised grey level).
+    """
+    g = to_unit_float(grey)
+    y = np.where(g <= 0.04045, g / 12.92, np.clip((g + 0.055) / 1.055, 0.0, None) ** 2.4)
+    # The sRGB matrix's Y row sums to 1.000000, so Y equals the linear grey level.
+    f = np.where(y > _EPS, np.clip(y, _EPS, None) ** (1.0 / 3.0), _KAPPA * y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).astype(np.float32, copy=False)
+
+
+def srgb_to_lab_torch(rgb):
+    """(N, 3, H, W) sRGB float tensor in [0, 1] -> (N, 3, H, W) Lab tensor."""
+    L, a, b = _rgb_to_lab(rgb[:, 0], rgb[:, 1], rgb[:, 2], _TorchOps)
+    return _TorchOps.stack([L, a, b], axis=1)
+
+
+def lab_to_srgb_torch(lab):
+    """(N, 3, H, W) Lab tensor -> (N, 3, H, W) sRGB tensor in [0, 1]."""
+    r, g, b = _lab_to_rgb(lab[:, 0], lab[:, 1], lab[:, 2], _TorchOps)
+    return _TorchOps.stack([r, g, b], axis=1)
+
+
+# --- Network scaling functions (numpy arrays and torch tensors alike) --------------------
+def normalize_l(L):
+    """L* in [0, 100] -> network input in [-1, 1]."""
+    return L / (L_MAX / 2.0) - 1.0
+
+
+def denormalize_l(l_net):
+    """Network L in [-1, 1] -> L* in [0, 100]."""
+    return (l_net + 1.0) * (L_MAX / 2.0)
+
+
+def normalize_ab(ab):
+    """a*, b* in Lab units -> network target in [-1, 1] (divided by AB_SCALE)."""
+    return ab / AB_SCALE
+
+
+def denormalize_ab(ab_net):
+    """Network a/b in [-1, 1] -> Lab units."""
+    return ab_net * AB_SCALE

@@ -1,0 +1,541 @@
+"""Pix2Pix training: TrainConfig + train(), readable top to bottom.
+
+One iteration, as the design card has it:
+  ab_fake = G(L)
+  D step:  ½·[BCE(D(L, ab_real), 1) + BCE(D(L, ab_fake.detach()), 0)]
+  G step:  gan_weight·BCE(D(L, ab_fake), 1) + λ·|ab_fake − ab_real|₁
+The G step reuses the forward pass of the D step (as the reference pix2pix does): G has not
+changed in between, so a second forward would only cost time.
+
+Optional "NoGAN" schedule (DeOldify): the first `l1_only_epochs` train G on λ·L1 alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from . import console
+from .data import ColorizationDataset, ScanResult, scan_folder, split_train_val
+from .lab import denormalize_ab, denormalize_l, lab_to_srgb_torch
+from .metrics import colourfulness, psnr, ssim
+from .nets import DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, UNetGenerator
+from .weights import atomic_write_bytes, save_generator
+
+D_COLLAPSE_LOSS = 0.1  # mean D loss below this: D separates perfectly, G learns nothing from it
+CHROMA_COLLAPSE_RATIO = 0.3  # predicted ab std below this fraction of the truth's: mode collapse
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100  # the design's 100–200
+    batch_size: int = 4  # the design's 1–4
+    crop: int = 256  # training crop side, pixels (a multiple of 2**depth)
+    resize: int | None = None  # scale images to this short side before cropping (the render size); None keeps them
+    l1_weight: float = 100.0  # λ; the design's remedy for colour bleeding is to raise it
+    gan_weight: float = 1.0  # weight of the adversarial term (0 trains G on L1 alone)
+    l1_only_epochs: int = 0  # NoGAN pre-training: epochs of L1 alone before the adversarial term starts
+    lr: float = 2e-4  # Adam learning rate of G (and of D unless lr_d is set)
+    lr_d: float | None = None  # separate D learning rate: the remedy for oscillating or collapsing D
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_epochs: int = 0  # linear decay of the learning rate to 0 over the last N epochs (pix2pix's n_epochs_decay)
+    width: int = 64  # generator width (the design's 64)
+    depth: int = 6  # generator levels (the design's 6)
+    d_width: int = 64  # discriminator width (the design's 64)
+    upsample: str = "transpose"  # "resize" against checkerboard artifacts
+    norm: str = "batch"  # "instance" if BatchNorm's running statistics drift from training
+    dropout: float = 0.5
+    steps_per_epoch: int | None = None  # cap an epoch at this many batches (large folders: more frequent checkpoints)
+    val_fraction: float = 0.05  # held-out share of the images
+    max_val: int = 200  # at most this many validation images
+    samples: int = 6  # rows in the sample sheet
+    seed: int = 0
+    workers: int = 2  # data-loading processes
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    bf16: bool = False  # bfloat16 autocast (CPU; on CUDA fp16 autocast is used automatically)
+    log_every: int = 20  # steps between loss lines in log.jsonl
+    threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
+    keep_epochs: bool = False  # also keep generator-epochNNN.safetensors for every epoch, to choose one by held-out metrics
+
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(width=self.width, depth=self.depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout)
+
+    def lr_factor(self, epoch: int) -> float:
+        """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
+        if self.decay_epochs <= 0:
+            return 1.0
+        start = self.epochs - self.decay_epochs
+        return 1.0 - max(0, epoch + 1 - start) / float(self.decay_epochs + 1)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+def discriminator_loss(pred_real: torch.Tensor, pred_fake: torch.Tensor) -> torch.Tensor:
+    """½·(BCE(real, 1) + BCE(fake, 0)) on logits."""
+    real = F.binary_cross_entropy_with_logits(pred_real, torch.ones_like(pred_real))
+    fake = F.binary_cross_entropy_with_logits(pred_fake, torch.zeros_like(pred_fake))
+    return 0.5 * (real + fake)
+
+
+def generator_loss(ab_fake, ab_real, pred_fake, l1_weight: float = 100.0, gan_weight: float = 1.0):
+    """gan_weight·BCE(fake, 1) + λ·L1; returns (total, gan term, l1 term). pred_fake None: L1 alone."""
+    l1 = F.l1_loss(ab_fake, ab_real)
+    if pred_fake is None:
+        gan = torch.zeros((), device=ab_fake.device)
+    else:
+        gan = F.binary_cross_entropy_with_logits(pred_fake, torch.ones_like(pred_fake))
+    return gan_weight * gan + l1_weight * l1, gan, l1
+
+
+# --- distributed helpers ---------------------------------------------------------------
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_kind: str) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return _Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _pick_device(name: str, dist: _Dist) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", dist.local_rank)
+    return device
+
+
+# --- run folder --------------------------------------------------------------------------
+class RunFolder:
+    """Where a run keeps its state: config, scan, checkpoint, logs, sheets, exported weights."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.scan = self.path / "dataset.json"
+        self.checkpoint = self.path / "checkpoint.pt"
+        self.log = self.path / "log.jsonl"
+        self.samples = self.path / "samples.png"
+        self.curves = self.path / "curves.png"
+        self.generator = self.path / "generator.safetensors"
+        self.best = self.path / "generator-best.safetensors"
+
+    def append_log(self, record: dict) -> None:
+        with open(self.log, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read_log(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+def _save_checkpoint(run: RunFolder, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(run.checkpoint, buf.getvalue())
+
+
+# --- training ------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    epochs_done: int
+    interrupted: bool
+    best_val_psnr: float | None
+    scan: ScanResult
+
+
+def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, show_progress: bool = True) -> TrainResult:
+    """Train the cGAN on the colour images below `data_dir`; everything lands in `run_dir`."""
+    run = RunFolder(run_dir)
+    device_kind = "cuda" if (config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
+    dist = _init_distributed(device_kind)
+    device = _pick_device(config.device, dist)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+    checkpoint = None
+    if resume:
+        if not run.checkpoint.exists():
+            raise FileNotFoundError(f"{run.checkpoint}: nothing to resume (no checkpoint)")
+        saved = TrainConfig.from_dict(json.loads(run.config.read_text()))
+        config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs)
+        checkpoint = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+    if config.crop % (2**config.depth):
+        raise ValueError(f"crop {config.crop} must be a multiple of 2**depth = {2**config.depth}")
+
+    if dist.main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run.config, json.dumps(asdict(config), indent=1).encode())
+
+    # -- data: scan once, keep the list with the run so a resume sees the same files
+    if run.scan.exists():
+        scan = ScanResult.from_json(run.scan.read_text())
+    else:
+        scan = _scan_with_progress(Path(data_dir), show_progress and dist.main)
+        if dist.main:
+            atomic_write_bytes(run.scan, scan.to_json().encode())
+    if dist.main:
+        for rel, reason in scan.failed.items():
+            console.error_line(Path(data_dir) / rel, f"skipped: {reason}")
+        console.info(f"{len(scan.usable)} colour images, {len(scan.grey)} near-grey skipped, {len(scan.failed)} unreadable skipped")
+    train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed)
+    if len(train_files) < config.batch_size * dist.world:
+        raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
+    train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed)
+    val_set = ColorizationDataset(data_dir, val_files, config.crop, config.resize, train=False)
+
+    # -- models and optimisers
+    torch.manual_seed(config.seed)
+    generator = UNetGenerator(config.generator_config()).to(device)
+    discriminator = PatchDiscriminator(DiscriminatorConfig(width=config.d_width)).to(device)
+    channels_last = device.type == "cuda" or config.bf16
+    if channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d or config.lr, betas=(config.beta1, config.beta2))
+    amp_dtype = torch.float16 if device.type == "cuda" else (torch.bfloat16 if config.bf16 else None)
+    scaler_g = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler_d = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    start_epoch, start_step, global_step, best_psnr = 0, 0, 0, None
+    if checkpoint is not None:
+        generator.load_state_dict(checkpoint["generator"])
+        discriminator.load_state_dict(checkpoint["discriminator"])
+        opt_g.load_state_dict(checkpoint["opt_g"])
+        opt_d.load_state_dict(checkpoint["opt_d"])
+        scaler_g.load_state_dict(checkpoint["scaler_g"])
+        scaler_d.load_state_dict(checkpoint["scaler_d"])
+        start_epoch, start_step = checkpoint["epoch"], checkpoint["step"]
+        global_step, best_psnr = checkpoint["global_step"], checkpoint.get("best_val_psnr")
+        torch.set_rng_state(checkpoint["rng_cpu"])
+        if device.type == "cuda" and "rng_cuda" in checkpoint:
+            torch.cuda.set_rng_state(checkpoint["rng_cuda"], device)
+        if dist.main:
+            console.info(f"resuming at epoch {start_epoch + 1}, step {start_step}")
+
+    g_model, d_model = generator, discriminator
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        g_model = DDP(generator, device_ids=ids)
+        d_model = DDP(discriminator, device_ids=ids)
+
+    def autocast():
+        if amp_dtype is None:
+            return torch.autocast(device.type, enabled=False)
+        return torch.autocast(device.type, dtype=amp_dtype)
+
+    def to_device(x):
+        x = x.to(device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def state(epoch: int, step: int) -> dict:
+        s = {
+            "generator": generator.state_dict(),
+            "discriminator": discriminator.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "scaler_g": scaler_g.state_dict(),
+            "scaler_d": scaler_d.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "global_step": global_step,
+            "best_val_psnr": best_psnr,
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if device.type == "cuda":
+            s["rng_cuda"] = torch.cuda.get_rng_state(device)
+        return s
+
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=config.seed, drop_last=True)
+    steps_full = len(sampler) // config.batch_size
+    steps_per_epoch = min(steps_full, config.steps_per_epoch or steps_full)
+
+    interrupted = False
+    epoch = start_epoch
+    progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
+    with progress:
+        for epoch in range(start_epoch, config.epochs):
+            adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
+            lr_g = config.lr * config.lr_factor(epoch)
+            lr_d = (config.lr_d or config.lr) * config.lr_factor(epoch)
+            for group in opt_g.param_groups:
+                group["lr"] = lr_g
+            for group in opt_d.param_groups:
+                group["lr"] = lr_d
+
+            # The epoch's sample order is fixed by (seed, epoch); a resume skips the batches done.
+            sampler.set_epoch(epoch)
+            train_set.epoch = epoch
+            skip = start_step if epoch == start_epoch else 0
+            order = list(sampler)[skip * config.batch_size : steps_per_epoch * config.batch_size]
+            loader = DataLoader(
+                train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
+                drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False,
+            )
+            phase = "GAN" if adversarial else "L1"
+            task = progress.add_task(f"epoch {epoch + 1}/{config.epochs} {phase}", total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
+            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0}
+            n_steps, t0, step = 0, time.perf_counter(), skip
+            generator.train()
+            discriminator.train()
+            try:
+                for l_net, ab_real in loader:
+                    l_net, ab_real = to_device(l_net), to_device(ab_real)
+                    with autocast():
+                        ab_fake = g_model(l_net)
+
+                    pred_fake = None
+                    if adversarial:
+                        # D step on (L, ab_real) vs (L, ab_fake.detach())
+                        with autocast():
+                            pred_real = d_model(torch.cat([l_net, ab_real], 1))
+                            pred_fake_d = d_model(torch.cat([l_net, ab_fake.detach()], 1))
+                            loss_d = discriminator_loss(pred_real.float(), pred_fake_d.float())
+                        opt_d.zero_grad(set_to_none=True)
+                        scaler_d.scale(loss_d).backward()
+                        scaler_d.step(opt_d)
+                        scaler_d.update()
+                        # G step through a D whose weights need no gradient (DDP needs them kept)
+                        if dist.world == 1:
+                            discriminator.requires_grad_(False)
+                        with autocast():
+                            pred_fake = d_model(torch.cat([l_net, ab_fake], 1))
+                    loss_g, gan, l1 = generator_loss(
+                        ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight
+                    )
+                    opt_g.zero_grad(set_to_none=True)
+                    scaler_g.scale(loss_g).backward()
+                    scaler_g.step(opt_g)
+                    scaler_g.update()
+                    if adversarial and dist.world == 1:
+                        discriminator.requires_grad_(True)
+
+                    step += 1
+                    n_steps += 1
+                    global_step += 1
+                    sums["l1"] += l1.item()
+                    sums["gan"] += gan.item()
+                    if adversarial:
+                        sums["d"] += loss_d.item()
+                        sums["d_real"] += torch.sigmoid(pred_real.float()).mean().item()
+                        sums["d_fake"] += torch.sigmoid(pred_fake_d.float()).mean().item()
+                    losses = f"L1 {sums['l1'] / n_steps:.4f}" + (f" GAN {sums['gan'] / n_steps:.3f} D {sums['d'] / n_steps:.3f}" if adversarial else "")
+                    progress.update(task, advance=config.batch_size * dist.world, losses=losses)
+                    if dist.main and global_step % config.log_every == 0:
+                        run.append_log({"kind": "step", "epoch": epoch, "step": step, "global_step": global_step,
+                                        "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None})
+            except KeyboardInterrupt:
+                interrupted = True
+                if dist.main:
+                    _save_checkpoint(run, state(epoch, step))
+                    console.info(f"interrupted: saved at epoch {epoch + 1}, step {step}; continue with --resume")
+                break
+            finally:
+                progress.remove_task(task)
+
+            elapsed = time.perf_counter() - t0
+            record = {
+                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": lr_g, "steps": n_steps,
+                "images_per_s": n_steps * config.batch_size * dist.world / max(elapsed, 1e-9),
+                **{k: v / max(n_steps, 1) for k, v in sums.items()},
+            }
+            if dist.main:
+                val = validate(generator, val_set, device, config.batch_size, amp_dtype, channels_last)
+                record["val"] = val
+                warnings = failure_watch(record, adversarial)
+                record["warnings"] = warnings
+                for w in warnings:
+                    console.warn(w)
+                run.append_log(record)
+                save_generator(run.generator, generator, info={"epoch": epoch + 1, "val": val})
+                if config.keep_epochs:
+                    save_generator(run.path / f"generator-epoch{epoch + 1:03d}.safetensors", generator, info={"epoch": epoch + 1, "val": val})
+                if best_psnr is None or val["psnr"] > best_psnr:
+                    best_psnr = val["psnr"]
+                    save_generator(run.best, generator, info={"epoch": epoch + 1, "val": val})
+                _save_checkpoint(run, state(epoch + 1, 0))
+                write_sample_sheet(run.samples, generator, val_set, config.samples, device)
+                write_curves(run.curves, run.read_log())
+                console.info(
+                    f"epoch {epoch + 1}: L1 {record['l1']:.4f}"
+                    + (f", D {record['d']:.3f}" if adversarial else "")
+                    + f", {record['images_per_s']:.1f} images/s; val PSNR {val['psnr']:.2f} dB (grey {val['grey_psnr']:.2f}),"
+                    f" SSIM {val['ssim']:.3f}, colourfulness {val['colourfulness']:.1f} (truth {val['truth_colourfulness']:.1f})"
+                )
+            if dist.world > 1:
+                torch.distributed.barrier()
+
+    epochs_done = epoch if interrupted else config.epochs
+    if dist.world > 1:
+        torch.distributed.destroy_process_group()
+    return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan)
+
+
+def _scan_with_progress(data_dir: Path, show: bool) -> ScanResult:
+    from .data import find_images
+
+    total = len(find_images(data_dir))
+    progress = console.make_progress("images/s", disable=not show)
+    with progress:
+        task = progress.add_task("scanning", total=total)
+        return scan_folder(data_dir, progress=lambda: progress.advance(task))
+
+
+@torch.no_grad()
+def validate(generator, val_set, device, batch_size, amp_dtype=None, channels_last=False) -> dict:
+    """Held-out figures in RGB: PSNR, SSIM, colourfulness, and the grey (ab = 0) baseline beside them."""
+    was_training = generator.training
+    generator.eval()
+    totals = {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0, "grey_psnr": 0.0, "grey_ssim": 0.0, "truth_colourfulness": 0.0}
+    pred_var, truth_var, n = 0.0, 0.0, 0
+    loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=0)
+    for l_net, ab_real in loader:
+        l_in = l_net.to(device)
+        if channels_last:
+            l_in = l_in.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            ab_pred = generator(l_in)
+        ab_pred = ab_pred.float().cpu()
+        L = denormalize_l(l_net)
+        truth = lab_to_srgb_torch(torch.cat([L, denormalize_ab(ab_real)], 1))
+        pred = lab_to_srgb_torch(torch.cat([L, denormalize_ab(ab_pred)], 1))
+        grey = lab_to_srgb_torch(torch.cat([L, torch.zeros_like(ab_real)], 1))
+        totals["psnr"] += psnr(pred, truth).sum().item()
+        totals["ssim"] += ssim(pred, truth).sum().item()
+        totals["colourfulness"] += colourfulness(pred).sum().item()
+        totals["grey_psnr"] += psnr(grey, truth).sum().item()
+        totals["grey_ssim"] += ssim(grey, truth).sum().item()
+        totals["truth_colourfulness"] += colourfulness(truth).sum().item()
+        pred_var += ab_pred.var(dim=(2, 3)).mean(1).sum().item()
+        truth_var += ab_real.var(dim=(2, 3)).mean(1).sum().item()
+        n += l_net.shape[0]
+    generator.train(was_training)
+    result = {k: v / max(n, 1) for k, v in totals.items()}
+    result["chroma_std_ratio"] = math.sqrt(pred_var / truth_var) if truth_var > 0 else 0.0
+    result["images"] = n
+    return result
+
+
+def failure_watch(record: dict, adversarial: bool) -> list[str]:
+    """The design's 'expected challenges', detected: D collapse and chroma (mode) collapse."""
+    warnings = []
+    if adversarial and record.get("d", 1.0) < D_COLLAPSE_LOSS:
+        warnings.append(
+            f"discriminator loss fell to {record['d']:.3f}: D wins outright and G gets no useful gradient "
+            "(mode-collapse risk). Remedy: lower D's learning rate (--lr-d 1e-4) or raise --l1-weight."
+        )
+    ratio = record.get("val", {}).get("chroma_std_ratio")
+    if adversarial and ratio is not None and ratio < CHROMA_COLLAPSE_RATIO:
+        warnings.append(
+            f"predicted colour variance is {ratio:.2f}× the truth's: the generator is collapsing to few colours "
+            "(mode collapse). Remedy: monitor D's loss; adjust learning rates (--lr-d) or raise --gan-weight."
+        )
+    return warnings
+
+
+@torch.no_grad()
+def write_sample_sheet(path: Path, generator, val_set, rows: int, device) -> None:
+    """PNG with one row per validation image: grey input | prediction | truth."""
+    import cv2
+
+    rows = min(rows, len(val_set))
+    if rows == 0:
+        return
+    was_training = generator.training
+    generator.eval()
+    tiles = []
+    for i in range(rows):
+        l_net, ab_real = val_set[i]
+        ab_pred = generator(l_net[None].to(device)).float().cpu()[0]
+        L = denormalize_l(l_net)
+        row = [
+            torch.cat([L, torch.zeros_like(ab_real)], 0),
+            torch.cat([L, denormalize_ab(ab_pred)], 0),
+            torch.cat([L, denormalize_ab(ab_real)], 0),
+        ]
+        rgb = lab_to_srgb_torch(torch.stack(row))  # (3, 3, H, W)
+        tiles.append(torch.cat(list(rgb), dim=2))  # side by side: (3, H, 3W)
+    generator.train(was_training)
+    sheet = torch.cat(tiles, dim=1).permute(1, 2, 0).numpy()
+    sheet = (np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if ok:
+        atomic_write_bytes(path, png.tobytes())
+
+
+def write_curves(path: Path, log: list[dict]) -> None:
+    """Training curves PNG: losses per step, validation PSNR against the grey baseline per epoch."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in log if r.get("kind") == "step"]
+    epochs = [r for r in log if r.get("kind") == "epoch" and "val" in r]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    ax = axes[0]
+    if steps:
+        ax.plot([r["global_step"] for r in steps], [r["l1"] for r in steps], lw=0.8, label="L1 (train)")
+        ax.legend(loc="upper right")
+    ax.set_xlabel("step")
+    ax.set_ylabel("L1 (network units)")
+    ax.set_title("Generator L1")
+    ax = axes[1]
+    gan_steps = [r for r in steps if r.get("d") is not None]
+    if gan_steps:
+        ax.plot([r["global_step"] for r in gan_steps], [r["gan"] for r in gan_steps], lw=0.8, label="G adversarial")
+        ax.plot([r["global_step"] for r in gan_steps], [r["d"] for r in gan_steps], lw=0.8, label="D")
+        ax.legend(loc="upper right")
+    ax.set_xlabel("step")
+    ax.set_title("Adversarial losses (BCE)")
+    ax = axes[2]
+    if epochs:
+        x = [r["epoch"] for r in epochs]
+        ax.plot(x, [r["val"]["psnr"] for r in epochs], marker="o", label="model")
+        ax.plot(x, [r["val"]["grey_psnr"] for r in epochs], ls="--", label="grey baseline")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dB")
+    ax.set_title("Validation PSNR")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

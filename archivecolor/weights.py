@@ -1,0 +1,131 @@
+"""Self-describing generator weights: safetensors tensors + the config in the metadata.
+
+safetensors stores raw tensors and a JSON header, so loading never unpickles anything:
+a weights file from a stranger cannot run code. The header carries the generator config
+and the L/ab scaling, so loading never needs flags repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .lab import AB_SCALE, L_MAX
+from .nets import GeneratorConfig, UNetGenerator
+
+FORMAT = "archivecolor.generator"
+FORMAT_VERSION = "1"
+DEFAULT_WEIGHTS_NAME = "default.safetensors"
+
+
+class WeightsError(Exception):
+    """A weights file that is missing, unreadable or not an archivecolor generator."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half file under `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_generator(path: Path, generator: UNetGenerator, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:
+    """Save `generator` (its state and config) as a safetensors file, atomically."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
+    # Floating tensors in the requested storage dtype; integer buffers (BN's counter) stay as they are.
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generator_config": json.dumps(generator.config.to_dict()),
+        "normalization": json.dumps({"l": f"L/{L_MAX / 2:g} - 1", "ab": f"ab/{AB_SCALE:g}", "ab_scale": AB_SCALE}),
+        "info": json.dumps(info or {}),
+    }
+    atomic_write_bytes(Path(path), save(tensors, metadata=metadata))
+
+
+def read_metadata(path: Path) -> dict:
+    """The metadata header of a weights file, without loading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such weights file") from None
+    except Exception as exc:  # safetensors raises its own error types for a bad header
+        raise WeightsError(f"{path}: not a safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not an archivecolor generator (format {meta.get('format')!r})")
+    return meta
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu") -> UNetGenerator:
+    """Build the generator its file describes, load the tensors in float32, eval mode."""
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    scale = json.loads(meta.get("normalization", "{}")).get("ab_scale", AB_SCALE)
+    if float(scale) != AB_SCALE:
+        raise WeightsError(f"{path}: trained with ab scale {scale}, this archivecolor uses {AB_SCALE}")
+    config = GeneratorConfig.from_dict(json.loads(meta["generator_config"]))
+    generator = UNetGenerator(config)
+    state = load_file(str(path))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not match its config ({exc})") from None
+    return generator.to(device).eval()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_weights_path() -> Path | None:
+    """The generator shipped inside the package, or None if this build carries none."""
+    candidate = resources.files("archivecolor").joinpath("models", DEFAULT_WEIGHTS_NAME)
+    path = Path(str(candidate))
+    return path if path.is_file() else None
+
+
+def resolve_weights(path: Path | None) -> Path:
+    """`path` if given, else the packaged default; a clear error if neither exists."""
+    if path is not None:
+        return Path(path)
+    default = default_weights_path()
+    if default is None:
+        raise WeightsError(
+            "no weights given and this installation carries no default model: "
+            "pass --weights FILE (a .safetensors file written by `archivecolor train`)"
+        )
+    return default

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny real colour photos from ../shared/data when present, else synthetic ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def synthetic_photo(rng: np.random.Generator, size: int = 48) -> np.ndarray:
+    """A smooth, colourful RGB uint8 image: gradients of random hues plus a few blobs."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = rng.uniform(0, 1, 3)
+    slope = rng.uniform(-1, 1, (2, 3))
+    img = base + x[..., None] * slope[0] + y[..., None] * slope[1]
+    for _ in range(3):
+        cy, cx, r = rng.uniform(0, 1, 3)
+        mask = ((x - cx) ** 2 + (y - cy) ** 2) < (0.1 + 0.2 * r) ** 2
+        img[mask] = rng.uniform(0, 1, 3)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def write_rgb(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.write_bytes(data.tobytes())
+
+
+@pytest.fixture
+def colour_folder(tmp_path: Path) -> Path:
+    """A small folder tree of colour photos (real ones from shared/data when available)."""
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    real = sorted((SHARED_DATA / "train" / "caltech101").glob("*/*.jpg"))[::400][:12] if SHARED_DATA.exists() else []
+    for i, src in enumerate(real):
+        rgb = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+        rgb = cv2.resize(rgb, (64, 48), interpolation=cv2.INTER_AREA)
+        write_rgb(root / "real" / f"r{i}.png", rgb)
+    for i in range(16 - len(real)):
+        write_rgb(root / "synthetic" / f"s{i}.jpg", synthetic_photo(rng, 48))
+    return root

@@ -1,0 +1,141 @@
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from archivecolor.data import ColorizationDataset, scan_folder, split_train_val
+from archivecolor.train import TrainConfig, discriminator_loss, failure_watch, generator_loss, train
+from archivecolor.weights import load_generator
+
+from conftest import write_rgb
+
+TINY = TrainConfig(epochs=2, batch_size=4, crop=32, width=4, depth=4, d_width=4, workers=0, samples=2, log_every=1, val_fraction=0.25)
+
+
+def test_discriminator_loss_on_hand_made_logits():
+    real = torch.tensor([0.0, 2.0])
+    fake = torch.tensor([0.0, -1.0])
+    # BCE(x, 1) = log(1 + e^-x); BCE(x, 0) = log(1 + e^x)
+    expected_real = (np.log(2) + np.log(1 + np.exp(-2))) / 2
+    expected_fake = (np.log(2) + np.log(1 + np.exp(-1))) / 2
+    assert discriminator_loss(real, fake).item() == pytest.approx(0.5 * (expected_real + expected_fake), rel=1e-6)
+
+
+def test_generator_loss_on_hand_made_values():
+    ab_fake = torch.zeros(1, 2, 2, 2)
+    ab_real = torch.full((1, 2, 2, 2), 0.1)
+    pred = torch.tensor([1.0])
+    total, gan, l1 = generator_loss(ab_fake, ab_real, pred, l1_weight=100.0)
+    assert l1.item() == pytest.approx(0.1)
+    assert gan.item() == pytest.approx(np.log(1 + np.exp(-1.0)), rel=1e-6)
+    assert total.item() == pytest.approx(gan.item() + 10.0, rel=1e-6)
+    total_l1, gan0, _ = generator_loss(ab_fake, ab_real, None)
+    assert gan0.item() == 0 and total_l1.item() == pytest.approx(10.0)
+
+
+def test_scan_skips_grey_and_reports_unreadable(colour_folder):
+    grey = np.full((40, 40, 3), 120, np.uint8)
+    grey[10:20] = 30
+    write_rgb(colour_folder / "grey.png", grey)
+    (colour_folder / "empty.jpg").write_bytes(b"")
+    (colour_folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    scan = scan_folder(colour_folder)
+    assert scan.grey == ["grey.png"]
+    assert set(scan.failed) == {"empty.jpg", "corrupt.png"}
+    assert "0 bytes" in scan.failed["empty.jpg"]
+    assert len(scan.usable) == 16
+
+
+def test_validation_split_is_disjoint_and_stable():
+    files = [f"f{i}.jpg" for i in range(100)]
+    tr, va = split_train_val(files, 0.1, 50, seed=0)
+    assert len(va) == 10 and not set(tr) & set(va) and len(tr) + len(va) == 100
+    assert split_train_val(files, 0.1, 50, seed=0) == (tr, va)
+    assert split_train_val(files + ["new.jpg"], 0.1, 50, seed=0)[1][:5] != []
+
+
+def test_dataset_crops_are_reproducible_per_epoch(colour_folder):
+    scan = scan_folder(colour_folder)
+    ds = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=None, train=True, seed=1)
+    a = ds[3]
+    b = ds[3]
+    assert torch.equal(a[0], b[0]) and a[0].shape == (1, 32, 32) and a[1].shape == (2, 32, 32)
+    assert a[0].min() >= -1 and a[0].max() <= 1 and a[1].abs().max() <= 1
+
+
+def test_one_training_step_reduces_l1_on_a_fixed_batch(colour_folder):
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+
+    torch.manual_seed(0)
+    scan = scan_folder(colour_folder)
+    ds = ColorizationDataset(colour_folder, scan.usable[:4], crop=32, resize=None, train=False)
+    l_net = torch.stack([ds[i][0] for i in range(4)])
+    ab = torch.stack([ds[i][1] for i in range(4)])
+    g = UNetGenerator(GeneratorConfig(width=8, depth=4, dropout=0.0))
+    opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    before = torch.nn.functional.l1_loss(g(l_net), ab).item()
+    for _ in range(5):
+        loss, _, _ = generator_loss(g(l_net), ab, None)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = torch.nn.functional.l1_loss(g(l_net), ab).item()
+    assert after < before
+
+
+def test_train_writes_checkpoint_log_sheet_curves_and_weights(colour_folder, tmp_path):
+    run = tmp_path / "run"
+    result = train(colour_folder, run, replace(TINY, l1_only_epochs=1), show_progress=False)
+    assert result.epochs_done == 2 and not result.interrupted
+    for name in ["checkpoint.pt", "config.json", "dataset.json", "log.jsonl", "samples.png", "curves.png", "generator.safetensors", "generator-best.safetensors"]:
+        assert (run / name).stat().st_size > 0, name
+    epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"epoch"' in l and '"kind": "epoch"' in l]
+    assert [e["phase"] for e in epochs] == ["L1", "GAN"]
+    for e in epochs:
+        assert {"psnr", "ssim", "colourfulness", "grey_psnr", "truth_colourfulness"} <= set(e["val"])
+    sheet = cv2.imread(str(run / "samples.png"))
+    assert sheet.shape[1] == 3 * 32 and sheet.shape[0] == 2 * 32  # grey | predicted | truth, 2 rows
+    g = load_generator(run / "generator.safetensors")
+    assert g.config.width == 4 and g.config.depth == 4
+
+
+def test_resume_equals_uninterrupted_run(colour_folder, tmp_path):
+    straight = tmp_path / "straight"
+    train(colour_folder, straight, TINY, show_progress=False)
+    halves = tmp_path / "halves"
+    train(colour_folder, halves, replace(TINY, epochs=1), show_progress=False)
+    train(colour_folder, halves, TINY, resume=True, show_progress=False)
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(halves / "checkpoint.pt", weights_only=True)
+    for key in ("generator", "discriminator"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+
+
+def test_failure_watch_names_the_remedy():
+    warnings = failure_watch({"d": 0.01, "val": {"chroma_std_ratio": 0.1}}, adversarial=True)
+    assert any("--lr-d" in w for w in warnings) and any("mode collapse" in w for w in warnings)
+    assert failure_watch({"d": 0.6, "val": {"chroma_std_ratio": 0.9}}, adversarial=True) == []
+
+
+@pytest.mark.slow
+def test_ddp_on_gloo_with_two_processes(colour_folder, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1", "--crop", "32",
+           "--width", "4", "--depth", "4", "--d-width", "4", "--batch-size", "2", "--workers", "0", "--no-progress", "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
+    assert len(epochs) == 1  # rank 0 alone writes
+    # 16 images - 1 held out (5 %) = 15; DistributedSampler(drop_last) gives each rank 7; batch 2 -> 3 steps
+    assert epochs[0]["steps"] == 3
+    assert (run / "generator.safetensors").exists()
