@@ -68,5 +68,105 @@ def train(data_dir, run_dir, resume, no_progress, **options):
         raise SystemExit(130)
 
 
+def runtime_options(command):
+    """Options every inference command shares: which weights, which backend, where."""
+    options = [
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="Generator weights (.safetensors from `archivecolor train`). Default: the model shipped inside archivecolor."),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "tensorrt"]), default="auto", show_default=True,
+                     help="Inference engine. auto: torch fp16 on a CUDA GPU, torch fp32 on a CPU; it says what it picked."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
+                     help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX."),
+        click.option("--render-size", type=click.IntRange(32), default=256, show_default=True,
+                     help="Short side (pixels) the network sees. Colour is predicted at this size and upsampled onto the original full-resolution luminance."),
+        click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per network call."),
+        click.option("--debug", is_flag=True, help="Show full tracebacks."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def open_colorizer(weights, backend, device, precision, render_size):
+    from . import console
+    from .backends import BackendError, open_backend
+    from .colorizer import Colorizer
+    from .weights import WeightsError
+
+    try:
+        choice = open_backend(backend, weights=weights, device=device, precision=precision)
+        colorizer = Colorizer(choice.backend, render_size=render_size)
+    except (BackendError, WeightsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console.info(f"backend: {choice.backend.name} ({choice.reason})")
+    return colorizer
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it).")
+@click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp"]), default=None,
+              help="Output format. Default: each file's own format (16-bit PNG/TIFF stay 16-bit).")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
+@click.option("--skip-color", is_flag=True, help="Leave out inputs that are already in colour (default: colorize them from their luminance).")
+@click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,
+              help="How predicted colour is brought to full resolution. guided: edge-aware, follows the luminance edges (against colour bleeding).")
+@click.option("--sheet", is_flag=True, help="Also write a before/after sheet of the first images (before-after.jpg in the output folder).")
+@click.option("--jobs", type=click.IntRange(1), default=2, show_default=True, help="Decode threads and encode threads (each).")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG / WebP quality.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON report here (it is always written to OUT/archivecolor-report.json).")
+@runtime_options
+def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report,
+           weights, backend, device, precision, render_size, batch_size, debug):
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp).
+
+    Sources are never written. Each output is written under a temporary name and renamed when
+    complete, so an interrupted run leaves nothing half-written; run the same command again to
+    resume. A file that cannot be read is reported on one line and the run goes on; the exit
+    code is 1 if any file failed, 0 otherwise.
+    """
+    from rich.table import Table
+
+    from . import console
+    from .folder import FolderConfig, colorize_folder, default_output_folder, list_tasks
+    from .weights import atomic_write_bytes
+
+    out = out or default_output_folder(source)
+    try:
+        config = FolderConfig(render_size=render_size, batch_size=batch_size, output_format=output_format, overwrite=overwrite,
+                              skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality)
+        from .folder import check_output_folder
+
+        check_output_folder(source, out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    colorizer = open_colorizer(weights, backend, device, precision, render_size)
+    total = len(list_tasks(source, out, output_format))
+    progress = console.make_progress("files/s")
+    with progress:
+        bar = progress.add_task("colorizing", total=total)
+
+        def on_file(result):
+            if result.status == "failed":
+                console.error_line(result.source, result.reason)
+            progress.advance(bar)
+
+        result = colorize_folder(source, out, colorizer, config, on_file=on_file)
+    table = Table(title=f"archivecolor folder → {out}", show_edge=False)
+    for column in ("done", "skipped", "failed", "pictures", "seconds", "pictures/s"):
+        table.add_column(column, justify="right")
+    table.add_row(str(result.count("done")), str(result.count("skipped")), str(result.failed), str(result.images),
+                  f"{result.seconds:.1f}", f"{result.images_per_s:.2f}")
+    console.stderr.print(table)
+    if report is not None:
+        atomic_write_bytes(report, result.to_json().encode())
+    if result.failed:
+        console.stderr.print(f"{result.failed} file(s) failed; see {out / 'archivecolor-report.json'}", markup=False)
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -44,3 +44,22 @@ def colour_folder(tmp_path: Path) -> Path:
     for i in range(16 - len(real)):
         write_rgb(root / "synthetic" / f"s{i}.jpg", synthetic_photo(rng, 48))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A small random generator (width 8, depth 4): fast, deterministic, colourful enough to test with."""
+    import torch
+
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+    from archivecolor.weights import save_generator
+
+    torch.manual_seed(0)
+    generator = UNetGenerator(GeneratorConfig(width=8, depth=4, dropout=0.0))
+    generator.train()
+    with torch.no_grad():
+        for _ in range(2):
+            generator(torch.randn(4, 1, 32, 32))
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, generator.eval())
+    return path

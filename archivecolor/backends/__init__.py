@@ -1,0 +1,70 @@
+"""Inference backends behind one small interface: float32 NCHW L in, float32 NCHW ab out.
+
+    backend = open_backend("auto", weights=None, device="auto")
+    ab_net = backend.run(l_net)   # (N, 1, H, W) -> (N, 2, H, W), network scaling
+
+H and W must be multiples of `backend.size_multiple`. `auto` says what it chose and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+BACKEND_KINDS = ("auto", "torch", "onnx", "tensorrt")
+
+
+class BackendError(Exception):
+    """A backend that cannot run here; the message says what is missing and how to get it."""
+
+
+class Backend(Protocol):
+    name: str  # what runs, e.g. "torch cuda:0 fp16", "onnxruntime CPUExecutionProvider"
+    size_multiple: int  # H and W of an input must be multiples of this
+
+    def run(self, l_net: np.ndarray) -> np.ndarray:
+        """(N, 1, H, W) float32 L in [-1, 1] -> (N, 2, H, W) float32 ab in [-1, 1]."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: Backend
+    reason: str  # why `auto` picked it (or "requested")
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def open_backend(kind: str = "auto", weights: Path | None = None, device: str = "auto", precision: str = "auto") -> BackendChoice:
+    """Open the backend `kind` for `weights` (None: the packaged default model).
+
+    auto: on a CUDA GPU, torch with fp16 and channels_last; on a CPU, torch fp32 (onnxruntime
+    was not faster for this network on the CPUs measured; see the README's performance notes).
+    """
+    from ..weights import resolve_weights
+
+    if kind not in BACKEND_KINDS:
+        raise BackendError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
+    if kind == "tensorrt":
+        raise BackendError("the TensorRT backend is not built yet (see `archivecolor build-engine`, an open issue)")
+    source = resolve_weights(weights)
+    if kind == "onnx":
+        from .onnx_backend import OnnxBackend
+
+        return BackendChoice(OnnxBackend(source, device=device), "requested")
+    from .torch_backend import TorchBackend
+
+    if kind == "torch":
+        return BackendChoice(TorchBackend(source, device=device, precision=precision), "requested")
+    if device in ("auto",) and cuda_available():
+        return BackendChoice(TorchBackend(source, device="cuda", precision=precision), "a CUDA GPU is present: torch fp16 + channels_last")
+    return BackendChoice(TorchBackend(source, device="cpu" if device == "auto" else device, precision=precision), "no CUDA GPU: torch on the CPU")

@@ -1,0 +1,49 @@
+"""The one Colorizer every pipeline uses: L of any size in, ab at render size out.
+
+    colorizer = Colorizer(backend, render_size=256)
+    job = colorizer.prepare(L_full)          # resize to render size, pad to the network multiple
+    colorizer.predict([job, ...])            # one batch per padded size; fills job.ab
+    recombine_into(out, L_full, job.ab, job.L_render, mode)   # full resolution, in strips
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .render import DEFAULT_RENDER_SIZE, Geometry, ab_from_network, network_input, plan, render_luminance
+
+
+@dataclass
+class RenderJob:
+    geometry: Geometry
+    L_render: np.ndarray  # (rh, rw) L* at render size
+    l_net: np.ndarray  # (1, ph, pw) network input
+    ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
+
+
+class Colorizer:
+    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE):
+        if render_size < backend.size_multiple:
+            raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
+        self.backend = backend
+        self.render_size = render_size
+
+    def prepare(self, L_full: np.ndarray) -> RenderJob:
+        geometry = plan(L_full.shape, self.render_size, self.backend.size_multiple)
+        L_render = render_luminance(L_full, geometry)
+        return RenderJob(geometry, L_render, network_input(L_render, geometry))
+
+    def predict(self, jobs: list[RenderJob], batch_size: int = 8) -> None:
+        """Run the network on `jobs`, batching those of equal padded size; fills each job.ab."""
+        buckets: dict[tuple[int, int], list[RenderJob]] = defaultdict(list)
+        for job in jobs:
+            buckets[job.geometry.bucket].append(job)
+        for group in buckets.values():
+            for start in range(0, len(group), batch_size):
+                batch = group[start : start + batch_size]
+                ab_net = self.backend.run(np.stack([job.l_net for job in batch]))  # (N, 2, ph, pw)
+                for job, ab in zip(batch, ab_net):
+                    job.ab = ab_from_network(ab, job.geometry)

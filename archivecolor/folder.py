@@ -1,0 +1,306 @@
+"""`archivecolor folder`: scan -> skip done -> decode -> batch -> infer -> recombine -> write.
+
+Decoding and encoding run on thread pools (OpenCV and numpy release the GIL) while the main
+thread feeds the network, with bounded windows between the stages so memory does not grow
+with the archive. Every output is written atomically; a re-run skips finished outputs; a bad
+file is one line in the report and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .colorizer import Colorizer, RenderJob
+from .data import GREY_LEVEL_THRESHOLD, chroma_level
+from .imageio import (
+    FORMAT_SUFFIX,
+    OUTPUT_FORMATS,
+    STILL_EXTENSIONS,
+    BadInput,
+    Still,
+    encode_still,
+    encode_tiff_pages,
+    read_stills,
+    still_format,
+    write_atomic,
+)
+from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
+
+REPORT_NAME = "archivecolor-report.json"
+SHEET_NAME = "before-after.jpg"
+SHEET_IMAGES = 12  # pairs on the before/after sheet
+SHEET_THUMB_HEIGHT = 160  # pixels
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    render_size: int = DEFAULT_RENDER_SIZE  # short side the network sees, pixels
+    batch_size: int = 8  # images per network call
+    output_format: str | None = None  # None: the source's format
+    overwrite: bool = False  # redo outputs that already exist
+    skip_color: bool = False  # leave already-colour inputs out (default: colorize from their luminance)
+    ab_upsampling: str = "bilinear"  # "guided": edge-aware, against colour bleeding
+    sheet: bool = False  # write a before/after sheet of the first images
+    jobs: int = 2  # decode threads and encode threads (each)
+    quality: int = 95  # JPEG / WebP quality
+
+    def __post_init__(self):
+        if self.output_format is not None and self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {OUTPUT_FORMATS}")
+        if self.ab_upsampling not in AB_UPSAMPLING:
+            raise ValueError(f"ab upsampling must be one of {AB_UPSAMPLING}")
+
+
+@dataclass
+class FileResult:
+    source: str  # relative to the input folder
+    status: str  # "done", "skipped" or "failed"
+    reason: str = ""
+    output: str | None = None  # relative to the output folder
+
+
+@dataclass
+class FolderReport:
+    source: str
+    output: str
+    backend: str
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    images: int = 0  # pictures colorized (a multi-page TIFF counts each page)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> str:
+        summary = {k: self.count(k) for k in ("done", "skipped", "failed")}
+        return json.dumps(
+            {"source": self.source, "output": self.output, "backend": self.backend, "summary": summary,
+             "images": self.images, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
+             "files": [asdict(r) for r in self.results]},
+            indent=1,  # ASCII escapes: file names that are not valid UTF-8 survive
+        )
+
+
+@dataclass
+class _Task:
+    source: Path
+    rel: str
+    target: Path
+    fmt: str
+
+
+@dataclass
+class _Decoded:
+    task: _Task
+    stills: list[Still]
+    luminance: list[np.ndarray]
+    jobs: list[RenderJob]
+
+
+def default_output_folder(source: Path) -> Path:
+    """Beside the input, never inside it: scans/ -> scans-colorized/."""
+    source = Path(source).resolve()
+    return source.parent / f"{source.name}-colorized"
+
+
+def check_output_folder(source: Path, out: Path) -> None:
+    source, out = Path(source).resolve(), Path(out).resolve()
+    if out == source or out.is_relative_to(source):
+        raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
+
+
+def list_tasks(source: Path, out: Path, output_format: str | None) -> list[_Task]:
+    """Every still below `source`, with its mirrored target under `out`, in a stable order."""
+    tasks = []
+    for path in sorted(p for p in Path(source).rglob("*") if p.suffix.lower() in STILL_EXTENSIONS):
+        if not path.is_file() and not path.is_symlink():
+            continue
+        rel = path.relative_to(source)
+        fmt = output_format or still_format(path)
+        target = out / rel if output_format is None else (out / rel).with_suffix(FORMAT_SUFFIX[fmt])
+        tasks.append(_Task(path, rel.as_posix(), target, fmt))
+    return tasks
+
+
+def remove_stale_partials(out: Path) -> int:
+    """Delete temporary files an interrupted run left (".NAME.XXXX.part"); they never look finished."""
+    removed = 0
+    if out.is_dir():
+        for path in out.rglob(".*.part"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None) -> FolderReport:
+    """Colorize every still below `source` into `out`; `on_file(FileResult)` after each file."""
+    source, out = Path(source), Path(out)
+    check_output_folder(source, out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)
+    report = FolderReport(str(source), str(out), colorizer.backend.name)
+    started = time.perf_counter()
+
+    def record(result: FileResult) -> None:
+        report.results.append(result)
+        if on_file is not None:
+            on_file(result)
+
+    todo: deque[_Task] = deque()
+    for task in list_tasks(source, out, config.output_format):
+        if task.target.resolve() == task.source.resolve():
+            record(FileResult(task.rel, "failed", "output would overwrite the source"))
+        elif task.target.exists() and not config.overwrite:
+            record(FileResult(task.rel, "skipped", "already done", _rel(task.target, out)))
+        else:
+            todo.append(task)
+
+    sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    window = max(2 * config.batch_size, 2 * config.jobs)  # decoded files held at most
+    with ThreadPoolExecutor(config.jobs, thread_name_prefix="decode") as decoders, ThreadPoolExecutor(config.jobs, thread_name_prefix="encode") as encoders:
+        decoding: deque[tuple[_Task, Future]] = deque()
+        writing: deque[tuple[_Task, Future]] = deque()
+        waiting: list[_Decoded] = []  # decoded, not yet through the network
+
+        def drain_writes(limit: int) -> None:
+            while len(writing) > limit:
+                task, future = writing.popleft()
+                try:
+                    report.images += future.result()
+                    record(FileResult(task.rel, "done", output=_rel(task.target, out)))
+                except BadInput as exc:
+                    record(FileResult(task.rel, "failed", str(exc)))
+                except Exception as exc:  # an encoder or disk error: this file fails, the run goes on
+                    record(FileResult(task.rel, "failed", f"could not write {_rel(task.target, out)}: {exc}"))
+
+        def run_network(force: bool) -> None:
+            """Infer the waiting files once a size bucket fills (or everything, when forced)."""
+            nonlocal waiting
+            by_bucket = defaultdict(int)
+            for item in waiting:
+                for job in item.jobs:
+                    by_bucket[job.geometry.bucket] += 1
+            pending = sum(by_bucket.values())
+            if not force and max(by_bucket.values(), default=0) < config.batch_size and pending < 4 * config.batch_size:
+                return
+            try:
+                colorizer.predict([job for item in waiting for job in item.jobs], config.batch_size)
+            except Exception as exc:
+                for item in waiting:
+                    record(FileResult(item.task.rel, "failed", f"inference failed: {exc}"))
+                waiting = []
+                return
+            for item in waiting:
+                if config.sheet and len(sheet_pairs) < SHEET_IMAGES:
+                    sheet_pairs.append(_sheet_pair(item.jobs[0]))
+                writing.append((item.task, encoders.submit(_write, item, config)))
+            waiting = []
+            drain_writes(2 * config.jobs)
+
+        while todo or decoding:
+            while todo and len(decoding) < window:
+                task = todo.popleft()
+                decoding.append((task, decoders.submit(_decode, task, colorizer, config)))
+            task, future = decoding.popleft()
+            try:
+                item = future.result()
+            except BadInput as exc:
+                record(FileResult(task.rel, "failed", str(exc)))
+                continue
+            except MemoryError:
+                record(FileResult(task.rel, "failed", "out of memory while decoding"))
+                continue
+            except Exception as exc:
+                record(FileResult(task.rel, "failed", f"unexpected error while decoding: {exc!r}"))
+                continue
+            if item is None:
+                record(FileResult(task.rel, "skipped", "already in colour (--skip-color)"))
+                continue
+            waiting.append(item)
+            run_network(force=False)
+        run_network(force=True)
+        drain_writes(0)
+
+    if config.sheet and sheet_pairs:
+        write_atomic(out / SHEET_NAME, _sheet_bytes(sheet_pairs))
+    report.seconds = time.perf_counter() - started
+    write_atomic(out / REPORT_NAME, report.to_json().encode())
+    return report
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _decode(task: _Task, colorizer: Colorizer, config: FolderConfig) -> _Decoded | None:
+    stills = read_stills(task.source)
+    if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
+        return None
+    luminance = [full_luminance(s.pixels) for s in stills]
+    return _Decoded(task, stills, luminance, [colorizer.prepare(L) for L in luminance])
+
+
+def _write(item: _Decoded, config: FolderConfig) -> int:
+    """Recombine every page at full resolution, encode, write atomically; returns pictures written."""
+    pages = []
+    for still, L_full, job in zip(item.stills, item.luminance, item.jobs):
+        channels = 4 if still.alpha is not None else 3
+        rgb = np.empty((*L_full.shape, channels), dtype=still.pixels.dtype)
+        recombine_into(rgb, L_full, job.ab, job.L_render, config.ab_upsampling)
+        if channels == 4:
+            rgb[..., 3] = still.alpha
+        pages.append((rgb, still.metadata))
+    if item.task.fmt == "tiff":
+        data = encode_tiff_pages(pages)
+    else:
+        data = encode_still(pages[0][0], item.task.fmt, pages[0][1], config.quality)
+    write_atomic(item.task.target, data)
+    return len(pages)
+
+
+def _sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
+    """Small grey and colour versions of one picture, for the before/after sheet."""
+    import cv2
+
+    from .lab import lab_to_srgb
+
+    L = job.L_render
+    scale = SHEET_THUMB_HEIGHT / L.shape[0]
+    size = (max(1, round(L.shape[1] * scale)), SHEET_THUMB_HEIGHT)
+    lab = np.dstack([L, job.ab])
+    colour = (lab_to_srgb(cv2.resize(lab, size, interpolation=cv2.INTER_AREA)) * 255 + 0.5).astype(np.uint8)
+    grey = (lab_to_srgb(np.dstack([cv2.resize(L, size, interpolation=cv2.INTER_AREA), np.zeros((*size[::-1], 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
+    return grey, colour
+
+
+def _sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """Rows of 'before | after' thumbnails on white, as JPEG."""
+    import cv2
+
+    gap = 8
+    width = max(g.shape[1] + c.shape[1] for g, c in pairs) + 3 * gap
+    rows = []
+    for grey, colour in pairs:
+        row = np.full((SHEET_THUMB_HEIGHT + gap, width, 3), 255, np.uint8)
+        row[gap:, gap : gap + grey.shape[1]] = grey
+        x = 2 * gap + grey.shape[1]
+        row[gap:, x : x + colour.shape[1]] = colour
+        rows.append(row)
+    sheet = np.vstack(rows + [np.full((gap, width, 3), 255, np.uint8)])
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return data.tobytes()

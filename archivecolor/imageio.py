@@ -1,0 +1,323 @@
+"""Stills in and out at full bit depth, with their metadata, written atomically.
+
+Pixels: OpenCV decodes JPEG/PNG/WebP/BMP (8/16-bit, grey, RGB, RGBA, palette, CMYK);
+tifffile decodes TIFF (every page, 8/16-bit, grey, RGB(A), palette, CMYK). Pillow reads only
+the metadata (EXIF, XMP, ICC, DPI): fast, and it never touches pixels.
+
+Output metadata: the source's EXIF (orientation reset, since pixels are already upright), XMP,
+ICC profile and DPI, plus a provenance mark (EXIF Software, PNG text, TIFF Software) so that a
+colorized file is never taken for an original.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import __version__
+from .weights import atomic_write_bytes
+
+STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp"}
+OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp")
+FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
+MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
+PROVENANCE = f"archivecolor {__version__} (colorized; not an original)"
+JPEG_QUALITY = 95
+
+_EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131
+
+
+class BadInput(Exception):
+    """A file that cannot be colorized; str() is the one-line reason shown beside its name."""
+
+
+@dataclass
+class Metadata:
+    exif: bytes | None = None  # raw EXIF (TIFF structure, without the "Exif\0\0" prefix)
+    xmp: bytes | None = None
+    icc: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    orientation: int = 1
+
+
+@dataclass
+class Still:
+    """One decoded picture: (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16; upright."""
+
+    pixels: np.ndarray
+    metadata: Metadata = field(default_factory=Metadata)
+
+    @property
+    def is_grey(self) -> bool:
+        return self.pixels.ndim == 2
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        return self.pixels[..., 3] if self.pixels.ndim == 3 and self.pixels.shape[2] == 4 else None
+
+
+def still_format(path: Path) -> str | None:
+    return STILL_EXTENSIONS.get(Path(path).suffix.lower())
+
+
+# --- reading -------------------------------------------------------------------------------
+def read_stills(path: Path) -> list[Still]:
+    """Every picture in `path` (a multi-page TIFF gives several). Raises BadInput."""
+    path = Path(path)
+    fmt = still_format(path)
+    if fmt is None:
+        raise BadInput(f"unsupported file type {path.suffix!r}")
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise BadInput("permission denied (cannot read)") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise BadInput("empty file (0 bytes)")
+    if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
+        # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
+        raise BadInput("truncated JPEG (no end-of-image marker)")
+    stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data)]
+    for still in stills:
+        h, w = still.pixels.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise BadInput(f"too small ({w}×{h} px; at least {MIN_SIDE} px a side)")
+    return stills
+
+
+def _read_metadata(data: bytes) -> Metadata:
+    from PIL import Image
+
+    meta = Metadata()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            info = im.info
+            exif = im.getexif()
+            meta.orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+            raw = info.get("exif")
+            if raw:
+                meta.exif = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+            xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+            if xmp:
+                meta.xmp = xmp.encode() if isinstance(xmp, str) else bytes(xmp)
+            meta.icc = info.get("icc_profile") or None
+            if info.get("dpi"):
+                meta.dpi = (float(info["dpi"][0]), float(info["dpi"][1]))
+    except Exception:
+        pass  # metadata is a courtesy: pixels decide whether a file is readable
+    return meta
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1–8) so the picture is upright."""
+    ops = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: np.swapaxes(p, 0, 1),
+        6: lambda p: np.rot90(p, k=-1),
+        7: lambda p: np.rot90(p, k=1)[::-1, ::-1],
+        8: lambda p: np.rot90(p, k=1),
+    }
+    return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
+
+
+def _read_other(data: bytes) -> Still:
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise BadInput("not a decodable image (corrupt, truncated or unsupported variant)")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise BadInput(f"unsupported sample type {pixels.dtype} (8- and 16-bit integer images are supported)")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    elif pixels.ndim == 3 and pixels.shape[2] == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    elif pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+    meta = _read_metadata(data)
+    pixels = _orient(pixels, meta.orientation)
+    return Still(pixels, meta)
+
+
+def _read_tiff(data: bytes) -> list[Still]:
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(io.BytesIO(data))
+    except Exception as exc:
+        raise BadInput(f"not a readable TIFF ({exc})") from None
+    stills = []
+    with tif:
+        for index, page in enumerate(tif.pages):
+            try:
+                pixels = page.asarray()
+            except Exception as exc:
+                raise BadInput(f"TIFF page {index + 1} cannot be decoded ({exc})") from None
+            photometric = int(page.photometric)
+            if pixels.dtype not in (np.uint8, np.uint16):
+                raise BadInput(f"TIFF page {index + 1}: unsupported sample type {pixels.dtype}")
+            if photometric == 0:  # MINISWHITE
+                pixels = np.iinfo(pixels.dtype).max - pixels
+            elif photometric == 3:  # PALETTE: colormap is (3, 2**bits) uint16
+                cmap = page.colormap
+                pixels = (cmap[:, pixels].transpose(1, 2, 0) >> 8).astype(np.uint8)
+            elif photometric == 5:  # SEPARATED (CMYK)
+                cmyk = pixels[..., :4].astype(np.float32) / np.iinfo(pixels.dtype).max
+                rgb = (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:4])
+                pixels = (rgb * np.iinfo(pixels.dtype).max + 0.5).astype(pixels.dtype)
+            if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha
+                pixels = np.dstack([pixels[..., 0]] * 3 + [pixels[..., 1]])
+            elif pixels.ndim == 3 and pixels.shape[2] > 4:
+                pixels = pixels[..., :4]
+            if pixels.ndim not in (2, 3):
+                raise BadInput(f"TIFF page {index + 1}: unsupported layout {pixels.shape}")
+            meta = Metadata()
+            tags = page.tags
+            if 34675 in tags:
+                meta.icc = bytes(tags[34675].value)
+            if 700 in tags:
+                value = tags[700].value
+                meta.xmp = value if isinstance(value, bytes) else str(value).encode()
+            if 282 in tags and 283 in tags:
+                xr, yr = tags[282].value, tags[283].value
+                unit = tags[296].value if 296 in tags else 2
+                to_dpi = 2.54 if int(unit) == 3 else 1.0
+                meta.dpi = (xr[0] / xr[1] * to_dpi, yr[0] / yr[1] * to_dpi)
+            stills.append(Still(np.ascontiguousarray(pixels), meta))
+    if not stills:
+        raise BadInput("TIFF holds no pages")
+    return stills
+
+
+# --- writing -------------------------------------------------------------------------------
+def _exif_with_provenance(exif: bytes | None) -> bytes:
+    """The source EXIF with orientation reset to 1 and Software set to the provenance mark."""
+    from PIL import Image
+
+    tags = Image.Exif()
+    if exif:
+        try:
+            tags.load(b"Exif\x00\x00" + exif)
+        except Exception:
+            tags = Image.Exif()
+    tags[_EXIF_ORIENTATION] = 1
+    tags[_EXIF_SOFTWARE] = PROVENANCE
+    raw = tags.tobytes()
+    return raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, meta: Metadata) -> bytes:
+    chunks = []
+    if meta.icc:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(meta.icc)))
+    if meta.dpi:
+        ppm = [max(1, round(d / 0.0254)) for d in meta.dpi]
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    chunks.append(_png_chunk(b"eXIf", _exif_with_provenance(meta.exif)))
+    if meta.xmp:
+        chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + meta.xmp))
+    chunks.append(_png_chunk(b"tEXt", b"Software\x00" + PROVENANCE.encode("latin-1")))
+    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature + IHDR chunk
+    return png[:ihdr_end] + b"".join(chunks) + png[ihdr_end:]
+
+
+def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
+    def segment(marker: int, body: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
+    segments = [segment(0xE1, b"Exif\x00\x00" + _exif_with_provenance(meta.exif))]
+    if meta.xmp and len(meta.xmp) < 65000:
+        segments.append(segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + meta.xmp))
+    if meta.icc:
+        size = 65519
+        parts = [meta.icc[i : i + size] for i in range(0, len(meta.icc), size)]
+        for i, part in enumerate(parts):
+            segments.append(segment(0xE2, b"ICC_PROFILE\x00" + bytes([i + 1, len(parts)]) + part))
+    body = jpeg[2:]
+    if body[:2] == b"\xff\xe0" and body[4:9] == b"JFIF\x00" and meta.dpi:  # DPI in the JFIF header
+        body = body[:11] + struct.pack(">BHH", 1, round(meta.dpi[0]), round(meta.dpi[1])) + body[16:]
+    return jpeg[:2] + b"".join(segments) + body
+
+
+def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JPEG_QUALITY) -> bytes:
+    """(H, W, 3|4) RGB(A) uint8/uint16 -> file bytes in `fmt`, metadata and provenance included.
+
+    16-bit stays 16-bit in PNG and TIFF; JPEG, WebP and BMP are 8-bit formats.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}")
+    if fmt in ("jpeg", "webp", "bmp") and pixels.dtype == np.uint16:
+        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
+        pixels = pixels.astype(np.uint8)
+    if fmt in ("jpeg", "bmp") and pixels.shape[2] == 4:
+        pixels = pixels[..., :3]  # these formats carry no alpha
+    if fmt == "tiff":
+        return _encode_tiff(pixels, meta)
+    if fmt == "webp":
+        return _encode_webp(pixels, meta, quality)
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else []
+    ok, encoded = cv2.imencode(FORMAT_SUFFIX[fmt], bgr, params)
+    if not ok:
+        raise BadInput(f"could not encode as {fmt}")
+    data = encoded.tobytes()
+    if fmt == "png":
+        return _png_with_metadata(data, meta)
+    if fmt == "jpeg":
+        return _jpeg_with_metadata(data, meta)
+    return data  # BMP carries no metadata
+
+
+def _encode_webp(pixels: np.ndarray, meta: Metadata, quality: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    options = {"quality": quality, "exif": b"Exif\x00\x00" + _exif_with_provenance(meta.exif)}
+    if meta.icc:
+        options["icc_profile"] = meta.icc
+    if meta.xmp:
+        options["xmp"] = meta.xmp
+    Image.fromarray(pixels).save(buf, format="WEBP", **options)
+    return buf.getvalue()
+
+
+def _encode_tiff(pages, meta) -> bytes:
+    return encode_tiff_pages([(pages, meta)])
+
+
+def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
+    """Several colorized pages -> one multi-page TIFF (deflate), each page with its metadata."""
+    import tifffile
+
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as writer:
+        for pixels, meta in pages:
+            extratags = []
+            if meta.icc:
+                extratags.append((34675, "B", len(meta.icc), meta.icc, True))
+            if meta.xmp:
+                extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+            options = {}
+            if meta.dpi:
+                options = {"resolution": (meta.dpi[0], meta.dpi[1]), "resolutionunit": "INCH"}
+            writer.write(
+                pixels, photometric="rgb", compression="zlib", software=PROVENANCE,
+                extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
+                extratags=extratags, metadata=None, **options,
+            )
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    atomic_write_bytes(path, data)

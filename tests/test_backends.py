@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from archivecolor.backends import BackendError, open_backend
+from archivecolor.colorizer import Colorizer
+
+
+def test_torch_and_onnx_agree_on_several_shapes(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch_backend = open_backend("torch", tiny_weights, device="cpu").backend
+    onnx_backend = open_backend("onnx", tiny_weights, device="cpu").backend
+    assert "onnxruntime" in onnx_backend.name and onnx_backend.size_multiple == 16
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1, 32, 32), (3, 1, 48, 80), (2, 1, 96, 16)]:
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        a, b = torch_backend.run(x), onnx_backend.run(x)
+        assert a.shape == (shape[0], 2, *shape[2:])
+        assert np.abs(a - b).max() < 1e-5
+
+
+def test_auto_on_a_cpu_machine_says_what_it_picked(tiny_weights):
+    choice = open_backend("auto", tiny_weights)
+    assert choice.backend.name.startswith("torch")
+    assert choice.reason
+
+
+def test_bf16_on_cpu_stays_close_to_fp32(tiny_weights):
+    fp32 = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend
+    bf16 = open_backend("torch", tiny_weights, device="cpu", precision="bf16").backend
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 1, 64, 64)).astype(np.float32)
+    assert np.abs(fp32.run(x) - bf16.run(x)).max() < 0.05
+
+
+def test_fp16_on_cpu_and_tensorrt_are_refused_clearly(tiny_weights):
+    with pytest.raises(BackendError, match="CUDA"):
+        open_backend("torch", tiny_weights, device="cpu", precision="fp16")
+    with pytest.raises(BackendError, match="TensorRT"):
+        open_backend("tensorrt", tiny_weights)
+
+
+def test_colorizer_batches_mixed_sizes_and_matches_one_by_one(tiny_weights):
+    backend = open_backend("torch", tiny_weights, device="cpu").backend
+    colorizer = Colorizer(backend, render_size=48)
+    rng = np.random.default_rng(2)
+    planes = [rng.uniform(0, 100, hw).astype(np.float32) for hw in [(96, 64), (64, 96), (100, 70), (96, 64), (48, 48)]]
+    together = [colorizer.prepare(p) for p in planes]
+    colorizer.predict(together, batch_size=4)
+    for plane, job in zip(planes, together):
+        alone = colorizer.prepare(plane)
+        colorizer.predict([alone], batch_size=1)
+        assert job.ab.shape == (*job.geometry.render_hw, 2)
+        assert np.abs(job.ab - alone.ab).max() < 1e-3
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_matches_fp32(tiny_weights):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from archivecolor.lab import lab_to_srgb
+
+    fp32 = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend
+    fp16 = open_backend("torch", tiny_weights, device="cuda", precision="fp16").backend
+    x = np.random.default_rng(3).uniform(-1, 1, (8, 1, 256, 256)).astype(np.float32)
+    a, b = fp32.run(x), fp16.run(x)
+    assert np.abs(a - b).max() * 110 < 1.0  # under 1 Lab unit of a/b
+    assert np.abs(fp16.run(x[:1]) - b[:1]).max() < 1e-2  # batch 1 vs batch N

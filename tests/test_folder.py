@@ -1,0 +1,189 @@
+"""`archivecolor folder` end to end: trees, formats, resume after a kill, bad files, exit codes."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+from PIL import Image
+
+from archivecolor.cli import main
+from archivecolor.imageio import PROVENANCE, read_stills
+from archivecolor.lab import srgb_to_lab
+
+from conftest import SHARED_DATA, synthetic_photo, write_rgb
+
+BSD100 = SHARED_DATA / "eval" / "bsd100"
+
+
+def grey_of(rgb):
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def tree_hashes(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def real_photo(i: int, size=(120, 80)) -> np.ndarray:
+    files = sorted(BSD100.glob("*.png"))
+    if files:
+        rgb = cv2.cvtColor(cv2.imread(str(files[i % len(files)])), cv2.COLOR_BGR2RGB)
+        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(synthetic_photo(np.random.default_rng(i), 64), size)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A scan archive as people have them: nested folders, several formats, some bad files."""
+    src = tmp_path / "scans"
+    (src / "1920s" / "family").mkdir(parents=True)
+    (src / "negatives").mkdir()
+    cv2.imwrite(str(src / "1920s" / "portrait.jpg"), grey_of(real_photo(0)))
+    cv2.imwrite(str(src / "1920s" / "family" / "picnic.png"), grey_of(real_photo(1)))
+    cv2.imwrite(str(src / "negatives" / "deep16.png"), grey_of(real_photo(2)).astype(np.uint16) * 257)
+    tifffile.imwrite(src / "negatives" / "pages.tif", np.stack([grey_of(real_photo(3)), grey_of(real_photo(4))]), photometric="minisblack")
+    rgba = np.dstack([np.dstack([grey_of(real_photo(5))] * 3), np.full((80, 120), 200, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(src / "logo.png")
+    Image.fromarray(grey_of(real_photo(6))).save(src / "it's \"quoted\".webp")
+    write_rgb(src / "already-colour.jpg", real_photo(7))
+    return src
+
+
+def run_cli(args):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result
+
+
+def test_folder_mirrors_the_tree_and_keeps_every_kind(archive, tiny_weights, tmp_path):
+    before = tree_hashes(archive)
+    out = tmp_path / "out"
+    result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64", "--sheet"])
+    assert result.exit_code == 0, result.output
+    assert tree_hashes(archive) == before  # sources untouched
+    expected = {"1920s/portrait.jpg", "1920s/family/picnic.png", "negatives/deep16.png", "negatives/pages.tif",
+                "logo.png", "it's \"quoted\".webp", "already-colour.jpg"}
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert expected <= written
+    assert {"archivecolor-report.json", "before-after.jpg"} <= written
+
+    deep = read_stills(out / "negatives" / "deep16.png")[0]
+    assert deep.pixels.dtype == np.uint16 and deep.pixels.shape == (80, 120, 3)
+    pages = read_stills(out / "negatives" / "pages.tif")
+    assert len(pages) == 2 and all(p.pixels.shape == (80, 120, 3) for p in pages)
+    logo = read_stills(out / "logo.png")[0]
+    assert logo.pixels.shape == (80, 120, 4) and np.all(logo.pixels[..., 3] == 200)
+    portrait = read_stills(out / "1920s" / "portrait.jpg")[0]
+    assert portrait.pixels.shape == (80, 120, 3)
+    # full-resolution luminance is the source's (up to JPEG re-encoding)
+    src_L = srgb_to_lab(np.dstack([grey_of(real_photo(1))] * 3))[..., 0]
+    out_L = srgb_to_lab(read_stills(out / "1920s" / "family" / "picnic.png")[0].pixels)[..., 0]
+    assert np.abs(out_L - src_L).mean() < 1.0
+    with Image.open(out / "1920s" / "family" / "picnic.png") as im:
+        assert im.getexif().get(0x0131) == PROVENANCE
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    assert report["summary"] == {"done": 7, "skipped": 0, "failed": 0}
+    assert report["images"] == 8  # the two-page TIFF counts twice
+
+
+def test_rerun_skips_done_and_overwrite_redoes(archive, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    args = ["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"]
+    assert run_cli(args).exit_code == 0
+    stamp = (out / "logo.png").stat().st_mtime_ns
+    assert run_cli(args).exit_code == 0
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    assert report["summary"]["skipped"] == 7 and (out / "logo.png").stat().st_mtime_ns == stamp
+    assert run_cli(args + ["--overwrite"]).exit_code == 0
+    assert json.loads((out / "archivecolor-report.json").read_text())["summary"]["done"] == 7
+
+
+def test_skip_color_and_format_option(archive, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64",
+                      "--skip-color", "--format", "png"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    skipped = [f["source"] for f in report["files"] if f["status"] == "skipped"]
+    assert skipped == ["already-colour.jpg"]
+    assert (out / "1920s" / "portrait.png").exists() and not (out / "1920s" / "portrait.jpg").exists()
+    assert (out / "negatives" / "pages.png").exists()
+
+
+def test_bad_files_are_named_the_rest_succeeds_and_exit_code_is_1(archive, tiny_weights, tmp_path):
+    (archive / "zero.jpg").write_bytes(b"")
+    ok, data = cv2.imencode(".jpg", real_photo(8))
+    (archive / "cut.jpg").write_bytes(data.tobytes()[:300])
+    cv2.imwrite(str(archive / "dot.png"), np.zeros((1, 1), np.uint8))
+    (archive / "dangling.png").symlink_to(archive / "nowhere.png")
+    odd = os.fsencode(str(archive)) + b"/caf\xe9-latin1.png"  # a name that is not UTF-8
+    with open(odd, "wb") as f:
+        f.write(b"not an image")
+    out = tmp_path / "out"
+    result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    failed = {f["source"]: f["reason"] for f in report["files"] if f["status"] == "failed"}
+    assert set(failed) == {"zero.jpg", "cut.jpg", "dot.png", "dangling.png", "caf\udce9-latin1.png"}
+    assert "0 bytes" in failed["zero.jpg"] and "truncated" in failed["cut.jpg"] and "too small" in failed["dot.png"]
+    assert report["summary"]["done"] == 7
+    for name in ["zero.jpg", "cut.jpg", "dot.png"]:
+        assert name in result.output  # one line each on the terminal
+
+
+def test_output_inside_the_source_is_refused(archive, tiny_weights):
+    result = CliRunner().invoke(main, ["folder", str(archive), "--out", str(archive / "out"), "--weights", str(tiny_weights)])
+    assert result.exit_code != 0 and "inside the input folder" in result.output
+
+
+def test_default_output_is_beside_the_input(archive, tiny_weights):
+    result = run_cli(["folder", str(archive), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0
+    assert (archive.parent / "scans-colorized" / "logo.png").exists()
+
+
+def test_guided_upsampling_runs_end_to_end(archive, tiny_weights, tmp_path):
+    result = run_cli(["folder", str(archive), "--out", str(tmp_path / "g"), "--weights", str(tiny_weights),
+                      "--render-size", "64", "--ab-upsampling", "guided", "--backend", "onnx"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, tiny_weights):
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(160):
+        cv2.imwrite(str(src / f"scan{i:03d}.jpg"), grey_of(real_photo(i, (400, 300))))
+    clean = tmp_path / "clean"
+    killed = tmp_path / "killed"
+    base = [sys.executable, "-m", "archivecolor", "folder", str(src), "--weights", str(tiny_weights),
+            "--render-size", "64", "--batch-size", "2", "--jobs", "1", "--ab-upsampling", "guided"]
+    assert subprocess.run(base + ["--out", str(clean)], capture_output=True).returncode == 0
+
+    proc = subprocess.Popen(base + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(killed.glob("scan*.jpg"))) < 5:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = list(killed.glob("scan*.jpg"))
+    assert 5 <= len(finished) < 160, "the kill did not land mid-run"
+    for path in finished:  # whatever carries a final name is complete
+        assert read_stills(path)[0].pixels.shape == (300, 400, 3)
+
+    assert subprocess.run(base + ["--out", str(killed)], capture_output=True).returncode == 0
+    assert not list(killed.rglob("*.part"))
+    for path in sorted(clean.glob("scan*.jpg")):
+        a = read_stills(path)[0].pixels.astype(int)
+        b = read_stills(killed / path.name)[0].pixels.astype(int)
+        assert np.abs(a - b).max() <= 2, path.name
+    report = json.loads((killed / "archivecolor-report.json").read_text())
+    assert report["summary"]["done"] + report["summary"]["skipped"] == 160 and report["summary"]["failed"] == 0

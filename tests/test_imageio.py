@@ -1,0 +1,139 @@
+"""Every input kind an archive holds, written in the test, read back with its metadata."""
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from archivecolor.imageio import PROVENANCE, BadInput, Metadata, encode_still, encode_tiff_pages, read_stills
+
+from conftest import synthetic_photo
+
+ICC = b"\x00\x00\x02\x0cfake-icc-profile" + bytes(range(200))  # opaque bytes: carried, never parsed
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
+def grey_image(h=40, w=60, dtype=np.uint8):
+    peak = np.iinfo(dtype).max
+    y, x = np.mgrid[0:h, 0:w]
+    return ((x + 2 * y) / (w + 2 * h) * peak).astype(dtype)
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    rgb = synthetic_photo(np.random.default_rng(0), 48)[:, :40]  # 48 rows × 40 cols stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "rot.jpg"
+    Image.fromarray(rgb).save(path, exif=exif, icc_profile=ICC, dpi=(300, 300), quality=95)
+    (still,) = read_stills(path)
+    assert still.pixels.shape == (40, 48, 3)  # upright: width and height swapped
+    assert still.metadata.orientation == 6 and still.metadata.icc == ICC
+    assert still.metadata.dpi == pytest.approx((300, 300), abs=1)
+
+
+@pytest.mark.parametrize(
+    "name,writer,shape,dtype",
+    [
+        ("grey8.png", lambda p: cv2.imwrite(str(p), grey_image()), (40, 60), np.uint8),
+        ("grey16.png", lambda p: cv2.imwrite(str(p), grey_image(dtype=np.uint16)), (40, 60), np.uint16),
+        ("rgb16.png", lambda p: cv2.imwrite(str(p), np.dstack([grey_image(dtype=np.uint16)] * 3)), (40, 60, 3), np.uint16),
+        ("rgba.png", lambda p: cv2.imwrite(str(p), np.dstack([grey_image()] * 3 + [np.full((40, 60), 128, np.uint8)])), (40, 60, 4), np.uint8),
+        ("palette.png", lambda p: Image.fromarray(grey_image()).convert("P").save(p), (40, 60, 3), np.uint8),
+        ("cmyk.jpg", lambda p: Image.fromarray(np.dstack([grey_image()] * 4), "CMYK").save(p), (40, 60, 3), np.uint8),
+        ("grey.webp", lambda p: Image.fromarray(grey_image()).save(p, lossless=True), (40, 60, 3), np.uint8),
+        ("grey.bmp", lambda p: cv2.imwrite(str(p), grey_image()), (40, 60), np.uint8),
+        ("rgb.bmp", lambda p: cv2.imwrite(str(p), np.dstack([grey_image()] * 3)), (40, 60, 3), np.uint8),
+        ("rgb16.tif", lambda p: tifffile.imwrite(p, np.dstack([grey_image(dtype=np.uint16)] * 3), photometric="rgb"), (40, 60, 3), np.uint16),
+        ("cmyk.tif", lambda p: tifffile.imwrite(p, np.dstack([grey_image()] * 4), photometric="separated"), (40, 60, 3), np.uint8),
+        ("miniswhite.tif", lambda p: tifffile.imwrite(p, grey_image(), photometric="miniswhite"), (40, 60), np.uint8),
+    ],
+)
+def test_input_kinds_decode_at_full_depth(tmp_path, name, writer, shape, dtype):
+    path = tmp_path / name
+    writer(path)
+    (still,) = read_stills(path)
+    assert still.pixels.shape == shape
+    assert still.pixels.dtype == dtype
+
+
+def test_multipage_tiff_gives_every_page(tmp_path):
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as w:
+        w.write(grey_image(), photometric="minisblack")
+        w.write(grey_image(30, 50), photometric="minisblack")
+    stills = read_stills(path)
+    assert [s.pixels.shape for s in stills] == [(40, 60), (30, 50)]
+
+
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("empty.jpg", b"", "0 bytes"),
+        ("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png", "not a decodable"),
+        ("text.tif", b"hello", "TIFF"),
+        ("notes.gif", b"GIF89a", "unsupported file type"),
+    ],
+)
+def test_bad_inputs_raise_one_line_reasons(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(BadInput, match=reason) as info:
+        read_stills(path)
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_jpeg_and_tiny_image_are_refused(tmp_path):
+    ok, data = cv2.imencode(".jpg", synthetic_photo(np.random.default_rng(1), 64))
+    (tmp_path / "cut.jpg").write_bytes(data.tobytes()[: len(data) // 2])
+    with pytest.raises(BadInput, match="truncated"):
+        read_stills(tmp_path / "cut.jpg")
+    cv2.imwrite(str(tmp_path / "dot.png"), np.zeros((1, 1), np.uint8))
+    with pytest.raises(BadInput, match="too small"):
+        read_stills(tmp_path / "dot.png")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("jpeg", ".jpg"), ("png", ".png"), ("webp", ".webp"), ("tiff", ".tif")])
+def test_metadata_and_provenance_survive_encoding(tmp_path, fmt, suffix):
+    rgb = synthetic_photo(np.random.default_rng(2), 48)
+    src_exif = Image.Exif()
+    src_exif[0x010F] = "ScanCo"  # Make
+    src_exif[0x0112] = 6
+    meta = Metadata(exif=src_exif.tobytes()[6:], xmp=XMP, icc=ICC, dpi=(600.0, 600.0))
+    path = tmp_path / f"out{suffix}"
+    path.write_bytes(encode_still(rgb, fmt, meta))
+    with Image.open(path) as im:
+        assert im.size == (48, 48)
+        assert im.info.get("icc_profile") == ICC
+        if fmt != "tiff":
+            exif = im.getexif()
+            assert exif.get(0x0131) == PROVENANCE
+            assert exif.get(0x010F) == "ScanCo"
+            assert exif.get(0x0112) == 1  # pixels are upright now
+            xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+            assert xmp and b"xmpmeta" in (xmp if isinstance(xmp, bytes) else xmp.encode())
+        if fmt in ("jpeg", "png", "tiff"):
+            assert im.info.get("dpi") == pytest.approx((600, 600), abs=1)
+    if fmt == "tiff":
+        with tifffile.TiffFile(path) as tif:
+            assert tif.pages[0].tags[305].value == PROVENANCE
+            assert XMP in bytes(tif.pages[0].tags[700].value)
+
+
+def test_sixteen_bit_stays_sixteen_bit_in_png_and_tiff(tmp_path):
+    rgb16 = (np.random.default_rng(3).random((20, 30, 3)) * 65535).astype(np.uint16)
+    (tmp_path / "a.png").write_bytes(encode_still(rgb16, "png", Metadata()))
+    back = cv2.cvtColor(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+    assert back.dtype == np.uint16 and np.array_equal(back, rgb16)
+    (tmp_path / "a.tif").write_bytes(encode_tiff_pages([(rgb16, Metadata()), (rgb16[:10], Metadata())]))
+    pages = read_stills(tmp_path / "a.tif")
+    assert len(pages) == 2 and pages[0].pixels.dtype == np.uint16 and np.array_equal(pages[0].pixels, rgb16)
+
+
+def test_alpha_is_carried_in_png(tmp_path):
+    rgba = np.dstack([synthetic_photo(np.random.default_rng(4), 32), np.arange(32 * 32, dtype=np.uint16).reshape(32, 32).astype(np.uint8)])
+    (tmp_path / "a.png").write_bytes(encode_still(rgba, "png", Metadata()))
+    (still,) = read_stills(tmp_path / "a.png")
+    assert np.array_equal(still.alpha, rgba[..., 3])
