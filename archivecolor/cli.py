@@ -18,8 +18,9 @@ def main():
 
 @main.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run folder: checkpoint, log.jsonl, samples.png, curves.png and the exported generator land here.")
+@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder: checkpoint, log.jsonl, samples.png, curves.png and the exported generator land here. "
+                   "Default: runs/DATA_DIR-NAME-YYYYmmdd-HHMMSS.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (its saved settings are used; --epochs may extend it).")
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Training epochs (the design's 100–200).")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Images per step (the design's 1–4).")
@@ -46,6 +47,7 @@ def main():
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX). CUDA uses fp16 autocast automatically.")
+@click.option("--log-every", type=click.IntRange(1), default=20, show_default=True, help="Steps between loss lines in log.jsonl.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: all cores).")
 @click.option("--keep-epochs", is_flag=True, help="Also keep generator-epochNNN.safetensors for every epoch, to pick one by held-out metrics.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
@@ -57,8 +59,15 @@ def train(data_dir, run_dir, resume, no_progress, **options):
     curves.png and generator.safetensors to the run folder. Ctrl-C saves and stops;
     --resume continues. Multi-GPU: torchrun --nproc_per_node N -m archivecolor train ...
     """
+    import time
+
     from .train import TrainConfig, train as run_training
 
+    if run_dir is None:
+        if resume:
+            raise click.UsageError("--resume needs --out naming the run folder to continue")
+        run_dir = Path("runs") / f"{data_dir.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        click.echo(f"run folder: {run_dir}", err=True)
     config = TrainConfig(**options)
     try:
         result = run_training(data_dir, run_dir, config, resume=resume, show_progress=not no_progress)
@@ -154,7 +163,12 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                 console.error_line(result.source, result.reason)
             progress.advance(bar)
 
-        result = colorize_folder(source, out, colorizer, config, on_file=on_file)
+        try:
+            result = colorize_folder(source, out, colorizer, config, on_file=on_file)
+        except Exception as exc:
+            if debug:
+                raise
+            raise click.ClickException(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)") from None
     table = Table(title=f"archivecolor folder → {out}", show_edge=False)
     for column in ("done", "skipped", "failed", "pictures", "seconds", "pictures/s"):
         table.add_column(column, justify="right")
@@ -165,6 +179,50 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         atomic_write_bytes(report, result.to_json().encode())
     if result.failed:
         console.stderr.print(f"{result.failed} file(s) failed; see {out / 'archivecolor-report.json'}", markup=False)
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
+              help="Folder for evaluation.json and report.html.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N images.")
+@runtime_options
+def evaluate(images_dir, out, limit, weights, backend, device, precision, render_size, batch_size, debug):
+    """Desaturate the colour photos in IMAGES_DIR, colorize them, and score against the originals.
+
+    Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
+    output and of the truth, each beside the grey baseline (a = b = 0) measured in the same run.
+    Writes evaluation.json and a self-contained report.html with before/after/truth thumbnails.
+    """
+    from rich.table import Table
+
+    from . import console
+    from .data import find_images
+    from .evaluate import FIGURES, evaluate_folder, html_report
+    from .weights import atomic_write_bytes
+
+    colorizer = open_colorizer(weights, backend, device, precision, render_size)
+    total = len(find_images(images_dir)[:limit])
+    thumbnails = []
+    with console.make_progress("images/s") as progress:
+        bar = progress.add_task("evaluating", total=total)
+        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar))
+    for name, reason in result.failed.items():
+        console.error_line(name, reason)
+    summary = result.summary()
+    table = Table(title=f"{summary['images']} images from {images_dir}", show_edge=False)
+    table.add_column("figure")
+    table.add_column("model", justify="right")
+    table.add_column("grey baseline", justify="right")
+    for figure in FIGURES:
+        table.add_row(figure, f"{summary['model'][figure]:.3f}", f"{summary['grey'][figure]:.3f}")
+    table.add_row("colourfulness of the truth", f"{summary['truth_colourfulness']:.3f}", "")
+    console.stderr.print(table)
+    atomic_write_bytes(out / "evaluation.json", result.to_json().encode())
+    atomic_write_bytes(out / "report.html", html_report(result, thumbnails, f"archivecolor evaluation: {images_dir}").encode())
+    console.info(f"wrote {out / 'evaluation.json'} and {out / 'report.html'}")
+    if result.failed:
         raise SystemExit(1)
 
 

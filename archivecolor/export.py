@@ -73,7 +73,14 @@ def onnx_for(source: Path) -> tuple[Path, dict]:
     source = Path(source)
     if source.suffix == ".onnx":
         return source, read_onnx_metadata(source)
-    cached = cache_dir() / f"{file_sha256(source)[:16]}.onnx"
+    name = f"{file_sha256(source)[:16]}.onnx"
+    cached = cache_dir() / name
     if cached.exists():
         return cached, read_onnx_metadata(cached)
-    return cached, export_onnx(source, cached)
+    try:
+        return cached, export_onnx(source, cached)
+    except OSError:  # a read-only home: export next to the other temporary files instead
+        import tempfile
+
+        fallback = Path(tempfile.gettempdir()) / "archivecolor-onnx" / name
+        return fallback, export_onnx(source, fallback)

@@ -18,10 +18,13 @@ def test_torch_and_onnx_agree_on_several_shapes(tiny_weights, tmp_path, monkeypa
         assert np.abs(a - b).max() < 1e-5
 
 
-def test_auto_on_a_cpu_machine_says_what_it_picked(tiny_weights):
-    choice = open_backend("auto", tiny_weights)
-    assert choice.backend.name.startswith("torch")
-    assert choice.reason
+def test_auto_on_a_cpu_machine_says_what_it_picked(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    choice = open_backend("auto", tiny_weights, device="cpu")
+    assert choice.backend.name.startswith("onnxruntime")
+    assert "onnxruntime" in choice.reason
+    bf16 = open_backend("auto", tiny_weights, device="cpu", precision="bf16")
+    assert bf16.backend.name == "torch cpu bf16"
 
 
 def test_bf16_on_cpu_stays_close_to_fp32(tiny_weights):

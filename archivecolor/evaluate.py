@@ -1,0 +1,146 @@
+"""`archivecolor evaluate`: desaturate colour photos, colorize them, compare with the originals.
+
+Every figure comes with its floor measured in the same run: the grey baseline (a = b = 0, the
+photo left black-and-white). A model that does not beat grey on PSNR and CIEDE2000 is worse
+than doing nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .colorizer import Colorizer
+from .data import find_images, read_rgb
+from .lab import lab_to_srgb, srgb_to_lab
+from .metrics import ciede2000, colourfulness, psnr, ssim
+from .render import recombine_into
+
+THUMB_HEIGHT = 128  # pixels, in the HTML report
+FIGURES = ("psnr", "ssim", "ciede2000", "colourfulness")
+
+
+@dataclass
+class ImageScore:
+    name: str
+    model: dict
+    grey: dict
+    truth_colourfulness: float
+
+
+@dataclass
+class Evaluation:
+    backend: str
+    render_size: int
+    images: list[ImageScore] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def mean(self, which: str, figure: str) -> float:
+        values = [getattr(s, which)[figure] for s in self.images]
+        return float(np.mean(values)) if values else float("nan")
+
+    def summary(self) -> dict:
+        return {
+            "images": len(self.images),
+            "model": {f: self.mean("model", f) for f in FIGURES},
+            "grey": {f: self.mean("grey", f) for f in FIGURES},
+            "truth_colourfulness": float(np.mean([s.truth_colourfulness for s in self.images])) if self.images else float("nan"),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"backend": self.backend, "render_size": self.render_size, "seconds": round(self.seconds, 2), "summary": self.summary(),
+             "failed": self.failed, "per_image": [s.__dict__ for s in self.images]},
+            indent=1,
+        )
+
+
+def score(prediction: np.ndarray, truth: np.ndarray) -> dict:
+    """Figures for one (H, W, 3) uint8 prediction against its (H, W, 3) uint8 truth."""
+    p = torch.from_numpy(prediction.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    t = torch.from_numpy(truth.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    return {
+        "psnr": psnr(p, t).item(),
+        "ssim": ssim(p, t).item(),
+        "ciede2000": float(ciede2000(srgb_to_lab(prediction), srgb_to_lab(truth)).mean()),
+        "colourfulness": colourfulness(p).item(),
+    }
+
+
+def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8, limit: int | None = None,
+                    thumbnails: list | None = None, on_image=None) -> Evaluation:
+    """Score every colour photo below `images_dir`; optionally collect (name, grey, model, truth) thumbnails."""
+    evaluation = Evaluation(colorizer.backend.name, colorizer.render_size)
+    started = time.perf_counter()
+    paths = find_images(Path(images_dir))[:limit]
+    for start in range(0, len(paths), batch_size):
+        chunk = []
+        for path in paths[start : start + batch_size]:
+            name = path.relative_to(images_dir).as_posix()
+            try:
+                rgb = read_rgb(path)
+            except (ValueError, OSError) as exc:
+                evaluation.failed[name] = str(exc)
+                continue
+            if rgb.dtype == np.uint16:
+                rgb = (rgb // 257).astype(np.uint8)
+            L = srgb_to_lab(rgb)[..., 0]  # the desaturated input: luminance only
+            chunk.append((name, rgb, L, colorizer.prepare(L)))
+        colorizer.predict([job for *_, job in chunk], batch_size)
+        for name, truth, L, job in chunk:
+            prediction = np.empty_like(truth)
+            recombine_into(prediction, L, job.ab)
+            grey = (lab_to_srgb(np.dstack([L, np.zeros((*L.shape, 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
+            t = torch.from_numpy(truth.astype(np.float32) / 255).permute(2, 0, 1)[None]
+            evaluation.images.append(ImageScore(name, score(prediction, truth), score(grey, truth), colourfulness(t).item()))
+            if thumbnails is not None:
+                thumbnails.append((name, _thumb(grey), _thumb(prediction), _thumb(truth)))
+            if on_image is not None:
+                on_image()
+    evaluation.seconds = time.perf_counter() - started
+    return evaluation
+
+
+def _thumb(rgb: np.ndarray) -> str:
+    scale = THUMB_HEIGHT / rgb.shape[0]
+    small = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
+
+
+def html_report(evaluation: Evaluation, thumbnails: list, title: str) -> str:
+    """A self-contained page: the figures beside the grey baseline, then before | after | truth."""
+    s = evaluation.summary()
+    better = {"psnr": max, "ssim": max, "ciede2000": min}
+    rows = []
+    for f in FIGURES:
+        m, g = s["model"][f], s["grey"][f]
+        mark = ""
+        if f in better:
+            mark = " ✔" if better[f](m, g) == m and m != g else " ✘"
+        rows.append(f"<tr><td>{f}</td><td>{m:.3f}{mark}</td><td>{g:.3f}</td></tr>")
+    rows.append(f"<tr><td>colourfulness of the truth</td><td colspan=2>{s['truth_colourfulness']:.3f}</td></tr>")
+    cards = []
+    for (name, grey, model, truth), scored in zip(thumbnails, evaluation.images):
+        cards.append(
+            f"<figure><img src='{grey}'><img src='{model}'><img src='{truth}'>"
+            f"<figcaption>{html.escape(name)} — PSNR {scored.model['psnr']:.2f} dB (grey {scored.grey['psnr']:.2f}), "
+            f"ΔE2000 {scored.model['ciede2000']:.2f} (grey {scored.grey['ciede2000']:.2f})</figcaption></figure>"
+        )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+figure{{display:inline-block;margin:8px}}img{{margin-right:2px}}figcaption{{font-size:12px;color:#444}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{s['images']} images, backend {html.escape(evaluation.backend)}, render size {evaluation.render_size}. Each photo is desaturated,
+colorized, and compared with its original. ✔ / ✘: better / not better than leaving it grey.</p>
+<table><tr><th>figure</th><th>model</th><th>grey baseline</th></tr>{''.join(rows)}</table>
+<h2>grey input | colorized | original</h2>{''.join(cards)}</body></html>"""

@@ -1,0 +1,37 @@
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from archivecolor.backends import open_backend
+from archivecolor.cli import main
+from archivecolor.colorizer import Colorizer
+from archivecolor.evaluate import evaluate_folder, score
+
+
+def test_score_of_the_truth_is_perfect_and_grey_is_not():
+    rng = np.random.default_rng(0)
+    truth = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+    perfect = score(truth, truth)
+    assert perfect["ciede2000"] == 0 and perfect["ssim"] > 0.999 and perfect["psnr"] > 90
+    grey = np.repeat(truth.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert score(grey, truth)["ciede2000"] > 5
+
+
+def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights, tmp_path):
+    colorizer = Colorizer(open_backend("torch", tiny_weights, device="cpu").backend, render_size=32)
+    thumbs = []
+    result = evaluate_folder(colour_folder, colorizer, batch_size=4, thumbnails=thumbs)
+    summary = result.summary()
+    assert summary["images"] == 16 and len(thumbs) == 16
+    assert summary["grey"]["colourfulness"] < 0.5 < summary["truth_colourfulness"]
+    assert summary["model"]["psnr"] != summary["grey"]["psnr"]
+
+    out = tmp_path / "eval"
+    cli = CliRunner().invoke(main, ["evaluate", str(colour_folder), "--weights", str(tiny_weights), "--out", str(out),
+                                    "--render-size", "32", "--backend", "torch"])
+    assert cli.exit_code == 0, cli.output
+    data = json.loads((out / "evaluation.json").read_text())
+    assert set(data["summary"]["model"]) == {"psnr", "ssim", "ciede2000", "colourfulness"}
+    page = (out / "report.html").read_text()
+    assert page.count("<figure>") == 16 and "grey baseline" in page
