@@ -183,6 +183,91 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output file (one input) or folder (several). Default: NAME-colorized.EXT beside each input.")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
+@click.option("--smoothing", type=click.Choice(["none", "ema", "flow"]), default="ema", show_default=True,
+              help="Temporal a/b smoothing against flicker: ema (moving average), flow (motion-compensated, slower), none.")
+@click.option("--smoothing-strength", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+              help="Weight of the past frames in the smoothing (0 = none; higher is steadier).")
+@click.option("--cut-threshold", type=click.FloatRange(0, 2), default=0.5, show_default=True,
+              help="Scene-cut sensitivity: L1 distance between consecutive luminance histograms that resets smoothing.")
+@click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
+@click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality for libx264/libx265 (lower is better).")
+@click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")
+@click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
+@runtime_options
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, ffmpeg_path,
+          weights, backend, device, precision, render_size, batch_size, debug):
+    """Colorize films: one or more video files, or folders of them.
+
+    Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
+    is smoothed over time (reset at scene cuts), colour is recombined with each frame's own
+    full-resolution luminance, and ffmpeg encodes the result with every audio and subtitle
+    stream of the source copied bit-exact. Frame rate, frame count, size and SAR are kept.
+    Each output is written under a temporary name and renamed when complete.
+    """
+    from rich.table import Table
+
+    from . import console
+    from .video.ffmpeg import EncodeOptions, VideoError
+    from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output
+    from .video.smooth import SmoothingConfig
+
+    films = []
+    for item in inputs:
+        if item.is_dir():
+            films += sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        else:
+            films.append(item)
+    if not films:
+        raise click.ClickException("no video files found")
+    single_file_out = out is not None and len(films) == 1 and out.suffix != ""
+    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path,
+                         smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
+                         encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
+                                              preset=preset if codec in ("libx264", "libx265") else None))
+    colorizer = open_colorizer(weights, backend, device, precision, render_size)
+    table = Table(title="archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
+    for column in ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"):
+        table.add_column(column, justify="right" if column not in ("film", "result") else "left")
+    failed = 0
+    for film in films:
+        target = out if single_file_out else ((out / film.name) if out is not None else default_output(film))
+        if target.exists() and not overwrite:
+            table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
+            continue
+        try:
+            from .video.ffmpeg import probe
+
+            info = probe(film)
+            with console.make_progress("frames/s") as progress:
+                bar = progress.add_task(film.name, total=info.frames)
+                result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n))
+        except VideoError as exc:
+            failed += 1
+            console.error_line(film, str(exc))
+            table.add_row(film.name, "failed", "", "", "", "", "")
+            continue
+        except Exception as exc:
+            if debug:
+                raise
+            failed += 1
+            console.error_line(film, f"{type(exc).__name__}: {exc}")
+            table.add_row(film.name, "failed", "", "", "", "", "")
+            continue
+        t = result.temporal
+        cdc = f"{t['per_frame']['cdc']:.4f} → {t['smoothed']['cdc']:.4f}" if t else ""
+        static = f"{t['per_frame']['static_delta_ab']:.2f} → {t['smoothed']['static_delta_ab']:.2f}" if t else ""
+        table.add_row(film.name, "done", str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+        console.info(f"{film} → {target}")
+    console.stderr.print(table)
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for evaluation.json and report.html.")

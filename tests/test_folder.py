@@ -187,3 +187,33 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, tiny_weights):
         assert np.abs(a - b).max() <= 2, path.name
     report = json.loads((killed / "archivecolor-report.json").read_text())
     assert report["summary"]["done"] + report["summary"]["skipped"] == 160 and report["summary"]["failed"] == 0
+
+
+def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
+    src = tmp_path / "src"
+    src.mkdir()
+    icc = b"\x00\x00\x01\x00archive-icc" + bytes(range(256))
+    exif = Image.Exif()
+    exif[0x010F] = "ScanCo"
+    exif[0x0112] = 8  # stored sideways
+    Image.fromarray(grey_of(real_photo(9))).save(src / "scan.jpg", exif=exif, icc_profile=icc, dpi=(1200, 1200), quality=95)
+    out = tmp_path / "out"
+    assert run_cli(["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"]).exit_code == 0
+    with Image.open(out / "scan.jpg") as im:
+        assert im.size == (80, 120)  # rotated upright
+        assert im.info["icc_profile"] == icc
+        assert im.info["dpi"] == pytest.approx((1200, 1200), abs=1)
+        tags = im.getexif()
+        assert tags[0x010F] == "ScanCo" and tags[0x0112] == 1 and tags[0x0131] == PROVENANCE
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_is_reported(tmp_path, tiny_weights):
+    src = tmp_path / "src"
+    src.mkdir()
+    cv2.imwrite(str(src / "ok.png"), grey_of(real_photo(0)))
+    locked = src / "locked.png"
+    cv2.imwrite(str(locked), grey_of(real_photo(1)))
+    locked.chmod(0)
+    result = run_cli(["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1 and "permission denied" in result.output

@@ -1,0 +1,196 @@
+"""ffmpeg as subprocesses with argument lists and pipes; stream facts read with PyAV.
+
+ffprobe is often missing (the static ffmpeg a pip install brings has none), so stream facts
+come from PyAV, which links FFmpeg's own libraries: exact rational rates, SAR, colour tags.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+FFMPEG_ENV = "ARCHIVECOLOR_FFMPEG"
+
+
+class VideoError(Exception):
+    """A film that cannot be processed; str() is one line naming the cause."""
+
+
+def find_ffmpeg(explicit: str | None = None) -> str:
+    """--ffmpeg, then $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH (keeps the user's NVENC, ProRes…),
+    then the static binary that the imageio-ffmpeg dependency ships."""
+    for candidate in (explicit, os.environ.get(FFMPEG_ENV)):
+        if candidate:
+            found = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+            if not found:
+                raise VideoError(f"ffmpeg not found at {candidate!r}")
+            return found
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:
+        raise VideoError(f"no ffmpeg: install one on PATH or `pip install imageio-ffmpeg` ({exc})") from None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int  # coded size; frames come out upright (ffmpeg applies rotation) as display_hw
+    height: int
+    rate: Fraction  # frames per second, exact (e.g. 30000/1001)
+    frames: int | None  # as the container states it, when it does
+    duration: float | None  # seconds
+    sar: Fraction  # sample aspect ratio
+    rotation: int  # degrees the player rotates by (0, 90, 180, 270)
+    pix_fmt: str
+    color_range: str | None  # "tv" / "pc"
+    color_space: str | None  # "bt709", "smpte170m", ...
+    color_primaries: str | None
+    color_trc: str | None
+    audio_streams: int
+    subtitle_streams: int
+
+    @property
+    def display_hw(self) -> tuple[int, int]:
+        return (self.width, self.height) if self.rotation in (90, 270) else (self.height, self.width)
+
+    @property
+    def is_monochrome(self) -> bool:
+        return self.pix_fmt.startswith("gray")
+
+    @property
+    def deep(self) -> bool:
+        """More than 8 bits per sample."""
+        return any(tag in self.pix_fmt for tag in ("10", "12", "16"))
+
+
+_RANGE = {1: "tv", 2: "pc"}
+_SPACE = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
+_PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
+_TRC = {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 16: "smpte2084", 18: "arib-std-b67"}
+
+
+def probe(path: Path) -> VideoInfo:
+    """Stream facts of the first video stream, without ffprobe. Raises VideoError."""
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoError("no such file")
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except Exception as exc:
+        raise VideoError(f"not a readable media file ({exc})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError("no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = stream.guessed_rate or stream.average_rate or stream.base_rate
+        if not rate:
+            raise VideoError("no frame rate in the stream")
+        frames = stream.frames or None
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        rotation = _rotation(stream)
+        sar = stream.sample_aspect_ratio or Fraction(1, 1)
+        if not ctx.width or not ctx.height:
+            raise VideoError("video stream has no size")
+        return VideoInfo(
+            width=ctx.width, height=ctx.height, rate=Fraction(rate), frames=frames, duration=duration,
+            sar=Fraction(sar) if sar else Fraction(1, 1), rotation=rotation, pix_fmt=ctx.pix_fmt or "yuv420p",
+            color_range=_RANGE.get(int(ctx.color_range or 0)), color_space=_SPACE.get(int(ctx.colorspace or 0)),
+            color_primaries=_PRIMARIES.get(int(ctx.color_primaries or 0)), color_trc=_TRC.get(int(ctx.color_trc or 0)),
+            audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
+        )
+
+
+def _rotation(stream) -> int:
+    """Display rotation from the stream's 'rotate' tag (ffmpeg applies it when decoding)."""
+    rotate = stream.metadata.get("rotate")
+    try:
+        return int(rotate) % 360 if rotate else 0
+    except ValueError:
+        return 0
+
+
+def decode_command(ffmpeg: str, path: Path, pix_fmt: str) -> list[str]:
+    """Raw frames of the first video stream on stdout, upright, every frame kept (no dup/drop)."""
+    import ffmpeg as ff
+
+    stream = ff.input(str(path))["v:0"]
+    out = ff.output(stream, "pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough", an=None, sn=None)
+    return ff.compile(out.global_args("-hide_banner", "-loglevel", "error", "-nostdin"), cmd=ffmpeg)
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str = "libx264"  # libx264, libx265, prores_ks, ffv1, or any encoder this ffmpeg has
+    crf: int | None = 18  # quality for x264/x265 (lower is better); None for codecs without CRF
+    preset: str | None = "medium"  # x264/x265 speed preset
+
+
+def output_colour_tags(info: VideoInfo) -> dict:
+    """Colour tags for the output: the source's where it states them, else the convention for its size."""
+    hd = info.height >= 720
+    default = "bt709" if hd else "smpte170m"
+    return {
+        "colorspace": info.color_space or default,
+        "color_primaries": info.color_primaries or ("bt709" if hd else "smpte170m"),
+        "color_trc": info.color_trc or ("bt709" if hd else "smpte170m"),
+        "color_range": info.color_range or "tv",
+    }
+
+
+def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tuple[int, int], options: EncodeOptions,
+                   container_format: str | None = None) -> list[str]:
+    """Colour frames (rgb24 on stdin) + every audio and subtitle stream of `source`, copied bit-exact."""
+    import ffmpeg as ff
+
+    h, w = hw
+    frames = ff.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=str(info.rate))
+    src = ff.input(str(source))
+    video = frames.video
+    if info.sar != 1:
+        video = video.filter("setsar", f"{info.sar.numerator}/{info.sar.denominator}")
+    tags = output_colour_tags(info)
+    kwargs = {"vcodec": options.codec, "acodec": "copy", "scodec": "copy", **tags}
+    if options.codec in ("libx264", "libx265"):
+        kwargs["pix_fmt"] = "yuv420p"
+        if options.crf is not None:
+            kwargs["crf"] = options.crf
+        if options.preset:
+            kwargs["preset"] = options.preset
+    elif options.codec == "prores_ks":
+        kwargs["pix_fmt"] = "yuv422p10le"
+        kwargs["profile:v"] = "3"
+    elif options.codec == "ffv1":
+        kwargs["pix_fmt"] = "yuv444p"
+        kwargs["level"] = 3
+    if container_format:
+        kwargs["format"] = container_format
+    if str(out).endswith((".mp4", ".mov", ".m4v")) and container_format in (None, "mp4", "mov"):
+        kwargs["movflags"] = "+faststart"
+    streams = [video]
+    if info.audio_streams:
+        streams.append(src["a"])
+    if info.subtitle_streams:
+        streams.append(src["s"])
+    out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
+    return ff.compile(out_node, cmd=ffmpeg)
+
+
+def start(cmd: list[str], stdin=None, stdout=None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)

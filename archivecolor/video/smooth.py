@@ -1,0 +1,102 @@
+"""Temporal a/b smoothing at render size: pure array code, one frame at a time.
+
+Only a/b are smoothed (L stays the source's). The state resets at scene cuts, detected from
+L alone (so black-and-white footage works). After blending, each frame's mean chroma is
+brought back to the (equally smoothed) mean chroma of the raw predictions, so averaging
+disagreeing hues cannot win by desaturating.
+`flow` warps the previous a/b along the optical flow (OpenCV Farnebäck) before blending, and
+ignores it where the warped previous L disagrees with the current L (occlusion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SMOOTHING_MODES = ("none", "ema", "flow")
+CUT_HIST_BINS = 32  # L* histogram bins for scene-cut detection
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    mode: str = "ema"  # "none", "ema" (exponential moving average) or "flow" (motion-compensated)
+    strength: float = 0.7  # weight of the past in [0, 1): higher is steadier, slower to follow real change
+    cut_threshold: float = 0.5  # L1 distance (0–2) between consecutive L* histograms that marks a scene cut
+    occlusion_threshold: float = 6.0  # L* units: warped previous frame differing more is not trusted (flow)
+
+    def __post_init__(self):
+        if self.mode not in SMOOTHING_MODES:
+            raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}")
+        if not 0.0 <= self.strength < 1.0:
+            raise ValueError("smoothing strength must be in [0, 1)")
+
+
+def luminance_histogram(L: np.ndarray) -> np.ndarray:
+    hist, _ = np.histogram(L, bins=CUT_HIST_BINS, range=(0.0, 100.0))
+    return hist.astype(np.float64) / max(1, L.size)
+
+
+def is_scene_cut(prev_hist: np.ndarray, hist: np.ndarray, threshold: float) -> bool:
+    """A cut changes the whole brightness distribution; motion within a shot mostly does not."""
+    return float(np.abs(prev_hist - hist).sum()) > threshold
+
+
+def mean_chroma(ab: np.ndarray) -> float:
+    return float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+
+
+class TemporalSmoother:
+    """Feed frames in order: smoothed_ab = smoother(L_render, ab). Call reset() between films."""
+
+    def __init__(self, config: SmoothingConfig = SmoothingConfig()):
+        self.config = config
+        self.cuts = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.prev_L = None
+        self.prev_hist = None
+        self.prev_ab = None
+        self.target_chroma = 0.0
+
+    def __call__(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """L: (h, w) L* at render size; ab: (h, w, 2) predicted a*, b*. Returns the smoothed ab."""
+        if self.config.mode == "none" or self.config.strength == 0:
+            return ab
+        hist = luminance_histogram(L)
+        fresh = self.prev_ab is None or self.prev_ab.shape != ab.shape
+        if not fresh and is_scene_cut(self.prev_hist, hist, self.config.cut_threshold):
+            self.cuts += 1
+            fresh = True
+        if fresh:
+            out = ab
+            self.target_chroma = mean_chroma(ab)
+        else:
+            past, trust = self.prev_ab, np.ones(L.shape, np.float32)
+            if self.config.mode == "flow":
+                past, trust = self._warp_previous(L)
+            weight = (self.config.strength * trust)[..., None]
+            out = weight * past + (1.0 - weight) * ab
+            strength = self.config.strength
+            self.target_chroma = strength * self.target_chroma + (1.0 - strength) * mean_chroma(ab)
+            now = mean_chroma(out)
+            if now > 1e-3:
+                out = out * min(self.target_chroma / now, 2.0)  # keep the predictions' colourfulness
+        self.prev_L, self.prev_hist, self.prev_ab = L, hist, out.astype(np.float32)
+        return self.prev_ab
+
+    def _warp_previous(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Previous a/b moved to where its pixels are now, and where that can be trusted."""
+        cur8 = np.clip(L * 2.55, 0, 255).astype(np.uint8)
+        prev8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
+        # flow from the current frame to the previous one: for each current pixel, where it was
+        flow = cv2.calcOpticalFlowFarneback(cur8, prev8, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        h, w = L.shape
+        grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        warped_ab = cv2.remap(self.prev_ab, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_L = cv2.remap(self.prev_L.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        trust = (np.abs(warped_L - L) < self.config.occlusion_threshold).astype(np.float32)
+        return warped_ab, trust

@@ -1,0 +1,70 @@
+"""Temporal-consistency figures for colorized video, from a/b at render size.
+
+CDC (colour distribution consistency): Jensen–Shannon divergence between the a (and b)
+histograms of frames t and t+k, for k = 1, 2, 4, averaged. Static Δab: mean |Δab| between
+consecutive frames over pixels whose L barely changed (nothing moved, so colour should not).
+Lower is steadier for both.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CDC_OFFSETS = (1, 2, 4)
+AB_HIST_BINS = 64
+AB_RANGE = (-110.0, 110.0)
+STATIC_L_DELTA = 1.0  # L* units: a pixel this steady counts as static
+
+
+def ab_histograms(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ha, _ = np.histogram(ab[..., 0], bins=AB_HIST_BINS, range=AB_RANGE)
+    hb, _ = np.histogram(ab[..., 1], bins=AB_HIST_BINS, range=AB_RANGE)
+    return ha / max(1, ha.sum()), hb / max(1, hb.sum())
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen–Shannon divergence in bits (0 = equal, 1 = disjoint)."""
+    m = 0.5 * (p + q)
+
+    def kl(x, y):
+        mask = x > 0
+        return float(np.sum(x[mask] * np.log2(x[mask] / y[mask])))
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+@dataclass
+class TemporalMeter:
+    """Accumulates the figures frame by frame; memory is a few histograms, whatever the film's length."""
+
+    history: deque = field(default_factory=lambda: deque(maxlen=max(CDC_OFFSETS)))
+    sums: dict = field(default_factory=lambda: {k: 0.0 for k in CDC_OFFSETS})
+    counts: dict = field(default_factory=lambda: {k: 0 for k in CDC_OFFSETS})
+    prev: tuple | None = None
+    static_sum: float = 0.0
+    static_pixels: int = 0
+
+    def add(self, L: np.ndarray, ab: np.ndarray) -> None:
+        hists = ab_histograms(ab)
+        for k in CDC_OFFSETS:
+            if len(self.history) >= k:
+                ha, hb = self.history[-k]
+                self.sums[k] += 0.5 * (js_divergence(ha, hists[0]) + js_divergence(hb, hists[1]))
+                self.counts[k] += 1
+        self.history.append(hists)
+        if self.prev is not None and self.prev[0].shape == L.shape:
+            prev_L, prev_ab = self.prev
+            static = np.abs(L - prev_L) < STATIC_L_DELTA
+            if static.any():
+                self.static_sum += float(np.hypot(*(ab - prev_ab)[static].T).sum())
+                self.static_pixels += int(static.sum())
+        self.prev = (L, ab)
+
+    def result(self) -> dict:
+        cdc = {f"cdc_{k}": (self.sums[k] / self.counts[k] if self.counts[k] else 0.0) for k in CDC_OFFSETS}
+        cdc["cdc"] = float(np.mean(list(cdc.values())))
+        cdc["static_delta_ab"] = self.static_sum / self.static_pixels if self.static_pixels else 0.0
+        return cdc

@@ -1,0 +1,183 @@
+"""`archivecolor video`: clips made here with ffmpeg, and the shared real footage desaturated."""
+
+import hashlib
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archivecolor.backends import open_backend
+from archivecolor.cli import main
+from archivecolor.colorizer import Colorizer
+from archivecolor.video.ffmpeg import VideoError, find_ffmpeg, probe
+from archivecolor.video.pipeline import VideoConfig, colorize_video
+from archivecolor.video.smooth import SmoothingConfig, TemporalSmoother
+from archivecolor.video.temporal import TemporalMeter
+
+from conftest import SHARED_DATA
+
+FFMPEG = find_ffmpeg()
+
+
+def ffmpeg(*args):
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def test_clip(tmp_path_factory) -> Path:
+    """3 s of a test pattern at 30000/1001 fps with a 440 Hz tone, 160×120, made by ffmpeg."""
+    path = tmp_path_factory.mktemp("clips") / "pattern.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=30000/1001:duration=3",
+           "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-vf", "hue=s=0",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_weights):
+    return Colorizer(open_backend("torch", tiny_weights, device="cpu").backend, render_size=64)
+
+
+def audio_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            h.update(frame.to_ndarray().tobytes())
+    return h.hexdigest()
+
+
+def stream_facts(path: Path) -> tuple:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(video=0))
+    info = probe(path)
+    return n, info.rate, info.width, info.height, round(info.duration, 2)
+
+
+def test_output_keeps_frames_rate_size_duration_and_audio(test_clip, colorizer, tmp_path):
+    out = tmp_path / "colour.mp4"
+    result = colorize_video(test_clip, out, colorizer, VideoConfig(batch_size=4))
+    src_facts, out_facts = stream_facts(test_clip), stream_facts(out)
+    assert src_facts == out_facts
+    assert src_facts[1] == Fraction(30000, 1001)
+    assert result.frames == src_facts[0]
+    assert audio_hash(out) == audio_hash(test_clip)
+    with av.open(str(out)) as c:
+        tags = c.streams.video[0].codec_context
+        assert int(tags.colorspace) == 6  # SD without tags: smpte170m (bt601)
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_shared_real_footage_desaturated(colorizer, tmp_path):
+    src = SHARED_DATA / "video" / "realshort.mp4"
+    if not src.exists():
+        pytest.skip("shared data not present")
+    grey = tmp_path / "grey.mp4"
+    ffmpeg("-i", str(src), "-vf", "hue=s=0", "-c:v", "libx264", "-c:a", "copy", str(grey))
+    out = tmp_path / "colour.mp4"
+    result = colorize_video(grey, out, colorizer)
+    assert stream_facts(out) == stream_facts(grey)
+    assert audio_hash(out) == audio_hash(grey)
+    assert set(result.temporal) == {"smoothed", "per_frame"}
+
+
+def test_silent_source_gives_silent_output(colorizer, tmp_path):
+    src = tmp_path / "silent.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=1", "-c:v", "ffv1", str(src))
+    out = tmp_path / "out.mkv"
+    colorize_video(src, out, colorizer)
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 0 and c.streams.video[0].frames in (0, 25)
+    assert stream_facts(out)[0] == 25
+
+
+@pytest.mark.parametrize("kind", ["empty", "garbage", "audio-only", "truncated"])
+def test_bad_inputs_fail_clearly_and_leave_nothing(kind, test_clip, colorizer, tmp_path):
+    src = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        src.write_bytes(b"")
+    elif kind == "garbage":
+        src.write_bytes(b"\x00\x01not a film" * 100)
+    elif kind == "audio-only":
+        src = tmp_path / "tone.m4a"
+        ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(src))
+    else:
+        data = test_clip.read_bytes()
+        src.write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VideoError) as info:
+        colorize_video(src, out, colorizer)
+    assert "\n" not in str(info.value)
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_cli_goes_on_after_a_bad_film_and_exits_1(test_clip, tiny_weights, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    (films / "a-broken.mp4").write_bytes(b"nope")
+    (films / "b-good.mp4").write_bytes(test_clip.read_bytes())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["video", str(films), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    assert "a-broken.mp4" in result.output
+    assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
+
+
+# --- smoothing and its measure (pure arrays) ------------------------------------------------
+def flickering_frames(n=30, cut_at=None, seed=0):
+    """A static scene whose predicted colour flickers frame to frame; optionally a cut to another scene."""
+    rng = np.random.default_rng(seed)
+    L1 = np.tile(np.linspace(20, 80, 64, dtype=np.float32), (48, 1))
+    L2 = np.full((48, 64), 15.0, np.float32)
+    L2[:, 32:] = 90.0
+    frames = []
+    for t in range(n):
+        second = cut_at is not None and t >= cut_at
+        L = L2 if second else L1
+        base = np.array([-30.0, 40.0] if second else [30.0, 20.0], np.float32)
+        ab = base + rng.normal(0, 12, size=2).astype(np.float32) + np.zeros((48, 64, 2), np.float32)
+        frames.append((L, ab))
+    return frames
+
+
+def test_smoothing_lowers_flicker_and_keeps_colourfulness():
+    frames = flickering_frames()
+    raw, smooth = TemporalMeter(), TemporalMeter()
+    smoother = TemporalSmoother(SmoothingConfig(mode="ema", strength=0.7))
+    chroma_raw, chroma_smooth = [], []
+    for L, ab in frames:
+        out = smoother(L, ab)
+        raw.add(L, ab)
+        smooth.add(L, out)
+        chroma_raw.append(np.hypot(*ab.reshape(-1, 2).T).mean())
+        chroma_smooth.append(np.hypot(*out.reshape(-1, 2).T).mean())
+    assert smooth.result()["static_delta_ab"] < 0.6 * raw.result()["static_delta_ab"]
+    assert smooth.result()["cdc"] < raw.result()["cdc"]
+    assert abs(np.mean(chroma_smooth) - np.mean(chroma_raw)) / np.mean(chroma_raw) < 0.05
+
+
+def test_smoothing_resets_at_a_scene_cut():
+    frames = flickering_frames(cut_at=15)
+    smoother = TemporalSmoother(SmoothingConfig(mode="ema", strength=0.9))
+    outs = [smoother(L, ab) for L, ab in frames]
+    assert smoother.cuts == 1
+    assert np.allclose(outs[15], frames[15][1])  # the first frame after the cut is its own colour
+    assert outs[15][0, 0, 0] < 0  # none of the previous scene's red carried over
+
+
+def test_flow_mode_follows_motion_and_distrusts_occlusions():
+    rng = np.random.default_rng(1)
+    L = (rng.random((48, 64)) * 60 + 20).astype(np.float32)
+    L = np.asarray(__import__("cv2").GaussianBlur(L, (0, 0), 2), np.float32)
+    ab = np.zeros((48, 64, 2), np.float32)
+    ab[:, :32] = (40, 0)
+    smoother = TemporalSmoother(SmoothingConfig(mode="flow", strength=0.8))
+    smoother(L, ab)
+    shifted_L, shifted_ab = np.roll(L, 3, axis=1), np.roll(ab, 3, axis=1)
+    out = smoother(shifted_L, shifted_ab)
+    # warped along the motion, the past agrees with the present: no smearing of the colour edge
+    assert np.abs(out[:, 8:28] - shifted_ab[:, 8:28]).mean() < 2.0
