@@ -104,7 +104,7 @@ def probe(path: Path) -> VideoInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None:
             duration = container.duration / 1_000_000
-        rotation = _rotation(stream)
+        rotation = _rotation(container, stream)
         sar = stream.sample_aspect_ratio or Fraction(1, 1)
         if not ctx.width or not ctx.height:
             raise VideoError("video stream has no size")
@@ -117,8 +117,21 @@ def probe(path: Path) -> VideoInfo:
         )
 
 
-def _rotation(stream) -> int:
-    """Display rotation from the stream's 'rotate' tag (ffmpeg applies it when decoding)."""
+def _rotation(container, stream) -> int:
+    """Display rotation (ffmpeg applies it when decoding, so frames come out upright).
+
+    Read from the first decoded frame's display matrix, where modern files keep it, else from
+    the old 'rotate' tag. A wrong answer would scramble every frame, so it is not guessed.
+    """
+    try:
+        frame = next(container.decode(stream))
+        rotation = getattr(frame, "rotation", None)
+        if rotation is not None:
+            return int(rotation) % 360
+    except StopIteration:
+        raise VideoError("the video stream holds no frame") from None
+    except Exception as exc:
+        raise VideoError(f"the first frame cannot be decoded ({exc})") from None
     rotate = stream.metadata.get("rotate")
     try:
         return int(rotate) % 360 if rotate else 0
