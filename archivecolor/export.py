@@ -19,13 +19,32 @@ ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
 INPUT_NAME, OUTPUT_NAME = "l", "ab"
 
 
-def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET) -> dict:
-    """Export `weights` to `out` (atomically) and return the metadata written into it."""
+class _HalfInside(__import__("torch").nn.Module):
+    """fp32 in and out, fp16 inside: the FP16 ONNX a strongly typed TensorRT (11+) builds from.
+
+    BatchNorm runs in eval mode on running statistics, so it folds into the convolutions and
+    needs no fp32 island; the input normalisation and the tanh output stay exact in fp32.
+    """
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator.half()
+
+    def forward(self, l_net):
+        return self.generator(l_net.half()).float()
+
+
+def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = False) -> dict:
+    """Export `weights` to `out` (atomically) and return the metadata written into it.
+
+    half=True writes fp16 weights and arithmetic with fp32 input and output.
+    """
     import onnx
     import torch
 
     generator = load_generator(weights).eval()
     config = generator.config
+    module = _HalfInside(generator).eval() if half else generator
     probe = torch.zeros(1, 1, config.size_multiple * 2, config.size_multiple * 2)
     buf = io.BytesIO()
     # The TorchScript exporter: stable for this plain conv net and needs no onnxscript; its
@@ -33,7 +52,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET) -> dict:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            generator, (probe,), buf, dynamo=False, opset_version=opset,
+            module, (probe,), buf, dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
         )
@@ -44,6 +63,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET) -> dict:
         "size_multiple": str(config.size_multiple),
         "ab_scale": str(AB_SCALE),
         "weights_sha256": file_sha256(weights),
+        "precision": "fp16" if half else "fp32",
     }
     for key, value in meta.items():
         entry = model.metadata_props.add()
@@ -51,6 +71,30 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET) -> dict:
     onnx.checker.check_model(model)
     atomic_write_bytes(Path(out), model.SerializeToString())
     return meta
+
+
+def onnx_parity(weights: Path, onnx_path: Path, shapes=((1, 64, 64), (2, 128, 192), (3, 256, 256)), seed: int = 0) -> dict:
+    """Run the ONNX file in onnxruntime (CPU) and PyTorch fp32 on the same random L; max |Δab| per shape.
+
+    Returns {"max_abs_ab": worst over shapes (network units), "max_abs_ab_lab": the same in Lab units,
+    "shapes": {"NxHxW": max |Δab|}}.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    generator = load_generator(weights).eval()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    per_shape = {}
+    for n, h, w in shapes:
+        x = rng.uniform(-1, 1, (n, 1, h, w)).astype(np.float32)
+        with torch.no_grad():
+            ref = generator(torch.from_numpy(x)).numpy()
+        (got,) = session.run(None, {INPUT_NAME: x})
+        per_shape[f"{n}x{h}x{w}"] = float(np.abs(got - ref).max())
+    worst = max(per_shape.values())
+    return {"max_abs_ab": worst, "max_abs_ab_lab": worst * AB_SCALE, "shapes": per_shape}
 
 
 def read_onnx_metadata(path: Path) -> dict:

@@ -44,19 +44,23 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def open_backend(kind: str = "auto", weights: Path | None = None, device: str = "auto", precision: str = "auto") -> BackendChoice:
+def open_backend(kind: str = "auto", weights: Path | None = None, device: str = "auto", precision: str = "auto",
+                 engine: Path | None = None) -> BackendChoice:
     """Open the backend `kind` for `weights` (None: the packaged default model).
 
-    auto: on a CUDA GPU, torch with fp16 and channels_last; on a CPU, onnxruntime (fp32, equal
+    auto: on a CUDA GPU, the TensorRT engine built for these weights, this GPU and this TensorRT
+    when there is one (else torch with fp16 and channels_last, saying why); on a CPU, onnxruntime (fp32, equal
     to torch within 1e-5, and the fastest CPU backend measured for this network: see the README).
     """
     from ..weights import resolve_weights
 
     if kind not in BACKEND_KINDS:
         raise BackendError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
-    if kind == "tensorrt":
-        raise BackendError("the TensorRT backend is not built yet (see `archivecolor build-engine`, an open issue)")
     source = resolve_weights(weights)
+    if kind == "tensorrt":
+        from .tensorrt_backend import TensorRTBackend
+
+        return BackendChoice(TensorRTBackend(source, engine), "requested")
     if kind == "onnx":
         from .onnx_backend import OnnxBackend
 
@@ -67,16 +71,24 @@ def open_backend(kind: str = "auto", weights: Path | None = None, device: str = 
         return BackendChoice(TorchBackend(source, device=device, precision=precision), "requested")
     wants_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if wants_cuda:
+        why_not_trt = "TensorRT is not installed"
+        if _importable("tensorrt") and precision in ("auto", "fp16"):
+            from .tensorrt_backend import TensorRTBackend
+
+            try:
+                return BackendChoice(TensorRTBackend(source, engine), "a CUDA GPU and a matching TensorRT engine")
+            except BackendError as exc:
+                why_not_trt = str(exc)
         return BackendChoice(TorchBackend(source, device=device if device != "auto" else "cuda", precision=precision),
-                             "a CUDA GPU is present: torch fp16 + channels_last")
-    if precision in ("auto", "fp32") and _onnxruntime_importable():
+                             f"CUDA GPU: torch fp16 + channels_last (no TensorRT: {why_not_trt})")
+    if precision in ("auto", "fp32") and _importable("onnxruntime"):
         from .onnx_backend import OnnxBackend
 
         return BackendChoice(OnnxBackend(source, device="cpu"), "no CUDA GPU: onnxruntime is the fastest fp32 CPU backend measured")
     return BackendChoice(TorchBackend(source, device="cpu", precision=precision), "no CUDA GPU: torch on the CPU")
 
 
-def _onnxruntime_importable() -> bool:
+def _importable(module: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("onnxruntime") is not None
+    return importlib.util.find_spec(module) is not None

@@ -1,0 +1,113 @@
+"""build-engine: ONNX export and parity here; TensorRT's own build only where it is installed."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from archivecolor.backends import open_backend
+from archivecolor.cli import main
+from archivecolor.engine import (
+    EngineError,
+    EngineProfile,
+    build_engine,
+    check_compatible,
+    engine_name,
+    gpu_identity,
+    parity,
+    parity_passes,
+    sample_inputs,
+    tensorrt_version,
+)
+from archivecolor.export import export_onnx, onnx_parity, read_onnx_metadata
+
+
+def test_onnx_export_is_checked_dynamic_and_self_describing(tiny_weights, tmp_path):
+    path = tmp_path / "g.onnx"
+    meta = export_onnx(tiny_weights, path)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 1, "height", "width"]
+    assert read_onnx_metadata(path)["weights_sha256"] == meta["weights_sha256"]
+    figures = onnx_parity(tiny_weights, path)
+    assert figures["max_abs_ab"] < 1e-5 and len(figures["shapes"]) == 3
+
+
+def test_fp16_onnx_keeps_fp32_input_and_output_and_stays_close(tiny_weights, tmp_path):
+    path = tmp_path / "g16.onnx"
+    export_onnx(tiny_weights, path, half=True)
+    model = onnx.load(str(path))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer)
+    assert onnx_parity(tiny_weights, path)["max_abs_ab_lab"] < 1.0
+
+
+def test_profile_covers_the_render_size_and_refuses_what_it_cannot_run():
+    profile = EngineProfile.for_render_size(256, 64)
+    lo, opt, hi = profile.shapes()
+    assert lo == (1, 1, 64, 64) and opt == (8, 1, 256, 384) and hi == (32, 1, 704, 704)
+    assert profile.accepts((8, 1, 256, 640)) and not profile.accepts((8, 1, 256, 768)) and not profile.accepts((33, 1, 256, 256))
+
+
+def test_sidecar_check_refuses_other_weights_tensorrt_or_gpu_naming_both():
+    sidecar = {"weights_sha256": "a" * 64, "tensorrt_version": "10.3.0", "gpu_name": "NVIDIA H100", "compute_capability": "9.0"}
+    check_compatible(sidecar, weights_sha256="a" * 64, trt_version="10.3.0", gpu=("NVIDIA H100", "9.0"))
+    with pytest.raises(EngineError, match="bbbbbbbbbbbb.*rebuild|Rebuild") as info:
+        check_compatible(sidecar, weights_sha256="b" * 64, trt_version="10.3.0", gpu=("NVIDIA H100", "9.0"))
+    assert "aaaaaaaaaaaa" in str(info.value)
+    with pytest.raises(EngineError, match="TensorRT 10.3.0, this is TensorRT 11.0"):
+        check_compatible(sidecar, weights_sha256="a" * 64, trt_version="11.0", gpu=("NVIDIA H100", "9.0"))
+    with pytest.raises(EngineError, match="NVIDIA H100 .sm 9.0., this is NVIDIA L4 .sm 8.9."):
+        check_compatible(sidecar, weights_sha256="a" * 64, trt_version="10.3.0", gpu=("NVIDIA L4", "8.9"))
+
+
+def test_engine_name_says_weights_gpu_and_version():
+    assert engine_name("0123456789abcdef" * 4, "NVIDIA H100 80GB HBM3", "10.3.0") == "0123456789ab-nvidia-h100-80gb-hbm3-trt10.3.0-fp16.engine"
+
+
+def test_parity_figures_are_zero_against_itself_and_fail_when_off(tiny_weights):
+    torch_backend = open_backend("torch", tiny_weights, device="cpu").backend
+    profile = EngineProfile(opt_height=64, opt_width=96)
+    x = sample_inputs(profile, count=2)
+    same = parity(torch_backend, torch_backend, x)
+    assert same["mean_delta_e2000"] == 0 and parity_passes(same)
+
+    class Shifted:
+        def run(self, l_net):
+            return torch_backend.run(l_net) + 0.2  # 22 Lab units off
+
+    off = parity(Shifted(), torch_backend, x)
+    assert off["max_abs_ab"] == pytest.approx(22.0, abs=0.01) and not parity_passes(off)
+
+
+@pytest.mark.skipif(tensorrt_version() is not None, reason="TensorRT is installed here")
+def test_without_tensorrt_build_engine_writes_onnx_and_says_what_is_missing(tiny_weights, tmp_path):
+    result = CliRunner().invoke(main, ["build-engine", "--weights", str(tiny_weights), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(list(tmp_path.glob("*.onnx"))) == 2
+    assert "engine not built" in result.output and "TensorRT" in result.output
+    with pytest.raises(EngineError, match="TensorRT is not installed"):
+        build_engine(next(tmp_path.glob("*.onnx")), tmp_path / "x.engine", EngineProfile())
+    # the exported file runs in the onnx backend
+    onnx_file = sorted(tmp_path.glob("*.onnx"))[-1]
+    backend = open_backend("onnx", onnx_file).backend
+    assert backend.run(np.zeros((1, 1, 32, 32), np.float32)).shape == (1, 2, 32, 32)
+
+
+@pytest.mark.tensorrt
+def test_tensorrt_engine_builds_verifies_and_runs(tiny_weights, tmp_path):
+    if tensorrt_version() is None or gpu_identity() is None:
+        pytest.skip("needs TensorRT and a CUDA GPU")
+    result = CliRunner().invoke(main, ["build-engine", "--weights", str(tiny_weights), "--out", str(tmp_path), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    engine = next(tmp_path.glob("*.engine"))
+    sidecar = json.loads((tmp_path / (engine.name + ".json")).read_text())
+    assert sidecar["parity"]["mean_delta_e2000"] < 1.0
+    choice = open_backend("tensorrt", tiny_weights, engine=engine)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 64, 96)).astype(np.float32)
+    reference = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend.run(x)
+    assert np.abs(choice.backend.run(x) - reference).max() * 110 < 6.0
