@@ -198,9 +198,11 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality for libx264/libx265 (lower is better).")
 @click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")
+@click.option("--chunk-frames", type=click.IntRange(0), default=3000, show_default=True,
+              help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
 @runtime_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, ffmpeg_path,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path,
           weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Colorize films: one or more video files, or folders of them.
 
@@ -226,7 +228,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if not films:
         raise click.ClickException("no video files found")
     single_file_out = out is not None and len(films) == 1 and out.suffix != ""
-    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path,
+    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None))
@@ -262,7 +264,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         t = result.temporal
         cdc = f"{t['per_frame']['cdc']:.4f} → {t['smoothed']['cdc']:.4f}" if t else ""
         static = f"{t['per_frame']['static_delta_ab']:.2f} → {t['smoothed']['static_delta_ab']:.2f}" if t else ""
-        table.add_row(film.name, "done", str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+        status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
+        table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+        if result.resumed_chunks:
+            console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
         console.info(f"{film} → {target}")
     console.stderr.print(table)
     if failed:

@@ -200,3 +200,58 @@ def test_rotated_film_comes_out_upright(colorizer, tmp_path):
         src = next(c.decode(video=0))
     expected = np.rot90(src.to_ndarray(format="gray"), k=1 if src.rotation == 90 else -1).astype(int)
     assert min(np.abs(got - expected).mean(), np.abs(got - np.rot90(expected, 2)).mean()) < 12
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """6 s at 25 fps with a keyframe every 25 frames and a tone: long enough for several chunks."""
+    path = tmp_path_factory.mktemp("long") / "reel.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=6", "-f", "lavfi", "-i", "sine=frequency=330:duration=6",
+           "-vf", "hue=s=0", "-c:v", "libx264", "-g", "25", "-keyint_min", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
+    return path
+
+
+def test_chunked_output_equals_the_one_pass_output(long_clip, colorizer, tmp_path):
+    from archivecolor.video.pipeline import plan_chunks
+
+    chunks = plan_chunks(long_clip, probe(long_clip), 40)
+    assert len(chunks) >= 3 and sum(n for _, n in chunks) == 150 and all(first % 25 == 0 for first, _ in chunks)
+    plain = VideoConfig(smoothing=SmoothingConfig(mode="none"))
+    one = tmp_path / "one.mp4"
+    colorize_video(long_clip, one, colorizer, VideoConfig(smoothing=plain.smoothing, chunk_frames=None))
+    many = tmp_path / "many.mp4"
+    colorize_video(long_clip, many, colorizer, VideoConfig(smoothing=plain.smoothing, chunk_frames=40))
+    assert stream_facts(many) == stream_facts(one) == stream_facts(long_clip)
+    assert audio_hash(many) == audio_hash(long_clip)
+    with av.open(str(one)) as a, av.open(str(many)) as b:
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0)):
+            assert np.abs(fa.to_ndarray(format="rgb24").astype(int) - fb.to_ndarray(format="rgb24").astype(int)).mean() < 2.0
+    assert not list(tmp_path.glob(".*"))  # no work folder or temporary left
+
+
+@pytest.mark.slow
+def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weights, tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "reel.mp4"
+    cmd = [sys.executable, "-m", "archivecolor", "video", str(long_clip), "--out", str(out), "--weights", str(tiny_weights),
+           "--render-size", "64", "--chunk-frames", "25", "--batch-size", "1", "--backend", "torch"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = tmp_path / ".reel.mp4.chunks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(work.glob("chunk-*.mkv"))) < 2 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "the kill did not land mid-film"
+    done_before = len(list(work.glob("chunk-*.mkv")))
+    assert done_before >= 2
+    rerun = subprocess.run(cmd, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{done_before} finished chunks from an earlier run were kept" in " ".join(rerun.stderr.split())
+    assert stream_facts(out) == stream_facts(long_clip)
+    assert audio_hash(out) == audio_hash(long_clip)
+    assert not work.exists()

@@ -139,12 +139,18 @@ def _rotation(container, stream) -> int:
         return 0
 
 
-def decode_command(ffmpeg: str, path: Path, pix_fmt: str) -> list[str]:
-    """Raw frames of the first video stream on stdout, upright, every frame kept (no dup/drop)."""
+def decode_command(ffmpeg: str, path: Path, pix_fmt: str, start_seconds: float | None = None, frames: int | None = None) -> list[str]:
+    """Raw frames of the first video stream on stdout, upright, every frame kept (no dup/drop).
+
+    start_seconds seeks (accurately: to the keyframe before, then decoding forward); frames
+    stops after that many.
+    """
     import ffmpeg as ff
 
-    stream = ff.input(str(path))["v:0"]
-    out = ff.output(stream, "pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough", an=None, sn=None)
+    input_args = {"ss": f"{start_seconds:.6f}"} if start_seconds else {}
+    stream = ff.input(str(path), **input_args)["v:0"]
+    output_args = {"frames:v": frames} if frames else {}
+    out = ff.output(stream, "pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough", an=None, sn=None, **output_args)
     return ff.compile(out.global_args("-hide_banner", "-loglevel", "error", "-nostdin"), cmd=ffmpeg)
 
 
@@ -168,8 +174,11 @@ def output_colour_tags(info: VideoInfo) -> dict:
 
 
 def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tuple[int, int], options: EncodeOptions,
-                   container_format: str | None = None) -> list[str]:
-    """Colour frames (rgb24 on stdin) + every audio and subtitle stream of `source`, copied bit-exact."""
+                   container_format: str | None = None, with_streams: bool = True) -> list[str]:
+    """Colour frames (rgb24 on stdin) + every audio and subtitle stream of `source`, copied bit-exact.
+
+    with_streams=False encodes the picture alone (a chunk of a long film, joined later).
+    """
     import ffmpeg as ff
 
     h, w = hw
@@ -197,12 +206,46 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     if str(out).endswith((".mp4", ".mov", ".m4v")) and container_format in (None, "mp4", "mov"):
         kwargs["movflags"] = "+faststart"
     streams = [video]
-    if info.audio_streams:
+    if with_streams and info.audio_streams:
         streams.append(src["a"])
-    if info.subtitle_streams:
+    if with_streams and info.subtitle_streams:
         streams.append(src["s"])
+    if not with_streams:
+        kwargs.pop("acodec")
+        kwargs.pop("scodec")
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
     return ff.compile(out_node, cmd=ffmpeg)
+
+
+def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
+    """Join encoded chunks without re-encoding and add the source's audio and subtitles, copied."""
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+           "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(source), "-map", "0:v:0"]
+    if info.audio_streams:
+        cmd += ["-map", "1:a"]
+    if info.subtitle_streams:
+        cmd += ["-map", "1:s"]
+    cmd += ["-c", "copy"]
+    if container_format in ("mp4", "mov"):
+        cmd += ["-movflags", "+faststart"]
+    return cmd + ["-f", container_format, str(out)]
+
+
+def keyframe_indices(path: Path) -> list[int]:
+    """Presentation-order indices of the keyframes of the first video stream (demuxing only, no decoding)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stamps, keys = [], set()
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            stamps.append(packet.pts)
+            if packet.is_keyframe:
+                keys.add(packet.pts)
+    order = {pts: i for i, pts in enumerate(sorted(stamps))}
+    return sorted(order[pts] for pts in keys)
 
 
 def start(cmd: list[str], stdin=None, stdout=None) -> subprocess.Popen:

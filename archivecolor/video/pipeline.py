@@ -9,12 +9,15 @@ and renamed once ffmpeg has finished it; audio and subtitles are copied bit-exac
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +25,10 @@ import numpy as np
 
 from ..colorizer import Colorizer
 from ..render import recombine_into
+from ..weights import atomic_write_bytes
 from ..lab import grey_to_luminance, srgb_to_luminance
-from .ffmpeg import EncodeOptions, VideoError, VideoInfo, decode_command, encode_command, find_ffmpeg, probe, start
+from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
+                     keyframe_indices, probe, start)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -41,6 +46,7 @@ class VideoConfig:
     ffmpeg: str | None = None  # ffmpeg binary; None: $ARCHIVECOLOR_FFMPEG, PATH, then the bundled one
     measure: bool = True  # temporal figures for the smoothed and the per-frame output
     queue_frames: int = 16  # frames held at most between two stages
+    chunk_frames: int | None = 3000  # long films go in chunks of about this many frames (resumable); None: one pass
 
 
 @dataclass
@@ -50,6 +56,7 @@ class VideoResult:
     frames: int = 0
     seconds: float = 0.0
     scene_cuts: int = 0
+    resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
 
     @property
@@ -62,108 +69,214 @@ def default_output(source: Path) -> Path:
 
 
 def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None) -> VideoResult:
-    """Colorize one film into `target` (written atomically). Raises VideoError on failure."""
+    """Colorize one film into `target` (written atomically). Raises VideoError on failure.
+
+    A film longer than 1.5 chunks is processed in chunks that start on keyframes, each written
+    atomically under a work folder beside the target; a re-run continues after the last
+    finished chunk, and the chunks are joined (no re-encoding) with the source's audio.
+    """
     source, target = Path(source), Path(target)
     if target.resolve() == source.resolve():
         raise VideoError("the output would overwrite the source")
     info = probe(source)
     ffmpeg = find_ffmpeg(config.ffmpeg)
-    pix_fmt, channels, dtype = _raw_format(info)
-    height, width = _decoded_size(info)
-    frame_bytes = height * width * channels * np.dtype(dtype).itemsize
     container = CONTAINER_FORMATS.get(target.suffix.lower())
     if container is None:
         raise VideoError(f"unsupported output container {target.suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})")
-
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
     result = VideoResult(str(source), str(target))
     started = time.perf_counter()
-    decoder = start(decode_command(ffmpeg, source, pix_fmt), stdout=subprocess.PIPE)
-    encoder = start(encode_command(ffmpeg, source, tmp, info, (height, width), config.encode, container),
-                    stdin=subprocess.PIPE)
-    decoded: queue.Queue = queue.Queue(maxsize=config.queue_frames)
-    to_encode: queue.Queue = queue.Queue(maxsize=config.queue_frames)
-    errors: list[BaseException] = []
-    stop = threading.Event()
+    smoother = TemporalSmoother(config.smoothing)
+    meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
+    segment = _Segment(source, info, ffmpeg, colorizer, config, smoother, meters, on_frames)
 
-    def read_frames():
-        """Decoder thread: raw frame bytes -> (pixels, L at full size)."""
-        try:
-            while not stop.is_set():
-                data = decoder.stdout.read(frame_bytes)
-                if not data:
-                    break
-                if len(data) < frame_bytes:
-                    raise VideoError(f"the decoder stopped mid-frame ({len(data)} of {frame_bytes} bytes)")
-                pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
-                L = grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
-                _put(decoded, L, stop)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            _put(decoded, _END, stop)
+    chunks = plan_chunks(source, info, config.chunk_frames)
+    if len(chunks) <= 1:
+        with _temporary(target) as tmp:
+            result.frames = segment.run(tmp, container, with_streams=True)
+            os.replace(tmp, target)
+    else:
+        result.frames = _run_chunks(segment, chunks, target, container, result)
+    result.seconds = time.perf_counter() - started
+    result.scene_cuts = smoother.cuts
+    result.temporal = {name: meter.result() for name, meter in meters.items()}
+    return result
 
-    def write_frames():
-        """Encoder thread: L at full size + ab at render size -> rgb24 frames into ffmpeg."""
-        frame = np.empty((height, width, 3), np.uint8)
+
+def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None) -> list[tuple[int, int]]:
+    """(first frame, frame count) per chunk, each starting on a keyframe about chunk_frames apart."""
+    if not chunk_frames or not info.frames or info.frames <= chunk_frames * 3 // 2:
+        return [(0, info.frames or 0)]
+    keys = keyframe_indices(source)
+    starts = [0]
+    for key in keys:
+        if key - starts[-1] >= chunk_frames and info.frames - key >= chunk_frames // 2:
+            starts.append(key)
+    bounds = starts + [info.frames]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:])]
+
+
+def _work_folder(target: Path) -> Path:
+    return target.parent / f".{target.name}.chunks"
+
+
+def _run_chunks(segment: "_Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
+    work = _work_folder(target)
+    work.mkdir(exist_ok=True)
+    plan = {"source": str(segment.source.resolve()), "size": segment.source.stat().st_size,
+            "mtime_ns": segment.source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(segment.config.encode)}
+    plan_file = work / "plan.json"
+    if plan_file.exists() and json.loads(plan_file.read_text()) != json.loads(json.dumps(plan)):
+        for stale in work.iterdir():  # another source or other settings: start over
+            stale.unlink()
+    atomic_write_bytes(plan_file, json.dumps(plan).encode())
+    for stale in work.glob(".*.part"):
+        stale.unlink()
+    frames = 0
+    names = []
+    for index, (first, count) in enumerate(chunks):
+        chunk = work / f"chunk-{index:05d}.mkv"
+        names.append(chunk)
+        if chunk.exists():  # finished in an earlier run
+            result.resumed_chunks += 1
+            if segment.on_frames is not None:
+                segment.on_frames(count)
+            continue
+        segment.smoother.reset()  # a chunk starts on a keyframe; its colour history starts there
+        with _temporary(chunk) as tmp:
+            got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count)
+            if got != count:
+                raise VideoError(f"chunk {index + 1} gave {got} frames, {count} expected")
+            os.replace(tmp, chunk)
+        frames += count
+    listing = work / "chunks.txt"
+    listing.write_text("".join(f"file '{_concat_escape(n.name)}'\n" for n in names))
+    with _temporary(target) as tmp:
+        proc = subprocess.run(concat_command(segment.ffmpeg, listing, segment.source, tmp, segment.info, container),
+                              capture_output=True, cwd=work)
+        if proc.returncode != 0:
+            raise VideoError(f"ffmpeg could not join the chunks: {_last_line(proc.stderr.decode(errors='replace'))}")
+        os.replace(tmp, target)
+    shutil.rmtree(work, ignore_errors=True)
+    return frames
+
+
+def _concat_escape(name: str) -> str:
+    return name.replace("'", "'\\''")
+
+
+@contextmanager
+def _temporary(target: Path):
+    """A hidden temporary name beside `target`; removed unless it was renamed into place."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class _Segment:
+    """Runs decode -> infer -> smooth -> encode over a stretch of one film."""
+
+    source: Path
+    info: VideoInfo
+    ffmpeg: str
+    colorizer: Colorizer
+    config: VideoConfig
+    smoother: TemporalSmoother
+    meters: dict
+    on_frames: object = None
+
+    def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None) -> int:
+        info, config, colorizer, smoother, meters = self.info, self.config, self.colorizer, self.smoother, self.meters
+        pix_fmt, channels, dtype = _raw_format(info)
+        height, width = _decoded_size(info)
+        frame_bytes = height * width * channels * np.dtype(dtype).itemsize
+        start_seconds = float(first_frame / info.rate) if first_frame else None
+        decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, frame_count if first_frame or frame_count else None),
+                        stdout=subprocess.PIPE)
+        encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams),
+                        stdin=subprocess.PIPE)
+        decoded: queue.Queue = queue.Queue(maxsize=config.queue_frames)
+        to_encode: queue.Queue = queue.Queue(maxsize=config.queue_frames)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        frames = 0
+        def read_frames():
+            """Decoder thread: raw frame bytes -> (pixels, L at full size)."""
+            try:
+                while not stop.is_set():
+                    data = decoder.stdout.read(frame_bytes)
+                    if not data:
+                        break
+                    if len(data) < frame_bytes:
+                        raise VideoError(f"the decoder stopped mid-frame ({len(data)} of {frame_bytes} bytes)")
+                    pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
+                    L = grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
+                    _put(decoded, L, stop)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                _put(decoded, _END, stop)
+
+        def write_frames():
+            """Encoder thread: L at full size + ab at render size -> rgb24 frames into ffmpeg."""
+            frame = np.empty((height, width, 3), np.uint8)
+            try:
+                while True:
+                    item = to_encode.get()
+                    if item is _END:
+                        break
+                    L, job = item
+                    recombine_into(frame, L, job.ab)
+                    encoder.stdin.write(frame.tobytes())
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+                while to_encode.get() is not _END:  # let the main thread finish and see the error
+                    pass
+
+        reader = threading.Thread(target=read_frames, name="decode", daemon=True)
+        writer = threading.Thread(target=write_frames, name="encode", daemon=True)
+        reader.start()
+        writer.start()
         try:
-            while True:
-                item = to_encode.get()
-                if item is _END:
+            batch, finished = [], False
+            while not finished:
+                item = decoded.get()
+                finished = item is _END
+                if not finished:
+                    batch.append((item, colorizer.prepare(item)))
+                if batch and (finished or len(batch) >= config.batch_size):
+                    colorizer.predict([job for _, job in batch], config.batch_size)
+                    for L, job in batch:
+                        if meters:
+                            meters["per_frame"].add(job.L_render, job.ab)
+                        job.ab = smoother(job.L_render, job.ab)
+                        if meters:
+                            meters["smoothed"].add(job.L_render, job.ab)
+                        if not _put(to_encode, (L, job), stop):
+                            break
+                    frames += len(batch)
+                    if self.on_frames is not None:
+                        self.on_frames(len(batch))
+                    batch = []
+                if stop.is_set():
                     break
-                L, job = item
-                recombine_into(frame, L, job.ab)
-                encoder.stdin.write(frame.tobytes())
         except BaseException as exc:
             errors.append(exc)
             stop.set()
-            while to_encode.get() is not _END:  # let the main thread finish and see the error
-                pass
+        finally:
+            to_encode.put(_END)
+            writer.join()
+            stop.set()
+            _drain(decoded)
+            reader.join(timeout=10)
+            _close(encoder, decoder)
 
-    reader = threading.Thread(target=read_frames, name="decode", daemon=True)
-    writer = threading.Thread(target=write_frames, name="encode", daemon=True)
-    reader.start()
-    writer.start()
-    smoother = TemporalSmoother(config.smoothing)
-    meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    try:
-        batch, finished = [], False
-        while not finished:
-            item = decoded.get()
-            finished = item is _END
-            if not finished:
-                batch.append((item, colorizer.prepare(item)))
-            if batch and (finished or len(batch) >= config.batch_size):
-                colorizer.predict([job for _, job in batch], config.batch_size)
-                for L, job in batch:
-                    if meters:
-                        meters["per_frame"].add(job.L_render, job.ab)
-                    job.ab = smoother(job.L_render, job.ab)
-                    if meters:
-                        meters["smoothed"].add(job.L_render, job.ab)
-                    if not _put(to_encode, (L, job), stop):
-                        break
-                result.frames += len(batch)
-                if on_frames is not None:
-                    on_frames(len(batch))
-                batch = []
-            if stop.is_set():
-                break
-    except BaseException as exc:
-        errors.append(exc)
-        stop.set()
-    finally:
-        to_encode.put(_END)
-        writer.join()
-        stop.set()
-        _drain(decoded)
-        reader.join(timeout=10)
-        _close(encoder, decoder)
-
-    try:
         if isinstance(errors[0] if errors else None, KeyboardInterrupt):
             raise errors[0]
         decoder_err = decoder.stderr.read().decode(errors="replace").strip() if decoder.stderr else ""
@@ -177,15 +290,10 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
             raise exc if isinstance(exc, VideoError) else VideoError(f"{type(exc).__name__}: {exc}")
         if encoder.returncode != 0:
             raise VideoError(f"ffmpeg could not encode it: {_last_line(encoder_err)}")
-        if result.frames == 0:
+        if frames == 0:
             raise VideoError(f"no frames could be decoded{': ' + _last_line(decoder_err) if decoder_err else ''}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    result.seconds = time.perf_counter() - started
-    result.scene_cuts = smoother.cuts
-    result.temporal = {name: meter.result() for name, meter in meters.items()}
-    return result
+        return frames
+
 
 
 def _raw_format(info: VideoInfo) -> tuple[str, int, type]:
