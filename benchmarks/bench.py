@@ -1,0 +1,285 @@
+"""archivecolor benchmarks: how fast, against the machine's limit, and how cost grows.
+
+    python benchmarks/bench.py                     # everything (about 10 minutes on 2 CPU cores)
+    python benchmarks/bench.py ceiling model       # only some sections
+    python benchmarks/bench.py --weights W.safetensors --json results.json
+
+Sections:
+  ceiling    measured matmul rate (fp32, bf16) and the model's FLOPs per image -> best possible images/s
+  model      model-only images/s per backend, render sizes 256 and 512, batch 1/4/8, as a share of the ceiling
+  pipelines  `folder` on real photos and `video` on a 720p clip end to end, against model-only at the
+             same render size; ffmpeg decode+encode alone (the I/O ceiling)
+  scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
+  gpu        torch CUDA fp16 at 256²/512², batch 1/8/32 (skipped without CUDA)
+
+Figures are printed, never asserted: targets live here, not in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS: dict = {}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def table(title: str, columns: list[str], rows: list[list]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_edge=False)
+    for c in columns:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in r])
+    Console().print(t)
+    RESULTS[title] = [dict(zip(columns, r)) for r in rows]
+
+
+def timed_rate(fn, items_per_call: int, seconds: float = 3.0, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += items_per_call
+    return n / (time.perf_counter() - start)
+
+
+def weights_path(arg: str | None) -> Path:
+    from archivecolor.weights import default_weights_path
+
+    if arg:
+        return Path(arg)
+    default = default_weights_path()
+    if default is not None:
+        return default
+    # No packaged model: benchmark a random generator of the default model's shape.
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+    from archivecolor.weights import save_generator
+
+    path = Path(tempfile.mkdtemp()) / "random-width32.safetensors"
+    save_generator(path, UNetGenerator(GeneratorConfig(width=32, upsample="resize", dropout=0.0)).eval())
+    print(f"(no packaged default model: timing a random width-32 generator of the same shape, {path})")
+    return path
+
+
+# --- ceiling ---------------------------------------------------------------------------------
+def matmul_rate(dtype, size=2048, seconds=3.0) -> float:
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    return timed_rate(lambda: a @ b, 1, seconds) * 2 * size**3
+
+
+def model_flops(weights: Path, render: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archivecolor.weights import load_generator
+
+    g = load_generator(weights)
+    h, w = render, render * 3 // 2  # a 3:2 photo at the render size
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        g(torch.zeros(1, 1, h, w))
+    return float(counter.get_total_flops())
+
+
+def section_ceiling(weights: Path) -> dict:
+    fp32 = matmul_rate(torch.float32)
+    bf16 = matmul_rate(torch.bfloat16)
+    rows, ceilings = [], {}
+    for render in (256, 512):
+        flops = model_flops(weights, render)
+        ceilings[render] = {"fp32": fp32 / flops, "bf16": bf16 / flops}
+        rows.append([render, f"{render}×{render * 3 // 2}", flops / 1e9, fp32 / 1e9, fp32 / flops, bf16 / 1e9, bf16 / flops])
+    table("ceiling", ["render", "input", "GFLOP/image", "fp32 GFLOP/s", "fp32 best img/s", "bf16 GFLOP/s", "bf16 best img/s"], rows)
+    return ceilings
+
+
+# --- model-only --------------------------------------------------------------------------------
+def section_model(weights: Path, ceilings: dict | None) -> dict:
+    from archivecolor.backends import open_backend
+
+    backends = {
+        "torch fp32": lambda: open_backend("torch", weights, device="cpu", precision="fp32").backend,
+        "torch bf16": lambda: open_backend("torch", weights, device="cpu", precision="bf16").backend,
+        "onnxruntime fp32": lambda: open_backend("onnx", weights, device="cpu").backend,
+        "auto": lambda: open_backend("auto", weights).backend,
+    }
+    rows, best = [], {}
+    for name, make in backends.items():
+        backend = make()
+        for render in (256, 512):
+            for batch in (1, 4, 8):
+                x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, render, render * 3 // 2)).astype(np.float32)
+                rate = timed_rate(lambda: backend.run(x), batch, seconds=2.0 if render == 256 else 3.0, warmup=1)
+                precision = "bf16" if "bf16" in name else "fp32"
+                share = rate / ceilings[render][precision] if ceilings else float("nan")
+                rows.append([f"{name} ({backend.name})", render, batch, rate, share])
+                best[(render, name)] = max(best.get((render, name), 0.0), rate)
+    table("model-only (images/s; share of the matmul ceiling)", ["backend", "render", "batch", "images/s", "of ceiling"], rows)
+    return best
+
+
+# --- pipelines ---------------------------------------------------------------------------------
+def photo_set(count: int) -> Path:
+    folder = Path(tempfile.mkdtemp()) / "photos"
+    folder.mkdir()
+    sources = sorted((SHARED / "eval" / "bsd100").glob("*.png")) + sorted((SHARED / "train" / "caltech101").glob("*/*.jpg"))[::70]
+    import cv2
+
+    for i, src in enumerate(sources[:count]):
+        grey = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2GRAY)
+        cv2.imwrite(str(folder / f"{i:04d}{src.suffix}"), grey)
+    return folder
+
+
+def section_pipelines(weights: Path, model_best: dict | None) -> None:
+    from archivecolor.backends import open_backend
+    from archivecolor.colorizer import Colorizer
+    from archivecolor.folder import FolderConfig, colorize_folder
+    from archivecolor.video.ffmpeg import find_ffmpeg, probe
+    from archivecolor.video.pipeline import VideoConfig, colorize_video
+
+    rows = []
+    backend = open_backend("auto", weights).backend
+    colorizer = Colorizer(backend, render_size=256)
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 1, 256, 384)).astype(np.float32)
+    model_rate = timed_rate(lambda: backend.run(x), 8, 3.0, 1)
+    if SHARED.exists():
+        photos = photo_set(200)
+        out = photos.parent / "out"
+        report = colorize_folder(photos, out, colorizer, FolderConfig(batch_size=8))
+        rows.append(["folder, 200 real photos", backend.name, report.images_per_s, model_rate, report.images_per_s / model_rate])
+        shutil.rmtree(photos.parent, ignore_errors=True)
+    clip = SHARED / "video" / "cockatoo.mp4"
+    if clip.exists():
+        work = Path(tempfile.mkdtemp())
+        ffmpeg = find_ffmpeg()
+        grey = work / "grey.mp4"
+        subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "18", "-c:a", "copy", str(grey)], check=True)
+        info = probe(grey)
+        h, w = info.display_hw
+        x = np.random.default_rng(0).uniform(-1, 1, (8, 1, 256, 448)).astype(np.float32)
+        video_model_rate = timed_rate(lambda: backend.run(x), 8, 3.0, 1)
+        result = colorize_video(grey, work / "out.mp4", colorizer, VideoConfig(batch_size=8))
+        rows.append([f"video {w}×{h}, {result.frames} frames", backend.name, result.frames_per_s, video_model_rate, result.frames_per_s / video_model_rate])
+        started = time.perf_counter()
+        decode = subprocess.Popen([ffmpeg, "-loglevel", "error", "-i", str(grey), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], stdout=subprocess.PIPE)
+        subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(info.rate),
+                        "-i", "pipe:", "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-pix_fmt", "yuv420p", str(work / "io.mp4")],
+                       stdin=decode.stdout, check=True)
+        decode.wait()
+        io_rate = result.frames / (time.perf_counter() - started)
+        rows.append([f"ffmpeg decode+encode only, {w}×{h}", "ffmpeg", io_rate, float("nan"), float("nan")])
+        shutil.rmtree(work, ignore_errors=True)
+    table("pipelines end to end (render size 256)", ["pipeline", "backend", "items/s", "model-only items/s", "ratio"], rows)
+
+
+# --- scaling -----------------------------------------------------------------------------------
+def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
+    """Run a command; (seconds, its peak RSS in MB)."""
+    started = time.perf_counter()
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, int(out.stdout.strip()) / 1024
+
+
+def section_scaling(weights: Path) -> None:
+    from archivecolor.video.ffmpeg import find_ffmpeg
+
+    rows = []
+    work = Path(tempfile.mkdtemp())
+    ffmpeg = find_ffmpeg()
+    clip = SHARED / "video" / "box.mp4"
+    cli = [sys.executable, "-m", "archivecolor"]
+    if clip.exists():
+        short = work / "short.mp4"
+        subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-t", "4", "-vf", "hue=s=0", "-c:v", "libx264", "-c:a", "copy", str(short)], check=True)
+        listing = work / "list.txt"
+        listing.write_text("".join(f"file '{short}'\n" for _ in range(10)))
+        long = work / "long.mp4"
+        subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(long)], check=True)
+        for name, path in (("clip, 4 s", short), ("same clip ×10, 40 s", long)):
+            seconds, rss = peak_rss_of(cli + ["video", str(path), "--out", str(work / f"out-{path.name}"), "--weights", str(weights), "--overwrite"])
+            rows.append([name, seconds, rss])
+    scan_dir = work / "scan"
+    scan_dir.mkdir()
+    y, x = np.mgrid[0:4000, 0:6000]
+    scan = ((np.sin(x / 90.0) + np.cos(y / 70.0)) * 16000 + 32768).astype(np.uint16)
+    import cv2
+
+    cv2.imwrite(str(scan_dir / "scan24mp.png"), scan)
+    del y, x, scan
+    seconds, rss = peak_rss_of(cli + ["folder", str(scan_dir), "--out", str(work / "scan-out"), "--weights", str(weights)])
+    rows.append(["24 MP 16-bit scan (6000×4000 PNG)", seconds, rss])
+    table("scaling (peak RSS of the whole command)", ["job", "seconds", "peak RSS MB"], rows)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+# --- GPU ---------------------------------------------------------------------------------------
+def section_gpu(weights: Path) -> None:
+    if not torch.cuda.is_available():
+        print("gpu: skipped (no CUDA GPU)")
+        return
+    from archivecolor.backends import open_backend
+
+    backend = open_backend("torch", weights, device="cuda", precision="fp16").backend
+    rows = []
+    for render in (256, 512):
+        for batch in (1, 8, 32):
+            x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, render, render)).astype(np.float32)
+            rows.append([backend.name, render, batch, timed_rate(lambda: backend.run(x), batch, 3.0, 3)])
+    table("GPU model-only (host to host, images/s)", ["backend", "render", "batch", "images/s"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "gpu"])
+    parser.add_argument("--weights", default=None, help="generator to time (default: the packaged model)")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    RESULTS["machine"] = machine()
+    weights = weights_path(args.weights)
+    ceilings = section_ceiling(weights) if "ceiling" in args.sections else None
+    best = section_model(weights, ceilings) if "model" in args.sections else None
+    if "pipelines" in args.sections:
+        section_pipelines(weights, best)
+    if "scaling" in args.sections:
+        section_scaling(weights)
+    if "gpu" in args.sections:
+        section_gpu(weights)
+    if args.json:
+        Path(args.json).write_text(json.dumps(RESULTS, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
