@@ -279,8 +279,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for evaluation.json and report.html.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N images.")
+@click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
 @runtime_options
-def evaluate(images_dir, out, limit, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def evaluate(images_dir, out, limit, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR, colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
@@ -291,15 +292,15 @@ def evaluate(images_dir, out, limit, weights, backend, device, precision, render
 
     from . import console
     from .data import find_images
-    from .evaluate import FIGURES, evaluate_folder, html_report
+    from .evaluate import FIGURES, evaluate_folder, html_report, study_page
     from .weights import atomic_write_bytes
 
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
     total = len(find_images(images_dir)[:limit])
-    thumbnails = []
+    thumbnails, pairs = [], ([] if study else None)
     with console.make_progress("images/s") as progress:
         bar = progress.add_task("evaluating", total=total)
-        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar))
+        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar), study_pairs=pairs)
     for name, reason in result.failed.items():
         console.error_line(name, reason)
     summary = result.summary()
@@ -314,6 +315,9 @@ def evaluate(images_dir, out, limit, weights, backend, device, precision, render
     atomic_write_bytes(out / "evaluation.json", result.to_json().encode())
     atomic_write_bytes(out / "report.html", html_report(result, thumbnails, f"archivecolor evaluation: {images_dir}").encode())
     console.info(f"wrote {out / 'evaluation.json'} and {out / 'report.html'}")
+    if study:
+        atomic_write_bytes(out / "study.html", study_page(pairs, f"archivecolor study: {images_dir.name}").encode())
+        console.info(f"wrote {out / 'study.html'}: open it in a browser, answer, then save the answers")
     if result.failed:
         raise SystemExit(1)
 

@@ -25,6 +25,7 @@ from .metrics import ciede2000, colourfulness, psnr, ssim
 from .render import recombine_into
 
 THUMB_HEIGHT = 128  # pixels, in the HTML report
+STUDY_HEIGHT = 320  # pixels, in the forced-choice study page
 FIGURES = ("psnr", "ssim", "ciede2000", "colourfulness")
 
 
@@ -77,8 +78,12 @@ def score(prediction: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8, limit: int | None = None,
-                    thumbnails: list | None = None, on_image=None) -> Evaluation:
-    """Score every colour photo below `images_dir`; optionally collect (name, grey, model, truth) thumbnails."""
+                    thumbnails: list | None = None, on_image=None, study_pairs: list | None = None) -> Evaluation:
+    """Score every colour photo below `images_dir`.
+
+    Optionally collects (name, grey, model, truth) thumbnails for the report, and
+    (name, model, truth) larger images for the forced-choice study page.
+    """
     evaluation = Evaluation(colorizer.backend.name, colorizer.render_size)
     started = time.perf_counter()
     paths = find_images(Path(images_dir))[:limit]
@@ -104,15 +109,17 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
             evaluation.images.append(ImageScore(name, score(prediction, truth), score(grey, truth), colourfulness(t).item()))
             if thumbnails is not None:
                 thumbnails.append((name, _thumb(grey), _thumb(prediction), _thumb(truth)))
+            if study_pairs is not None:
+                study_pairs.append((name, _thumb(prediction, STUDY_HEIGHT), _thumb(truth, STUDY_HEIGHT)))
             if on_image is not None:
                 on_image()
     evaluation.seconds = time.perf_counter() - started
     return evaluation
 
 
-def _thumb(rgb: np.ndarray) -> str:
-    scale = THUMB_HEIGHT / rgb.shape[0]
-    small = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+def _thumb(rgb: np.ndarray, height: int = THUMB_HEIGHT) -> str:
+    scale = height / rgb.shape[0]
+    small = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
 
@@ -144,3 +151,58 @@ figure{{display:inline-block;margin:8px}}img{{margin-right:2px}}figcaption{{font
 colorized, and compared with its original. ✔ / ✘: better / not better than leaving it grey.</p>
 <table><tr><th>figure</th><th>model</th><th>grey baseline</th></tr>{''.join(rows)}</table>
 <h2>grey input | colorized | original</h2>{''.join(cards)}</body></html>"""
+
+
+def study_page(pairs: list, title: str, seed: int = 0) -> str:
+    """A self-contained two-alternative forced-choice page: which of two pictures looks more real?
+
+    Each trial shows the colorized and the original photo side by side in a random order; the
+    participant clicks one. Answers stay in the browser and are saved with a button as a JSON
+    file (nothing is sent anywhere). The share of trials where the colorized one was picked is
+    the "fooling rate" of the pix2pix paper's perceptual study.
+    """
+    rng = np.random.default_rng(seed)
+    trials = []
+    for name, model, truth in pairs:
+        model_left = bool(rng.integers(0, 2))
+        left, right = (model, truth) if model_left else (truth, model)
+        trials.append({"name": name, "left": left, "right": right, "model_side": "left" if model_left else "right"})
+    order = rng.permutation(len(trials)).tolist()
+    payload = json.dumps([trials[i] for i in order])
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;text-align:center}}img{{height:{STUDY_HEIGHT}px;margin:8px;cursor:pointer;border:3px solid transparent}}
+img:hover{{border-color:#36c}}#done{{display:none}}</style></head><body>
+<h1>Which photo looks more real?</h1>
+<p>Click the one that looks like a real colour photograph. <span id="progress"></span></p>
+<div id="trial"><img id="left" alt="left"><img id="right" alt="right"></div>
+<div id="done"><p>Thank you. <span id="summary"></span></p><button id="save">Save answers (JSON)</button></div>
+<script>
+const trials = {payload};
+const answers = [];
+let i = 0, shownAt = 0;
+function show() {{
+  if (i >= trials.length) {{
+    document.getElementById('trial').style.display = 'none';
+    document.getElementById('done').style.display = 'block';
+    const fooled = answers.filter(a => a.picked_model).length;
+    document.getElementById('summary').textContent = `The colorized photo was picked in ${{fooled}} of ${{answers.length}} trials.`;
+    return;
+  }}
+  document.getElementById('left').src = trials[i].left;
+  document.getElementById('right').src = trials[i].right;
+  document.getElementById('progress').textContent = `(${{i + 1}} / ${{trials.length}})`;
+  shownAt = performance.now();
+}}
+function pick(side) {{
+  const t = trials[i];
+  answers.push({{name: t.name, picked: side, picked_model: side === t.model_side, ms: Math.round(performance.now() - shownAt)}});
+  i += 1; show();
+}}
+document.getElementById('left').onclick = () => pick('left');
+document.getElementById('right').onclick = () => pick('right');
+document.getElementById('save').onclick = () => {{
+  const blob = new Blob([JSON.stringify({{title: {json.dumps(title)}, answers}}, null, 1)], {{type: 'application/json'}});
+  const a = document.createElement('a'); a.href = URL.createObjectURL(blob); a.download = 'study-answers.json'; a.click();
+}};
+show();
+</script></body></html>"""

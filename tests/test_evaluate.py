@@ -29,9 +29,13 @@ def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights
 
     out = tmp_path / "eval"
     cli = CliRunner().invoke(main, ["evaluate", str(colour_folder), "--weights", str(tiny_weights), "--out", str(out),
-                                    "--render-size", "32", "--backend", "torch"])
+                                    "--render-size", "32", "--backend", "torch", "--study"])
     assert cli.exit_code == 0, cli.output
     data = json.loads((out / "evaluation.json").read_text())
     assert set(data["summary"]["model"]) == {"psnr", "ssim", "ciede2000", "colourfulness"}
     page = (out / "report.html").read_text()
     assert page.count("<figure>") == 16 and "grey baseline" in page
+    study = (out / "study.html").read_text()
+    trials = json.loads(study.split("const trials = ", 1)[1].split(";\n", 1)[0])
+    assert len(trials) == 16 and {t["model_side"] for t in trials} == {"left", "right"}
+    assert all(t["left"].startswith("data:image/jpeg;base64,") for t in trials)
