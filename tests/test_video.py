@@ -255,3 +255,18 @@ def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weigh
     assert stream_facts(out) == stream_facts(long_clip)
     assert audio_hash(out) == audio_hash(long_clip)
     assert not work.exists()
+
+
+def test_ffmpeg_dying_mid_encode_is_one_clear_error(test_clip, colorizer, tmp_path):
+    """An encoder that dies after a few frames: the film fails with ffmpeg's message, nothing is left."""
+    wrapper = tmp_path / "dying-ffmpeg"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" -f rawvideo "*" -i pipe: "*) head -c 200000 >/dev/null; echo "Conversion failed: disk on fire" >&2; exit 1;; esac\n'
+        f'exec "{FFMPEG}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VideoError, match="could not encode it: Conversion failed: disk on fire"):
+        colorize_video(test_clip, out, colorizer, VideoConfig(ffmpeg=str(wrapper)))
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
