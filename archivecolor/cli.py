@@ -279,9 +279,12 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for evaluation.json and report.html.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N images.")
+@click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also report FID (model and grey baseline against the originals), with pytorch-fid's Inception weights file "
+                   "(pt_inception-2015-12-05-6726825d.pth); it cannot be downloaded at run time.")
 @click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
 @runtime_options
-def evaluate(images_dir, out, limit, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def evaluate(images_dir, out, limit, fid_weights, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR, colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
@@ -298,11 +301,25 @@ def evaluate(images_dir, out, limit, study, weights, backend, device, precision,
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
     total = len(find_images(images_dir)[:limit])
     thumbnails, pairs = [], ([] if study else None)
+    fid_images = {"model": [], "grey": [], "truth": []} if fid_weights else None
+    if fid_weights:
+        from .fid import load_fid_inception
+
+        try:
+            inception = load_fid_inception(fid_weights)
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
     with console.make_progress("images/s") as progress:
         bar = progress.add_task("evaluating", total=total)
-        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar), study_pairs=pairs)
+        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar), study_pairs=pairs, fid_images=fid_images)
     for name, reason in result.failed.items():
         console.error_line(name, reason)
+    if fid_weights and result.images:
+        from .fid import features, frechet_distance
+
+        truth = features(inception, fid_images["truth"])
+        result.fid = {"model": frechet_distance(features(inception, fid_images["model"]), truth),
+                      "grey": frechet_distance(features(inception, fid_images["grey"]), truth)}
     summary = result.summary()
     table = Table(title=f"{summary['images']} images from {images_dir}", show_edge=False)
     table.add_column("figure")
@@ -310,6 +327,8 @@ def evaluate(images_dir, out, limit, study, weights, backend, device, precision,
     table.add_column("grey baseline", justify="right")
     for figure in FIGURES:
         table.add_row(figure, f"{summary['model'][figure]:.3f}", f"{summary['grey'][figure]:.3f}")
+    if result.fid:
+        table.add_row("FID", f"{result.fid['model']:.2f}", f"{result.fid['grey']:.2f}")
     table.add_row("colourfulness of the truth", f"{summary['truth_colourfulness']:.3f}", "")
     console.stderr.print(table)
     atomic_write_bytes(out / "evaluation.json", result.to_json().encode())

@@ -44,6 +44,7 @@ class Evaluation:
     images: list[ImageScore] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    fid: dict | None = None  # {"model": …, "grey": …} when Inception weights were given
 
     def mean(self, which: str, figure: str) -> float:
         values = [getattr(s, which)[figure] for s in self.images]
@@ -55,6 +56,7 @@ class Evaluation:
             "model": {f: self.mean("model", f) for f in FIGURES},
             "grey": {f: self.mean("grey", f) for f in FIGURES},
             "truth_colourfulness": float(np.mean([s.truth_colourfulness for s in self.images])) if self.images else float("nan"),
+            **({"fid": self.fid} if self.fid else {}),
         }
 
     def to_json(self) -> str:
@@ -78,11 +80,13 @@ def score(prediction: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8, limit: int | None = None,
-                    thumbnails: list | None = None, on_image=None, study_pairs: list | None = None) -> Evaluation:
+                    thumbnails: list | None = None, on_image=None, study_pairs: list | None = None,
+                    fid_images: dict | None = None) -> Evaluation:
     """Score every colour photo below `images_dir`.
 
-    Optionally collects (name, grey, model, truth) thumbnails for the report, and
-    (name, model, truth) larger images for the forced-choice study page.
+    Optionally collects (name, grey, model, truth) thumbnails for the report,
+    (name, model, truth) larger images for the forced-choice study page, and 299² copies
+    of the model, grey and truth images for FID (fid_images: {"model": [], "grey": [], "truth": []}).
     """
     evaluation = Evaluation(colorizer.backend.name, colorizer.render_size)
     started = time.perf_counter()
@@ -109,6 +113,9 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
             evaluation.images.append(ImageScore(name, score(prediction, truth), score(grey, truth), colourfulness(t).item()))
             if thumbnails is not None:
                 thumbnails.append((name, _thumb(grey), _thumb(prediction), _thumb(truth)))
+            if fid_images is not None:
+                for key, image in (("model", prediction), ("grey", grey), ("truth", truth)):
+                    fid_images[key].append(cv2.resize(image, (299, 299), interpolation=cv2.INTER_AREA))
             if study_pairs is not None:
                 study_pairs.append((name, _thumb(prediction, STUDY_HEIGHT), _thumb(truth, STUDY_HEIGHT)))
             if on_image is not None:
