@@ -275,17 +275,20 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
 
 
 @main.command()
-@click.argument("images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("images_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for evaluation.json and report.html.")
+@click.option("--video", "video_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A colour clip to desaturate and colorize: temporal figures (CDC, static Δab) per-frame vs smoothed vs the truth. Repeatable.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="With --video: only the first N frames of each clip.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N images.")
 @click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Also report FID (model and grey baseline against the originals), with pytorch-fid's Inception weights file "
                    "(pt_inception-2015-12-05-6726825d.pth); it cannot be downloaded at run time.")
 @click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
 @runtime_options
-def evaluate(images_dir, out, limit, fid_weights, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
-    """Desaturate the colour photos in IMAGES_DIR, colorize them, and score against the originals.
+def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
+    """Desaturate the colour photos in IMAGES_DIR (or clips, with --video), colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
     output and of the truth, each beside the grey baseline (a = b = 0) measured in the same run.
@@ -298,7 +301,27 @@ def evaluate(images_dir, out, limit, fid_weights, study, weights, backend, devic
     from .evaluate import FIGURES, evaluate_folder, html_report, study_page
     from .weights import atomic_write_bytes
 
+    if images_dir is None and not video_clips:
+        raise click.UsageError("give IMAGES_DIR, --video CLIP, or both")
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
+    if video_clips:
+        from .evaluate import evaluate_video
+
+        figures = []
+        table = Table(title="temporal figures (lower is steadier; the truth is real footage's own floor)", show_edge=False)
+        for column in ("clip", "frames", "figure", "per-frame", "smoothed", "truth"):
+            table.add_column(column, justify="right" if column not in ("clip", "figure") else "left")
+        for clip in video_clips:
+            result = evaluate_video(clip, colorizer, batch_size=batch_size, max_frames=max_frames)
+            figures.append(result)
+            for figure in ("cdc", "cdc_1", "cdc_4", "static_delta_ab"):
+                table.add_row(clip.name, str(result["frames"]), figure, f"{result['per_frame'][figure]:.4f}",
+                              f"{result['smoothed'][figure]:.4f}", f"{result['truth'][figure]:.4f}")
+        console.stderr.print(table)
+        atomic_write_bytes(out / "evaluation-video.json", __import__("json").dumps(figures, indent=1).encode())
+        console.info(f"wrote {out / 'evaluation-video.json'}")
+        if images_dir is None:
+            return
     total = len(find_images(images_dir)[:limit])
     thumbnails, pairs = [], ([] if study else None)
     fid_images = {"model": [], "grey": [], "truth": []} if fid_weights else None

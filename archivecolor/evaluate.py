@@ -213,3 +213,54 @@ document.getElementById('save').onclick = () => {{
 }};
 show();
 </script></body></html>"""
+
+
+def evaluate_video(clip: Path, colorizer: Colorizer, smoothing=None, batch_size: int = 8, max_frames: int | None = None) -> dict:
+    """Temporal figures of a colour clip, desaturated and colorized: per-frame vs smoothed vs the truth.
+
+    The truth's own figures are the floor: real footage changes colour a little from frame to
+    frame too. Everything is measured at render size, where the colour is predicted.
+    """
+    import subprocess
+
+    from .video.ffmpeg import decode_command, find_ffmpeg, probe
+    from .video.smooth import SmoothingConfig, TemporalSmoother
+    from .video.temporal import TemporalMeter
+
+    info = probe(clip)
+    height, width = info.display_hw
+    frame_bytes = height * width * 3
+    decoder = subprocess.Popen(decode_command(find_ffmpeg(), clip, "rgb24"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    smoother = TemporalSmoother(smoothing or SmoothingConfig())
+    meters = {"per_frame": TemporalMeter(), "smoothed": TemporalMeter(), "truth": TemporalMeter()}
+    frames = 0
+
+    def flush(batch):
+        colorizer.predict([job for job, _ in batch], batch_size)
+        for job, truth_ab in batch:
+            meters["per_frame"].add(job.L_render, job.ab)
+            meters["smoothed"].add(job.L_render, smoother(job.L_render, job.ab))
+            meters["truth"].add(job.L_render, truth_ab)
+
+    try:
+        batch = []
+        while max_frames is None or frames < max_frames:
+            data = decoder.stdout.read(frame_bytes)
+            if len(data) < frame_bytes:
+                break
+            rgb = np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            lab = srgb_to_lab(rgb)
+            job = colorizer.prepare(lab[..., 0])
+            rh, rw = job.geometry.render_hw
+            truth_ab = cv2.resize(lab[..., 1:], (rw, rh), interpolation=cv2.INTER_AREA)
+            batch.append((job, truth_ab))
+            frames += 1
+            if len(batch) == batch_size:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+    finally:
+        decoder.kill()
+        decoder.wait()
+    return {"clip": str(clip), "frames": frames, "scene_cuts": smoother.cuts, **{k: m.result() for k, m in meters.items()}}

@@ -39,3 +39,22 @@ def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights
     trials = json.loads(study.split("const trials = ", 1)[1].split(";\n", 1)[0])
     assert len(trials) == 16 and {t["model_side"] for t in trials} == {"left", "right"}
     assert all(t["left"].startswith("data:image/jpeg;base64,") for t in trials)
+
+
+def test_evaluate_video_reports_per_frame_smoothed_and_truth(tiny_weights, tmp_path):
+    import subprocess
+
+    from archivecolor.video.ffmpeg import find_ffmpeg
+
+    clip = tmp_path / "colour.mp4"
+    subprocess.run([find_ffmpeg(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    out = tmp_path / "ev"
+    result = CliRunner().invoke(main, ["evaluate", "--video", str(clip), "--weights", str(tiny_weights), "--out", str(out),
+                                       "--render-size", "32", "--backend", "torch"])
+    assert result.exit_code == 0, result.output
+    (figures,) = json.loads((out / "evaluation-video.json").read_text())
+    assert figures["frames"] == 20
+    for kind in ("per_frame", "smoothed", "truth"):
+        assert {"cdc", "cdc_1", "cdc_2", "cdc_4", "static_delta_ab"} <= set(figures[kind])
+    assert figures["truth"]["cdc"] > 0  # testsrc's colours move: the truth is not flat
