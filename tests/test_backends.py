@@ -61,8 +61,6 @@ def test_cuda_fp16_matches_fp32(tiny_weights):
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    from archivecolor.lab import lab_to_srgb
-
     fp32 = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend
     fp16 = open_backend("torch", tiny_weights, device="cuda", precision="fp16").backend
     x = np.random.default_rng(3).uniform(-1, 1, (8, 1, 256, 256)).astype(np.float32)

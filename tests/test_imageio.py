@@ -1,7 +1,5 @@
 """Every input kind an archive holds, written in the test, read back with its metadata."""
 
-import io
-
 import cv2
 import numpy as np
 import pytest

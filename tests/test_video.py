@@ -52,7 +52,6 @@ def audio_hash(path: Path) -> str:
 
 def stream_facts(path: Path) -> tuple:
     with av.open(str(path)) as c:
-        v = c.streams.video[0]
         n = sum(1 for _ in c.decode(video=0))
     info = probe(path)
     return n, info.rate, info.width, info.height, round(info.duration, 2)
@@ -231,7 +230,6 @@ def test_chunked_output_equals_the_one_pass_output(long_clip, colorizer, tmp_pat
 
 @pytest.mark.slow
 def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weights, tmp_path):
-    import os
     import signal
     import sys
     import time
