@@ -34,6 +34,7 @@ from .imageio import (
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
+PIXELS_IN_FLIGHT = 150_000_000  # decoded but unwritten pixels held at most (~12 bytes each): bounds memory on huge scans
 SHEET_NAME = "before-after.jpg"
 SHEET_IMAGES = 12  # pairs on the before/after sheet
 SHEET_THUMB_HEIGHT = 160  # pixels
@@ -102,6 +103,7 @@ class _Task:
     rel: str
     target: Path
     fmt: str
+    pixels: int | None = None  # from the header, read when the task comes up for decoding
 
 
 @dataclass
@@ -176,10 +178,12 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
         decoding: deque[tuple[_Task, Future]] = deque()
         writing: deque[tuple[_Task, Future]] = deque()
         waiting: list[_Decoded] = []  # decoded, not yet through the network
+        in_flight: dict[str, int] = {}  # file -> its pixels, from decode submission until written or failed
 
         def drain_writes(limit: int) -> None:
             while len(writing) > limit:
                 task, future = writing.popleft()
+                in_flight.pop(task.rel, None)
                 try:
                     report.images += future.result()
                     record(FileResult(task.rel, "done", output=_rel(task.target, out)))
@@ -202,6 +206,7 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
                 colorizer.predict([job for item in waiting for job in item.jobs], config.batch_size)
             except Exception as exc:
                 for item in waiting:
+                    in_flight.pop(item.task.rel, None)
                     record(FileResult(item.task.rel, "failed", f"inference failed: {exc}"))
                 waiting = []
                 return
@@ -213,22 +218,30 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
             drain_writes(2 * config.jobs)
 
         while todo or decoding:
+            # Submit decodes while the window has room and the pixels held stay within budget;
+            # a single file larger than the budget still goes through, alone.
             while todo and len(decoding) < window:
+                if todo[0].pixels is None:
+                    todo[0].pixels = _pixels(todo[0].source)
+                if in_flight and sum(in_flight.values()) + todo[0].pixels > PIXELS_IN_FLIGHT:
+                    break
                 task = todo.popleft()
+                in_flight[task.rel] = task.pixels
                 decoding.append((task, decoders.submit(_decode, task, colorizer, config)))
+            if not decoding:  # the budget is full of files waiting for the network or the writers
+                run_network(force=True)
+                drain_writes(0)
+                in_flight.clear()
+                continue
             task, future = decoding.popleft()
             try:
                 item = future.result()
-            except BadInput as exc:
-                record(FileResult(task.rel, "failed", str(exc)))
-                continue
-            except MemoryError:
-                record(FileResult(task.rel, "failed", "out of memory while decoding"))
-                continue
-            except Exception as exc:
-                record(FileResult(task.rel, "failed", f"unexpected error while decoding: {exc!r}"))
+            except Exception as exc:  # this file fails; the run goes on (Ctrl-C is no Exception: it stops)
+                in_flight.pop(task.rel, None)
+                record(FileResult(task.rel, "failed", _decode_failure(exc)))
                 continue
             if item is None:
+                in_flight.pop(task.rel, None)
                 record(FileResult(task.rel, "skipped", "already in colour (--skip-color)"))
                 continue
             waiting.append(item)
@@ -241,6 +254,25 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
     report.seconds = time.perf_counter() - started
     write_atomic(out / REPORT_NAME, report.to_json().encode())
     return report
+
+
+def _decode_failure(exc: Exception) -> str:
+    if isinstance(exc, BadInput):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory while decoding"
+    return f"unexpected error while decoding: {exc!r}"
+
+
+def _pixels(path: Path) -> int:
+    """Pixels of a still from its header alone (all pages of a TIFF); 0 when it cannot be read (decoding will say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size[0] * im.size[1] * max(1, getattr(im, "n_frames", 1))
+    except Exception:
+        return 0
 
 
 def _rel(path: Path, root: Path) -> str:

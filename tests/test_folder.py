@@ -217,3 +217,39 @@ def test_unreadable_file_is_reported(tmp_path, tiny_weights):
     locked.chmod(0)
     result = run_cli(["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64"])
     assert result.exit_code == 1 and "permission denied" in result.output
+
+
+def test_pixel_budget_bounds_what_is_held_and_every_file_still_finishes(tmp_path, tiny_weights, monkeypatch):
+    """With a budget smaller than two images, files go through one at a time, all of them."""
+    import archivecolor.folder as folder_module
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(src / f"s{i}.png"), grey_of(real_photo(i, (300, 200))))
+    monkeypatch.setattr(folder_module, "PIXELS_IN_FLIGHT", 300 * 200 + 10)
+    import threading
+
+    held, peak, lock = [0], [0], threading.Lock()
+    real_decode, real_write = folder_module._decode, folder_module._write
+
+    def counting_decode(*args):
+        item = real_decode(*args)
+        with lock:
+            held[0] += 1
+            peak[0] = max(peak[0], held[0])
+        return item
+
+    def counting_write(*args):
+        try:
+            return real_write(*args)
+        finally:
+            with lock:
+                held[0] -= 1
+
+    monkeypatch.setattr(folder_module, "_decode", counting_decode)
+    monkeypatch.setattr(folder_module, "_write", counting_write)
+    result = run_cli(["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").glob("s*.png"))) == 5
+    assert peak[0] == 1  # never two decoded images held at once
