@@ -311,8 +311,13 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
         table = Table(title="temporal figures (lower is steadier; the truth is real footage's own floor)", show_edge=False)
         for column in ("clip", "frames", "figure", "per-frame", "smoothed", "truth"):
             table.add_column(column, justify="right" if column not in ("clip", "figure") else "left")
+        from .video.ffmpeg import probe
+
         for clip in video_clips:
-            result = evaluate_video(clip, colorizer, batch_size=batch_size, max_frames=max_frames)
+            with console.make_progress("frames/s") as progress:
+                bar = progress.add_task(clip.name, total=min(probe(clip).frames or 0, max_frames or 10**9) or None)
+                result = evaluate_video(clip, colorizer, batch_size=batch_size, max_frames=max_frames,
+                                        on_frames=lambda n: progress.advance(bar, n))
             figures.append(result)
             for figure in ("cdc", "cdc_1", "cdc_4", "static_delta_ab"):
                 table.add_row(clip.name, str(result["frames"]), figure, f"{result['per_frame'][figure]:.4f}",

@@ -215,7 +215,8 @@ show();
 </script></body></html>"""
 
 
-def evaluate_video(clip: Path, colorizer: Colorizer, smoothing=None, batch_size: int = 8, max_frames: int | None = None) -> dict:
+def evaluate_video(clip: Path, colorizer: Colorizer, smoothing=None, batch_size: int = 8, max_frames: int | None = None,
+                   on_frames=None) -> dict:
     """Temporal figures of a colour clip, desaturated and colorized: per-frame vs smoothed vs the truth.
 
     The truth's own figures are the floor: real footage changes colour a little from frame to
@@ -241,6 +242,8 @@ def evaluate_video(clip: Path, colorizer: Colorizer, smoothing=None, batch_size:
             meters["per_frame"].add(job.L_render, job.ab)
             meters["smoothed"].add(job.L_render, smoother(job.L_render, job.ab))
             meters["truth"].add(job.L_render, truth_ab)
+        if on_frames is not None:
+            on_frames(len(batch))
 
     try:
         batch = []

@@ -38,6 +38,7 @@ PIXELS_IN_FLIGHT = 150_000_000  # decoded but unwritten pixels held at most (~12
 SHEET_NAME = "before-after.jpg"
 SHEET_IMAGES = 12  # pairs on the before/after sheet
 SHEET_THUMB_HEIGHT = 160  # pixels
+SHEET_COLUMNS = 3  # before|after pairs per row
 
 
 @dataclass(frozen=True)
@@ -320,19 +321,19 @@ def _sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
     return grey, colour
 
 
-def _sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
-    """Rows of 'before | after' thumbnails on white, as JPEG."""
+def _sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = SHEET_COLUMNS) -> bytes:
+    """A grid of 'before | after' thumbnail pairs on white, as JPEG."""
     import cv2
 
     gap = 8
-    width = max(g.shape[1] + c.shape[1] for g, c in pairs) + 3 * gap
-    rows = []
-    for grey, colour in pairs:
-        row = np.full((SHEET_THUMB_HEIGHT + gap, width, 3), 255, np.uint8)
-        row[gap:, gap : gap + grey.shape[1]] = grey
-        x = 2 * gap + grey.shape[1]
-        row[gap:, x : x + colour.shape[1]] = colour
-        rows.append(row)
-    sheet = np.vstack(rows + [np.full((gap, width, 3), 255, np.uint8)])
+    cell_w = max(g.shape[1] + c.shape[1] for g, c in pairs) + 3 * gap
+    cell_h = SHEET_THUMB_HEIGHT + gap
+    rows = -(-len(pairs) // columns)
+    sheet = np.full((rows * cell_h + gap, min(columns, len(pairs)) * cell_w, 3), 255, np.uint8)
+    for index, (grey, colour) in enumerate(pairs):
+        top, left = (index // columns) * cell_h + gap, (index % columns) * cell_w + gap
+        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + grey.shape[1]] = grey
+        left += grey.shape[1] + gap
+        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + colour.shape[1]] = colour
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return data.tobytes()
