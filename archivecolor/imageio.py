@@ -31,6 +31,7 @@ PROVENANCE = f"archivecolor {__version__} (colorized; not an original)"
 JPEG_QUALITY = 95
 
 _EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131
+DESCRIPTIVE_TAGS = (270, 271, 272, 306, 315, 33432)  # ImageDescription, Make, Model, DateTime, Artist, Copyright
 
 
 class BadInput(Exception):
@@ -44,6 +45,9 @@ class Metadata:
     icc: bytes | None = None
     dpi: tuple[float, float] | None = None
     orientation: int = 1
+    # The descriptive tags (description, make, model, date, artist, copyright) that TIFF keeps in
+    # its main IFD and JPEG/PNG/WebP keep in EXIF's: carried between the two kinds of file.
+    descriptive: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +105,7 @@ def _read_metadata(data: bytes) -> Metadata:
             info = im.info
             exif = im.getexif()
             meta.orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+            meta.descriptive = {tag: str(exif[tag]) for tag in DESCRIPTIVE_TAGS if exif.get(tag)}
             raw = info.get("exif")
             if raw:
                 meta.exif = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
@@ -190,6 +195,7 @@ def _read_tiff(data: bytes) -> list[Still]:
                 unit = tags[296].value if 296 in tags else 2
                 to_dpi = 2.54 if int(unit) == 3 else 1.0
                 meta.dpi = (xr[0] / xr[1] * to_dpi, yr[0] / yr[1] * to_dpi)
+            meta.descriptive = {tag: str(tags[tag].value) for tag in DESCRIPTIVE_TAGS if tag in tags and isinstance(tags[tag].value, str) and tags[tag].value}
             stills.append(Still(np.ascontiguousarray(pixels), meta))
     if not stills:
         raise BadInput("TIFF holds no pages")
@@ -197,8 +203,9 @@ def _read_tiff(data: bytes) -> list[Still]:
 
 
 # --- writing -------------------------------------------------------------------------------
-def _exif_with_provenance(exif: bytes | None) -> bytes:
-    """The source EXIF with orientation reset to 1 and Software set to the provenance mark."""
+def _exif_with_provenance(exif: bytes | None, descriptive: dict[int, str] | None = None) -> bytes:
+    """The source EXIF (or a TIFF source's descriptive tags) with orientation reset to 1 and
+    Software set to the provenance mark."""
     from PIL import Image
 
     tags = Image.Exif()
@@ -207,6 +214,8 @@ def _exif_with_provenance(exif: bytes | None) -> bytes:
             tags.load(b"Exif\x00\x00" + exif)
         except Exception:
             tags = Image.Exif()
+    for tag, value in (descriptive or {}).items():
+        tags.setdefault(tag, value)
     tags[_EXIF_ORIENTATION] = 1
     tags[_EXIF_SOFTWARE] = PROVENANCE
     raw = tags.tobytes()
@@ -224,7 +233,7 @@ def _png_with_metadata(png: bytes, meta: Metadata) -> bytes:
     if meta.dpi:
         ppm = [max(1, round(d / 0.0254)) for d in meta.dpi]
         chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
-    chunks.append(_png_chunk(b"eXIf", _exif_with_provenance(meta.exif)))
+    chunks.append(_png_chunk(b"eXIf", _exif_with_provenance(meta.exif, meta.descriptive)))
     if meta.xmp:
         chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + meta.xmp))
     chunks.append(_png_chunk(b"tEXt", b"Software\x00" + PROVENANCE.encode("latin-1")))
@@ -236,7 +245,7 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
     def segment(marker: int, body: bytes) -> bytes:
         return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
 
-    segments = [segment(0xE1, b"Exif\x00\x00" + _exif_with_provenance(meta.exif))]
+    segments = [segment(0xE1, b"Exif\x00\x00" + _exif_with_provenance(meta.exif, meta.descriptive))]
     if meta.xmp and len(meta.xmp) < 65000:
         segments.append(segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + meta.xmp))
     if meta.icc:
@@ -283,7 +292,7 @@ def _encode_webp(pixels: np.ndarray, meta: Metadata, quality: int) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    options = {"quality": quality, "exif": b"Exif\x00\x00" + _exif_with_provenance(meta.exif)}
+    options = {"quality": quality, "exif": b"Exif\x00\x00" + _exif_with_provenance(meta.exif, meta.descriptive)}
     if meta.icc:
         options["icc_profile"] = meta.icc
     if meta.xmp:
@@ -308,9 +317,14 @@ def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
                 extratags.append((34675, "B", len(meta.icc), meta.icc, True))
             if meta.xmp:
                 extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+            for tag, value in meta.descriptive.items():
+                if tag != 270:  # ImageDescription is tifffile's own 'description' argument
+                    extratags.append((tag, "s", 0, value, True))
             options = {}
+            if 270 in meta.descriptive:
+                options["description"] = meta.descriptive[270]
             if meta.dpi:
-                options = {"resolution": (meta.dpi[0], meta.dpi[1]), "resolutionunit": "INCH"}
+                options.update(resolution=(meta.dpi[0], meta.dpi[1]), resolutionunit="INCH")
             writer.write(
                 pixels, photometric="rgb", compression="zlib", software=PROVENANCE,
                 extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,

@@ -135,3 +135,29 @@ def test_alpha_is_carried_in_png(tmp_path):
     (tmp_path / "a.png").write_bytes(encode_still(rgba, "png", Metadata()))
     (still,) = read_stills(tmp_path / "a.png")
     assert np.array_equal(still.alpha, rgba[..., 3])
+
+
+def test_descriptive_tags_cross_between_exif_and_tiff(tmp_path):
+    rgb = synthetic_photo(np.random.default_rng(5), 32)
+    exif = Image.Exif()
+    exif[315] = "Jane Archivist"  # Artist
+    exif[33432] = "(c) Town Museum"  # Copyright
+    exif[270] = "Harbour, 1921"  # ImageDescription
+    src = tmp_path / "src.jpg"
+    Image.fromarray(rgb).save(src, exif=exif)
+    (still,) = read_stills(src)
+    assert still.metadata.descriptive == {270: "Harbour, 1921", 315: "Jane Archivist", 33432: "(c) Town Museum"}
+
+    tif = tmp_path / "out.tif"
+    tif.write_bytes(encode_tiff_pages([(rgb, still.metadata)]))
+    with tifffile.TiffFile(tif) as t:
+        tags = t.pages[0].tags
+        assert tags[315].value == "Jane Archivist" and tags[33432].value == "(c) Town Museum"
+        assert tags[270].value == "Harbour, 1921" and tags[305].value == PROVENANCE
+
+    (from_tiff,) = read_stills(tif)
+    back = tmp_path / "back.jpg"
+    back.write_bytes(encode_still(rgb, "jpeg", from_tiff.metadata))
+    with Image.open(back) as im:
+        tags = im.getexif()
+        assert tags[315] == "Jane Archivist" and tags[33432] == "(c) Town Museum" and tags[0x0131] == PROVENANCE
