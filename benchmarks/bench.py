@@ -110,8 +110,9 @@ def model_flops(weights: Path, render: int) -> float:
 
 
 def section_ceiling(weights: Path) -> dict:
-    fp32 = matmul_rate(torch.float32)
-    bf16 = matmul_rate(torch.bfloat16)
+    # the best of two sizes: small products leave the cores idle between calls
+    fp32 = max(matmul_rate(torch.float32, size) for size in (2048, 4096))
+    bf16 = max(matmul_rate(torch.bfloat16, size) for size in (2048, 4096))
     rows, ceilings = [], {}
     for render in (256, 512):
         flops = model_flops(weights, render)
@@ -143,7 +144,32 @@ def section_model(weights: Path, ceilings: dict | None) -> dict:
                 rows.append([f"{name} ({backend.name})", render, batch, rate, share])
                 best[(render, name)] = max(best.get((render, name), 0.0), rate)
     table("model-only (images/s; share of the matmul ceiling)", ["backend", "render", "batch", "images/s", "of ceiling"], rows)
+    bf16_colour_difference(weights)
     return best
+
+
+def bf16_colour_difference(weights: Path) -> None:
+    """How far bf16 moves the colours from fp32, on real photos' luminance when available."""
+    from archivecolor.backends import open_backend
+    from archivecolor.engine import EngineProfile, parity, sample_inputs
+
+    fp32 = open_backend("torch", weights, device="cpu", precision="fp32").backend
+    bf16 = open_backend("torch", weights, device="cpu", precision="bf16").backend
+    photos = sorted((SHARED / "eval" / "bsd100").glob("*.png"))[:16]
+    if photos:
+        import cv2
+
+        from archivecolor.lab import normalize_l, srgb_to_lab
+
+        planes = [cv2.resize(srgb_to_lab(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB))[..., 0], (384, 256), interpolation=cv2.INTER_AREA)
+                  for p in photos if cv2.imread(str(p)).shape[1] > cv2.imread(str(p)).shape[0]]
+        l_net = normalize_l(np.stack(planes)[:, None]).astype(np.float32)
+        source = f"{len(planes)} BSD100 photos"
+    else:
+        l_net = sample_inputs(EngineProfile(opt_height=256, opt_width=384), count=8)
+        source = "8 smooth random fields"
+    figures = parity(bf16, fp32, l_net)
+    table("bf16 against fp32 (Lab units)", ["input", "mean ΔE2000", "max |Δab|"], [[source, figures["mean_delta_e2000"], figures["max_abs_ab"]]])
 
 
 # --- pipelines ---------------------------------------------------------------------------------
