@@ -268,3 +268,27 @@ def test_ffmpeg_dying_mid_encode_is_one_clear_error(test_clip, colorizer, tmp_pa
     with pytest.raises(VideoError, match="could not encode it: Conversion failed: disk on fire"):
         colorize_video(test_clip, out, colorizer, VideoConfig(ffmpeg=str(wrapper)))
     assert not out.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_variable_frame_rate_keeps_every_timestamp(colorizer, tmp_path):
+    from archivecolor.video.ffmpeg import frame_timestamps, is_variable_rate
+
+    src = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=3", "-f", "lavfi", "-i", "sine=duration=3",
+           "-vf", "hue=s=0,select='lt(n\\,25)+not(mod(n\\,3))'", "-fps_mode", "vfr", "-c:v", "libx264", "-c:a", "aac", str(src))
+    stamps, base = frame_timestamps(src)
+    assert is_variable_rate(stamps, base, probe(src).rate)
+    out = tmp_path / "out.mp4"
+    result = colorize_video(src, out, colorizer)
+    assert result.variable_rate
+    got, got_base = frame_timestamps(out)
+    assert len(got) == len(stamps) == 41
+    assert max(abs(float(a * base) - float(b * got_base)) for a, b in zip(stamps, got)) < 1e-3
+    assert audio_hash(out) == audio_hash(src)
+
+
+def test_millisecond_rounded_constant_rate_is_not_variable():
+    from archivecolor.video.ffmpeg import is_variable_rate
+
+    stamps = [round(i * 1000 / 29.97) * 1000 for i in range(100)]  # 32/33/34 ms steps, 1 µs ticks
+    assert not is_variable_rate(stamps, Fraction(1, 1_000_000), Fraction(30000, 1001))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+
+import numpy as np
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -174,7 +176,7 @@ def output_colour_tags(info: VideoInfo) -> dict:
 
 
 def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tuple[int, int], options: EncodeOptions,
-                   container_format: str | None = None, with_streams: bool = True) -> list[str]:
+                   container_format: str | None = None, with_streams: bool = True, timed: bool = False) -> list[str]:
     """Colour frames (rgb24 on stdin) + every audio and subtitle stream of `source`, copied bit-exact.
 
     with_streams=False encodes the picture alone (a chunk of a long film, joined later).
@@ -182,7 +184,10 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     import ffmpeg as ff
 
     h, w = hw
-    frames = ff.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=str(info.rate))
+    if timed:  # frames arrive in NUT packets carrying the source's own timestamps (variable rate)
+        frames = ff.input("pipe:", format="nut")
+    else:
+        frames = ff.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=str(info.rate))
     src = ff.input(str(source))
     video = frames.video
     if info.sar != 1:
@@ -203,6 +208,8 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs["level"] = 3
     if container_format:
         kwargs["format"] = container_format
+    if timed:
+        kwargs["fps_mode"] = "passthrough"
     if str(out).endswith((".mp4", ".mov", ".m4v")) and container_format in (None, "mp4", "mov"):
         kwargs["movflags"] = "+faststart"
     streams = [video]
@@ -229,6 +236,25 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     if container_format in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]
     return cmd + ["-f", container_format, str(out)]
+
+
+def frame_timestamps(path: Path) -> tuple[list[int], Fraction]:
+    """Presentation timestamps of the first video stream's frames, in order, and their time base."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+        return stamps, Fraction(stream.time_base)
+
+
+def is_variable_rate(stamps: list[int], time_base: Fraction, rate: Fraction) -> bool:
+    """Frame intervals more than 5 % off the nominal rate make a VFR stream (millisecond-rounded CFR stays CFR)."""
+    if len(stamps) < 3:
+        return False
+    nominal = float(1 / (rate * time_base))  # ticks per frame
+    deltas = np.diff(np.asarray(stamps, dtype=np.int64))
+    return bool(np.abs(deltas - nominal).max() > max(1.0, 0.05 * nominal))
 
 
 def keyframe_indices(path: Path) -> list[int]:

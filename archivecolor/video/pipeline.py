@@ -19,6 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from ..render import recombine_into
 from ..weights import atomic_write_bytes
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
-                     keyframe_indices, probe, start)
+                     frame_timestamps, is_variable_rate, keyframe_indices, probe, start)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -57,6 +58,7 @@ class VideoResult:
     seconds: float = 0.0
     scene_cuts: int = 0
     resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
+    variable_rate: bool = False  # the source's own frame timestamps were kept
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
 
     @property
@@ -90,7 +92,12 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     segment = _Segment(source, info, ffmpeg, colorizer, config, smoother, meters, on_frames)
 
-    chunks = plan_chunks(source, info, config.chunk_frames)
+    stamps, time_base = frame_timestamps(source)
+    variable = is_variable_rate(stamps, time_base, info.rate)
+    if variable:  # timestamps travel with the frames; one pass (chunks assume a constant rate)
+        segment.timestamps = (stamps, time_base)
+        result.variable_rate = True
+    chunks = [(0, info.frames or 0)] if variable else plan_chunks(source, info, config.chunk_frames)
     if len(chunks) <= 1:
         with _temporary(target) as tmp:
             result.frames = segment.run(tmp, container, with_streams=True)
@@ -189,6 +196,7 @@ class _Segment:
     smoother: TemporalSmoother
     meters: dict
     on_frames: object = None
+    timestamps: tuple | None = None  # (pts list, time base) for a variable-rate source
 
     def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None) -> int:
         info, config, colorizer, smoother, meters = self.info, self.config, self.colorizer, self.smoother, self.meters
@@ -198,7 +206,8 @@ class _Segment:
         start_seconds = float(first_frame / info.rate) if first_frame else None
         decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, frame_count if first_frame or frame_count else None),
                         stdout=subprocess.PIPE)
-        encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams),
+        timed = self.timestamps is not None
+        encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams, timed),
                         stdin=subprocess.PIPE)
         decoded: queue.Queue = queue.Queue(maxsize=config.queue_frames)
         to_encode: queue.Queue = queue.Queue(maxsize=config.queue_frames)
@@ -225,6 +234,7 @@ class _Segment:
         def write_frames():
             """Encoder thread: L at full size + ab at render size -> rgb24 frames into ffmpeg."""
             frame = np.empty((height, width, 3), np.uint8)
+            muxer = _TimedMuxer(encoder.stdin, width, height, *self.timestamps) if timed else None
             try:
                 while True:
                     item = to_encode.get()
@@ -232,7 +242,12 @@ class _Segment:
                         break
                     L, job = item
                     recombine_into(frame, L, job.ab)
-                    encoder.stdin.write(frame.tobytes())
+                    if muxer is not None:
+                        muxer.write(frame)
+                    else:
+                        encoder.stdin.write(frame.tobytes())
+                if muxer is not None:
+                    muxer.close()
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
@@ -294,6 +309,41 @@ class _Segment:
             raise VideoError(f"no frames could be decoded{': ' + _last_line(decoder_err) if decoder_err else ''}")
         return frames
 
+
+
+class _TimedMuxer:
+    """Raw rgb24 frames into a NUT stream on the encoder's stdin, each with the source's timestamp."""
+
+    def __init__(self, sink, width: int, height: int, stamps: list[int], time_base):
+        import av
+
+        self.av = av
+        self.container = av.open(sink, mode="w", format="nut")
+        # The rate is the time base's inverse so that the muxer keeps every tick of the stamps
+        # (left at its default, NUT rescales to 1/24 s and near frames collide).
+        self.stream = self.container.add_stream("rawvideo", rate=Fraction(1) / Fraction(time_base))
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "rgb24"
+        self.stream.time_base = time_base
+        self.stream.codec_context.time_base = time_base
+        self.stamps, self.time_base, self.index, self.last = stamps, time_base, 0, -1
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        if self.index < len(self.stamps):
+            pts = self.stamps[self.index] - self.stamps[0]
+        else:  # more frames than packets: continue at the last interval
+            step = self.stamps[-1] - self.stamps[-2] if len(self.stamps) > 1 else 1
+            pts = self.stamps[-1] - self.stamps[0] + step * (self.index - len(self.stamps) + 1)
+        pts = max(pts, self.last + 1)  # a muxer needs strictly increasing stamps; some files repeat one
+        frame.pts, frame.time_base, self.last = pts, self.time_base, pts
+        self.index += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
 
 
 def _raw_format(info: VideoInfo) -> tuple[str, int, type]:
