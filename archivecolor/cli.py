@@ -142,23 +142,20 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from rich.table import Table
 
     from . import console
-    from .folder import FolderConfig, colorize_folder, default_output_folder, list_tasks
+    from .folder import FolderConfig, check_output_folder, colorize_folder, default_output_folder
     from .weights import atomic_write_bytes
 
     out = out or default_output_folder(source)
     try:
         config = FolderConfig(render_size=render_size, batch_size=batch_size, output_format=output_format, overwrite=overwrite,
                               skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality)
-        from .folder import check_output_folder
-
         check_output_folder(source, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
-    total = len(list_tasks(source, out, output_format))
     progress = console.make_progress("files/s")
     with progress:
-        bar = progress.add_task("colorizing", total=total)
+        bar = progress.add_task("colorizing", total=None)
 
         def on_file(result):
             if result.status == "failed":
@@ -166,7 +163,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
             progress.advance(bar)
 
         try:
-            result = colorize_folder(source, out, colorizer, config, on_file=on_file)
+            result = colorize_folder(source, out, colorizer, config, on_file=on_file,
+                                     on_total=lambda total: progress.update(bar, total=total))
         except Exception as exc:
             if debug:
                 raise

@@ -150,8 +150,9 @@ def remove_stale_partials(out: Path) -> int:
     return removed
 
 
-def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None) -> FolderReport:
-    """Colorize every still below `source` into `out`; `on_file(FileResult)` after each file."""
+def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
+    """Colorize every still below `source` into `out`; `on_total(n)` once the files are listed,
+    `on_file(FileResult)` after each file."""
     source, out = Path(source), Path(out)
     check_output_folder(source, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,10 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
             on_file(result)
 
     todo: deque[_Task] = deque()
-    for task in list_tasks(source, out, config.output_format):
+    tasks = list_tasks(source, out, config.output_format)
+    if on_total is not None:
+        on_total(len(tasks))
+    for task in tasks:
         if task.target.resolve() == task.source.resolve():
             record(FileResult(task.rel, "failed", "output would overwrite the source"))
         elif task.target.exists() and not config.overwrite:
