@@ -292,3 +292,26 @@ def test_millisecond_rounded_constant_rate_is_not_variable():
 
     stamps = [round(i * 1000 / 29.97) * 1000 for i in range(100)]  # 32/33/34 ms steps, 1 µs ticks
     assert not is_variable_rate(stamps, Fraction(1, 1_000_000), Fraction(30000, 1001))
+
+
+def test_black_and_white_film_takes_l_from_luma_with_the_same_result(test_clip, colorizer, tmp_path, monkeypatch):
+    import archivecolor.video.ffmpeg as ffmpeg_module
+
+    assert probe(test_clip).grey_content  # desaturated: neutral chroma in YUV
+    via_luma = tmp_path / "luma.mp4"
+    colorize_video(test_clip, via_luma, colorizer)
+    monkeypatch.setattr(ffmpeg_module, "_neutral_chroma", lambda container, stream: False)
+    assert not probe(test_clip).grey_content
+    via_rgb = tmp_path / "rgb.mp4"
+    colorize_video(test_clip, via_rgb, colorizer)
+    with av.open(str(via_luma)) as a, av.open(str(via_rgb)) as b:
+        diffs = [np.abs(fa.to_ndarray(format="rgb24").astype(int) - fb.to_ndarray(format="rgb24").astype(int)).mean()
+                 for fa, fb in zip(a.decode(video=0), b.decode(video=0))]
+    assert len(diffs) == 89 and max(diffs) < 1.0
+
+
+def test_colour_footage_is_not_taken_for_black_and_white():
+    src = SHARED_DATA / "video" / "cup.mp4"
+    if not src.exists():
+        pytest.skip("shared data not present")
+    assert not probe(src).grey_content

@@ -63,9 +63,12 @@ class VideoInfo:
     def display_hw(self) -> tuple[int, int]:
         return (self.width, self.height) if self.rotation in (90, 270) else (self.height, self.width)
 
+    grey_content: bool = False  # a colour format carrying neutral chroma: black-and-white film in YUV
+
     @property
     def is_monochrome(self) -> bool:
-        return self.pix_fmt.startswith("gray")
+        """Luma alone describes the picture, so L can be taken from it without a colour round trip."""
+        return self.pix_fmt.startswith("gray") or self.grey_content
 
     @property
     def deep(self) -> bool:
@@ -107,6 +110,7 @@ def probe(path: Path) -> VideoInfo:
         elif container.duration is not None:
             duration = container.duration / 1_000_000
         rotation = _rotation(container, stream)
+        grey_content = _neutral_chroma(container, stream)
         sar = stream.sample_aspect_ratio or Fraction(1, 1)
         if not ctx.width or not ctx.height:
             raise VideoError("video stream has no size")
@@ -116,7 +120,42 @@ def probe(path: Path) -> VideoInfo:
             color_range=_RANGE.get(int(ctx.color_range or 0)), color_space=_SPACE.get(int(ctx.colorspace or 0)),
             color_primaries=_PRIMARIES.get(int(ctx.color_primaries or 0)), color_trc=_TRC.get(int(ctx.color_trc or 0)),
             audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
+            grey_content=grey_content,
         )
+
+
+NEUTRAL_CHROMA_LEVELS = 2  # 8-bit U/V within this of 128 on every sampled pixel: no colour
+CHROMA_SAMPLE_FRAMES = 3  # bright frames that must all be neutral
+CHROMA_SEARCH_FRAMES = 150  # frames searched for them (fades from black are common)
+
+
+def _neutral_chroma(container, stream) -> bool:
+    """True when sampled non-dark frames of an 8-bit YUV stream carry no colour at all."""
+    ctx = stream.codec_context
+    if not (ctx.pix_fmt or "").startswith(("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p")) or "10" in ctx.pix_fmt:
+        return False
+    container.seek(0)
+    bright = 0
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= CHROMA_SEARCH_FRAMES:
+                break
+            if _plane(frame.planes[0]).mean() < 32:  # too dark to tell colour from none
+                continue
+            for plane in frame.planes[1:3]:
+                if np.abs(_plane(plane).astype(np.int16) - 128).max() > NEUTRAL_CHROMA_LEVELS:
+                    return False
+            bright += 1
+            if bright >= CHROMA_SAMPLE_FRAMES:
+                return True
+    except Exception:
+        return False
+    return False
+
+
+def _plane(plane) -> np.ndarray:
+    """An 8-bit plane without the padding at the end of each line."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def _rotation(container, stream) -> int:
