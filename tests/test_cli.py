@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -46,14 +47,16 @@ def test_train_without_out_makes_a_run_folder(colour_folder, tmp_path, monkeypat
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(colour_folder, tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1",
-            "--crop", "32", "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "0", "--no-progress",
+            "--crop", "32", "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "2", "--no-progress",
             "--batch-size", "1", "--log-every", "1", "--steps-per-epoch", "100000"]
     # 15 training images at batch 1 is 15 steps; the interrupt must land inside the epoch
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its own process group, like a terminal's foreground job: Ctrl-C reaches the main process
+    # and its data-loading workers alike
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and not ((run / "log.jsonl").exists() and (run / "log.jsonl").read_text().count("\n") >= 2):
         time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("the epoch finished before the interrupt arrived")
