@@ -10,6 +10,8 @@ no uint8 Lab representation: quantising Lab to bytes loses up to 26 RGB levels.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 # --- Network scaling (used everywhere) --------------------------------------------------
@@ -129,8 +131,34 @@ def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1).astype(np.float32, copy=False)
 
 
+def _linear(c):
+    """sRGB-encoded level in [0, 1] -> linear light."""
+    return np.where(c <= 0.04045, c / 12.92, np.clip((c + 0.055) / 1.055, 0.0, None) ** 2.4)
+
+
+def _l_from_y(y):
+    """Relative luminance Y (white = 1) -> L*."""
+    f = np.where(y > _EPS, np.clip(y, _EPS, None) ** (1.0 / 3.0), _KAPPA * y + 16.0 / 116.0)
+    return 116.0 * f - 16.0
+
+
+@lru_cache(maxsize=4)
+def _level_table(dtype: str, kind: str) -> np.ndarray:
+    """Every level of an integer sample type mapped once (linear light, or L* of that grey): then
+    a frame costs one table lookup per sample instead of powers."""
+    peak = 255 if dtype == "uint8" else 65535
+    levels = np.arange(peak + 1, dtype=np.float64) / peak
+    table = _linear(levels) if kind == "linear" else _l_from_y(_linear(levels))
+    return table.astype(np.float32)
+
+
 def srgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB -> (...) float32 L*, without computing a and b."""
+    if rgb.dtype in (np.uint8, np.uint16):
+        lin = _level_table(rgb.dtype.name, "linear")
+        m = _XYZ_FROM_RGB[1]
+        y = m[0] * lin[rgb[..., 0]] + m[1] * lin[rgb[..., 1]] + m[2] * lin[rgb[..., 2]]
+        return _l_from_y(y).astype(np.float32, copy=False)
     rgb = to_unit_float(rgb)
     L, _, _ = _rgb_to_lab(rgb[..., 0], rgb[..., 1], rgb[..., 2], _NumpyOps)
     return L.astype(np.float32, copy=False)
@@ -139,13 +167,12 @@ def srgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
 def grey_to_luminance(grey: np.ndarray) -> np.ndarray:
     """(...) grey level (uint8, uint16 or float [0, 1]) -> (...) float32 L*.
 
-    A grey pixel is R = G = B, so L* follows from Y alone (Y = linearised grey level).
+    A grey pixel is R = G = B, so L* follows from Y alone: the sRGB matrix's Y row sums to
+    1.000000, so Y is the linearised grey level. Integer levels go through a table.
     """
-    g = to_unit_float(grey)
-    y = np.where(g <= 0.04045, g / 12.92, np.clip((g + 0.055) / 1.055, 0.0, None) ** 2.4)
-    # The sRGB matrix's Y row sums to 1.000000, so Y equals the linear grey level.
-    f = np.where(y > _EPS, np.clip(y, _EPS, None) ** (1.0 / 3.0), _KAPPA * y + 16.0 / 116.0)
-    return (116.0 * f - 16.0).astype(np.float32, copy=False)
+    if grey.dtype in (np.uint8, np.uint16):
+        return _level_table(grey.dtype.name, "L")[grey]
+    return _l_from_y(_linear(to_unit_float(grey))).astype(np.float32, copy=False)
 
 
 def srgb_to_lab_torch(rgb):

@@ -65,3 +65,13 @@ def test_ab_scaling_covers_the_srgb_gamut():
     ab = lab.normalize_ab(lab.srgb_to_lab(np.concatenate([rgb, CORNERS]))[:, 1:])
     assert np.abs(ab).max() <= 1.0
     assert np.abs(ab).max() > 0.9  # the scale is not wastefully loose
+
+
+def test_integer_fast_paths_equal_the_reference():
+    rng = np.random.default_rng(6)
+    rgb8 = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rgb16 = rng.integers(0, 65536, (64, 64, 3), dtype=np.uint16)
+    assert np.abs(lab.srgb_to_luminance(rgb8) - skcolor.rgb2lab(rgb8)[..., 0]).max() < 0.01
+    assert np.abs(lab.srgb_to_luminance(rgb16) - skcolor.rgb2lab(rgb16 / 65535.0)[..., 0]).max() < 0.01
+    grey16 = rgb16[..., 0]
+    assert np.abs(lab.grey_to_luminance(grey16) - skcolor.rgb2lab(np.stack([grey16 / 65535.0] * 3, -1))[..., 0]).max() < 0.01
