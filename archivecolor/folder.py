@@ -29,8 +29,8 @@ from .imageio import (
     encode_tiff_pages,
     read_stills,
     still_format,
-    write_atomic,
 )
+from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
@@ -255,9 +255,9 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
         drain_writes(0)
 
     if config.sheet and sheet_pairs:
-        write_atomic(out / SHEET_NAME, _sheet_bytes(sheet_pairs))
+        atomic_write_bytes(out / SHEET_NAME, _sheet_bytes(sheet_pairs))
     report.seconds = time.perf_counter() - started
-    write_atomic(out / REPORT_NAME, report.to_json().encode())
+    atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
     return report
 
 
@@ -306,7 +306,7 @@ def _write(item: _Decoded, config: FolderConfig) -> int:
         data = encode_tiff_pages(pages)
     else:
         data = encode_still(pages[0][0], item.task.fmt, pages[0][1], config.quality)
-    write_atomic(item.task.target, data)
+    atomic_write_bytes(item.task.target, data)
     return len(pages)
 
 

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from . import __version__
-from .weights import atomic_write_bytes
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp"}
 OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp")
@@ -272,7 +271,7 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
     if fmt in ("jpeg", "bmp") and pixels.shape[2] == 4:
         pixels = pixels[..., :3]  # these formats carry no alpha
     if fmt == "tiff":
-        return _encode_tiff(pixels, meta)
+        return encode_tiff_pages([(pixels, meta)])
     if fmt == "webp":
         return _encode_webp(pixels, meta, quality)
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
@@ -301,10 +300,6 @@ def _encode_webp(pixels: np.ndarray, meta: Metadata, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _encode_tiff(pages, meta) -> bytes:
-    return encode_tiff_pages([(pages, meta)])
-
-
 def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
     """Several colorized pages -> one multi-page TIFF (deflate), each page with its metadata."""
     import tifffile
@@ -331,7 +326,3 @@ def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
                 extratags=extratags, metadata=None, **options,
             )
     return buf.getvalue()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)

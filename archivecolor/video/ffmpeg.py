@@ -277,14 +277,18 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     return cmd + ["-f", container_format, str(out)]
 
 
+def stream_index(path: Path) -> tuple[list[int], Fraction, list[int]]:
+    """The first video stream's frame timestamps in presentation order, their time base, and the
+    presentation-order indices of its keyframes: one demuxing pass, no decoding."""
+    stamps, keys, time_base = _demux_video(path)
+    order = {pts: i for i, pts in enumerate(stamps)}
+    return stamps, time_base, sorted(order[pts] for pts in keys)
+
+
 def frame_timestamps(path: Path) -> tuple[list[int], Fraction]:
     """Presentation timestamps of the first video stream's frames, in order, and their time base."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
-        return stamps, Fraction(stream.time_base)
+    stamps, time_base, _ = stream_index(path)
+    return stamps, time_base
 
 
 def is_variable_rate(stamps: list[int], time_base: Fraction, rate: Fraction) -> bool:
@@ -298,6 +302,10 @@ def is_variable_rate(stamps: list[int], time_base: Fraction, rate: Fraction) -> 
 
 def keyframe_indices(path: Path) -> list[int]:
     """Presentation-order indices of the keyframes of the first video stream (demuxing only, no decoding)."""
+    return stream_index(path)[2]
+
+
+def _demux_video(path: Path) -> tuple[list[int], set[int], Fraction]:
     import av
 
     with av.open(str(path)) as container:
@@ -309,8 +317,7 @@ def keyframe_indices(path: Path) -> list[int]:
             stamps.append(packet.pts)
             if packet.is_keyframe:
                 keys.add(packet.pts)
-    order = {pts: i for i, pts in enumerate(sorted(stamps))}
-    return sorted(order[pts] for pts in keys)
+        return sorted(stamps), keys, Fraction(stream.time_base)
 
 
 def start(cmd: list[str], stdin=None, stdout=None) -> subprocess.Popen:

@@ -29,7 +29,7 @@ from ..render import recombine_into
 from ..weights import atomic_write_bytes
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
-                     frame_timestamps, is_variable_rate, keyframe_indices, probe, start)
+                     is_variable_rate, keyframe_indices, probe, start, stream_index)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -92,12 +92,12 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     segment = _Segment(source, info, ffmpeg, colorizer, config, smoother, meters, on_frames)
 
-    stamps, time_base = frame_timestamps(source)
+    stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
     variable = is_variable_rate(stamps, time_base, info.rate)
     if variable:  # timestamps travel with the frames; one pass (chunks assume a constant rate)
         segment.timestamps = (stamps, time_base)
         result.variable_rate = True
-    chunks = [(0, info.frames or 0)] if variable else plan_chunks(source, info, config.chunk_frames)
+    chunks = [(0, info.frames or 0)] if variable else plan_chunks(source, info, config.chunk_frames, keys)
     if len(chunks) <= 1:
         with _temporary(target) as tmp:
             result.frames = segment.run(tmp, container, with_streams=True)
@@ -110,11 +110,12 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     return result
 
 
-def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None) -> list[tuple[int, int]]:
+def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None, keys: list[int] | None = None) -> list[tuple[int, int]]:
     """(first frame, frame count) per chunk, each starting on a keyframe about chunk_frames apart."""
     if not chunk_frames or not info.frames or info.frames <= chunk_frames * 3 // 2:
         return [(0, info.frames or 0)]
-    keys = keyframe_indices(source)
+    if keys is None:
+        keys = keyframe_indices(source)
     starts = [0]
     for key in keys:
         if key - starts[-1] >= chunk_frames and info.frames - key >= chunk_frames // 2:
@@ -201,7 +202,7 @@ class _Segment:
     def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None) -> int:
         info, config, colorizer, smoother, meters = self.info, self.config, self.colorizer, self.smoother, self.meters
         pix_fmt, channels, dtype = _raw_format(info)
-        height, width = _decoded_size(info)
+        height, width = info.display_hw
         frame_bytes = height * width * channels * np.dtype(dtype).itemsize
         start_seconds = float(first_frame / info.rate) if first_frame else None
         decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, frame_count if first_frame or frame_count else None),
@@ -351,10 +352,6 @@ def _raw_format(info: VideoInfo) -> tuple[str, int, type]:
     if info.is_monochrome:
         return ("gray16le", 1, np.uint16) if info.deep else ("gray", 1, np.uint8)
     return ("rgb48le", 3, np.uint16) if info.deep else ("rgb24", 3, np.uint8)
-
-
-def _decoded_size(info: VideoInfo) -> tuple[int, int]:
-    return info.display_hw
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
