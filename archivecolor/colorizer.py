@@ -24,6 +24,13 @@ class RenderJob:
     ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
 
 
+def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> RenderJob:
+    """Everything before the network, without one: decoding workers of a cluster run this."""
+    geometry = plan(L_full.shape, render_size, size_multiple)
+    L_render = render_luminance(L_full, geometry)
+    return RenderJob(geometry, L_render, network_input(L_render, geometry))
+
+
 class Colorizer:
     def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE):
         if render_size < backend.size_multiple:
@@ -32,9 +39,7 @@ class Colorizer:
         self.render_size = render_size
 
     def prepare(self, L_full: np.ndarray) -> RenderJob:
-        geometry = plan(L_full.shape, self.render_size, self.backend.size_multiple)
-        L_render = render_luminance(L_full, geometry)
-        return RenderJob(geometry, L_render, network_input(L_render, geometry))
+        return prepare_job(L_full, self.render_size, self.backend.size_multiple)
 
     def predict(self, jobs: list[RenderJob], batch_size: int = 8) -> None:
         """Run the network on `jobs`, batching those of equal padded size; fills each job.ab."""

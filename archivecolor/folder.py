@@ -99,7 +99,7 @@ class FolderReport:
 
 
 @dataclass
-class _Task:
+class FileTask:
     source: Path
     rel: str
     target: Path
@@ -108,8 +108,8 @@ class _Task:
 
 
 @dataclass
-class _Decoded:
-    task: _Task
+class DecodedFile:
+    task: FileTask
     stills: list[Still]
     luminance: list[np.ndarray]
     jobs: list[RenderJob]
@@ -127,7 +127,7 @@ def check_output_folder(source: Path, out: Path) -> None:
         raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
 
 
-def list_tasks(source: Path, out: Path, output_format: str | None) -> list[_Task]:
+def list_tasks(source: Path, out: Path, output_format: str | None) -> list[FileTask]:
     """Every still below `source`, with its mirrored target under `out`, in a stable order."""
     tasks = []
     for path in sorted(p for p in Path(source).rglob("*") if p.suffix.lower() in STILL_EXTENSIONS):
@@ -136,8 +136,21 @@ def list_tasks(source: Path, out: Path, output_format: str | None) -> list[_Task
         rel = path.relative_to(source)
         fmt = output_format or still_format(path)
         target = out / rel if output_format is None else (out / rel).with_suffix(FORMAT_SUFFIX[fmt])
-        tasks.append(_Task(path, rel.as_posix(), target, fmt))
+        tasks.append(FileTask(path, rel.as_posix(), target, fmt))
     return tasks
+
+
+def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[FileResult], list[FileTask]]:
+    """Results settled before any decoding (finished earlier, or would overwrite a source), and the work left."""
+    settled, todo = [], []
+    for task in tasks:
+        if task.target.resolve() == task.source.resolve():
+            settled.append(FileResult(task.rel, "failed", "output would overwrite the source"))
+        elif task.target.exists() and not overwrite:
+            settled.append(FileResult(task.rel, "skipped", "already done", _rel(task.target, out)))
+        else:
+            todo.append(task)
+    return settled, todo
 
 
 def remove_stale_partials(out: Path) -> int:
@@ -165,24 +178,20 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
         if on_file is not None:
             on_file(result)
 
-    todo: deque[_Task] = deque()
     tasks = list_tasks(source, out, config.output_format)
     if on_total is not None:
         on_total(len(tasks))
-    for task in tasks:
-        if task.target.resolve() == task.source.resolve():
-            record(FileResult(task.rel, "failed", "output would overwrite the source"))
-        elif task.target.exists() and not config.overwrite:
-            record(FileResult(task.rel, "skipped", "already done", _rel(task.target, out)))
-        else:
-            todo.append(task)
+    settled, pending = triage(tasks, out, config.overwrite)
+    for result in settled:
+        record(result)
+    todo: deque[FileTask] = deque(pending)
 
     sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
     window = max(2 * config.batch_size, 2 * config.jobs)  # decoded files held at most
     with ThreadPoolExecutor(config.jobs, thread_name_prefix="decode") as decoders, ThreadPoolExecutor(config.jobs, thread_name_prefix="encode") as encoders:
-        decoding: deque[tuple[_Task, Future]] = deque()
-        writing: deque[tuple[_Task, Future]] = deque()
-        waiting: list[_Decoded] = []  # decoded, not yet through the network
+        decoding: deque[tuple[FileTask, Future]] = deque()
+        writing: deque[tuple[FileTask, Future]] = deque()
+        waiting: list[DecodedFile] = []  # decoded, not yet through the network
         in_flight: dict[str, int] = {}  # file -> its pixels, from decode submission until written or failed
 
         def drain_writes(limit: int) -> None:
@@ -217,8 +226,8 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
                 return
             for item in waiting:
                 if config.sheet and len(sheet_pairs) < SHEET_IMAGES:
-                    sheet_pairs.append(_sheet_pair(item.jobs[0]))
-                writing.append((item.task, encoders.submit(_write, item, config)))
+                    sheet_pairs.append(sheet_pair(item.jobs[0]))
+                writing.append((item.task, encoders.submit(write_file, item, config)))
             waiting = []
             drain_writes(2 * config.jobs)
 
@@ -232,7 +241,7 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
                     break
                 task = todo.popleft()
                 in_flight[task.rel] = task.pixels
-                decoding.append((task, decoders.submit(_decode, task, colorizer, config)))
+                decoding.append((task, decoders.submit(decode_file, task, colorizer.prepare, config)))
             if not decoding:  # the budget is full of files waiting for the network or the writers
                 run_network(force=True)
                 drain_writes(0)
@@ -243,7 +252,7 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
                 item = future.result()
             except Exception as exc:  # this file fails; the run goes on (Ctrl-C is no Exception: it stops)
                 in_flight.pop(task.rel, None)
-                record(FileResult(task.rel, "failed", _decode_failure(exc)))
+                record(FileResult(task.rel, "failed", decode_failure(exc)))
                 continue
             if item is None:
                 in_flight.pop(task.rel, None)
@@ -255,13 +264,13 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
         drain_writes(0)
 
     if config.sheet and sheet_pairs:
-        atomic_write_bytes(out / SHEET_NAME, _sheet_bytes(sheet_pairs))
+        atomic_write_bytes(out / SHEET_NAME, sheet_bytes(sheet_pairs))
     report.seconds = time.perf_counter() - started
     atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
     return report
 
 
-def _decode_failure(exc: Exception) -> str:
+def decode_failure(exc: Exception) -> str:
     if isinstance(exc, BadInput):
         return str(exc)
     if isinstance(exc, MemoryError):
@@ -284,15 +293,17 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _decode(task: _Task, colorizer: Colorizer, config: FolderConfig) -> _Decoded | None:
+def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | None:
+    """Read every page and prepare its network input with `prepare(L_full) -> RenderJob`;
+    None for a colour file that --skip-color leaves out."""
     stills = read_stills(task.source)
     if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
         return None
     luminance = [full_luminance(s.pixels) for s in stills]
-    return _Decoded(task, stills, luminance, [colorizer.prepare(L) for L in luminance])
+    return DecodedFile(task, stills, luminance, [prepare(L) for L in luminance])
 
 
-def _write(item: _Decoded, config: FolderConfig) -> int:
+def write_file(item: DecodedFile, config: FolderConfig) -> int:
     """Recombine every page at full resolution, encode, write atomically; returns pictures written."""
     pages = []
     for still, L_full, job in zip(item.stills, item.luminance, item.jobs):
@@ -310,7 +321,7 @@ def _write(item: _Decoded, config: FolderConfig) -> int:
     return len(pages)
 
 
-def _sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
+def sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
     """Small grey and colour versions of one picture, for the before/after sheet."""
     import cv2
 
@@ -325,7 +336,7 @@ def _sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
     return grey, colour
 
 
-def _sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = SHEET_COLUMNS) -> bytes:
+def sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = SHEET_COLUMNS) -> bytes:
     """A grid of 'before | after' thumbnail pairs on white, as JPEG."""
     import cv2
 

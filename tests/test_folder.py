@@ -231,7 +231,7 @@ def test_pixel_budget_bounds_what_is_held_and_every_file_still_finishes(tmp_path
     import threading
 
     held, peak, lock = [0], [0], threading.Lock()
-    real_decode, real_write = folder_module._decode, folder_module._write
+    real_decode, real_write = folder_module.decode_file, folder_module.write_file
 
     def counting_decode(*args):
         item = real_decode(*args)
@@ -247,8 +247,8 @@ def test_pixel_budget_bounds_what_is_held_and_every_file_still_finishes(tmp_path
             with lock:
                 held[0] -= 1
 
-    monkeypatch.setattr(folder_module, "_decode", counting_decode)
-    monkeypatch.setattr(folder_module, "_write", counting_write)
+    monkeypatch.setattr(folder_module, "decode_file", counting_decode)
+    monkeypatch.setattr(folder_module, "write_file", counting_write)
     result = run_cli(["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64"])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").glob("s*.png"))) == 5

@@ -45,12 +45,13 @@ def cuda_available() -> bool:
 
 
 def open_backend(kind: str = "auto", weights: Path | None = None, device: str = "auto", precision: str = "auto",
-                 engine: Path | None = None) -> BackendChoice:
+                 engine: Path | None = None, threads: int | None = None) -> BackendChoice:
     """Open the backend `kind` for `weights` (None: the packaged default model).
 
     auto: on a CUDA GPU, the TensorRT engine built for these weights, this GPU and this TensorRT
     when there is one (else torch with fp16 and channels_last, saying why); on a CPU, onnxruntime (fp32, equal
     to torch within 1e-5, and the fastest CPU backend measured for this network: see the README).
+    `threads` caps the CPU threads (None: every core).
     """
     from ..weights import resolve_weights
 
@@ -64,11 +65,11 @@ def open_backend(kind: str = "auto", weights: Path | None = None, device: str = 
     if kind == "onnx":
         from .onnx_backend import OnnxBackend
 
-        return BackendChoice(OnnxBackend(source, device=device), "requested")
+        return BackendChoice(OnnxBackend(source, device=device, threads=threads), "requested")
     from .torch_backend import TorchBackend
 
     if kind == "torch":
-        return BackendChoice(TorchBackend(source, device=device, precision=precision), "requested")
+        return BackendChoice(TorchBackend(source, device=device, precision=precision, threads=threads), "requested")
     wants_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if wants_cuda:
         why_not_trt = "TensorRT is not installed"
@@ -79,13 +80,13 @@ def open_backend(kind: str = "auto", weights: Path | None = None, device: str = 
                 return BackendChoice(TensorRTBackend(source, engine), "a CUDA GPU and a matching TensorRT engine")
             except BackendError as exc:
                 why_not_trt = str(exc)
-        return BackendChoice(TorchBackend(source, device=device if device != "auto" else "cuda", precision=precision),
+        return BackendChoice(TorchBackend(source, device=device if device != "auto" else "cuda", precision=precision, threads=threads),
                              f"CUDA GPU: torch fp16 + channels_last (no TensorRT: {why_not_trt})")
     if precision in ("auto", "fp32") and _importable("onnxruntime"):
         from .onnx_backend import OnnxBackend
 
-        return BackendChoice(OnnxBackend(source, device="cpu"), "no CUDA GPU: onnxruntime is the fastest fp32 CPU backend measured")
-    return BackendChoice(TorchBackend(source, device="cpu", precision=precision), "no CUDA GPU: torch on the CPU")
+        return BackendChoice(OnnxBackend(source, device="cpu", threads=threads), "no CUDA GPU: onnxruntime is the fastest fp32 CPU backend measured")
+    return BackendChoice(TorchBackend(source, device="cpu", precision=precision, threads=threads), "no CUDA GPU: torch on the CPU")
 
 
 def _importable(module: str) -> bool:

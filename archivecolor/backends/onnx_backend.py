@@ -10,7 +10,7 @@ from . import BackendError
 
 
 class OnnxBackend:
-    def __init__(self, source: Path, device: str = "auto"):
+    def __init__(self, source: Path, device: str = "auto", threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -25,6 +25,8 @@ class OnnxBackend:
         providers = (["CUDAExecutionProvider"] if want_cuda else []) + ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:  # a cluster actor uses the CPUs it was given, not every core of its node
+            options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.size_multiple = int(meta["size_multiple"])

@@ -14,7 +14,9 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 class TorchBackend:
-    def __init__(self, weights: Path, device: str = "auto", precision: str = "auto"):
+    def __init__(self, weights: Path, device: str = "auto", precision: str = "auto", threads: int | None = None):
+        if threads:  # a cluster actor uses the CPUs it was given, not every core of its node
+            torch.set_num_threads(threads)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

@@ -78,36 +78,45 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     finished chunk, and the chunks are joined (no re-encoding) with the source's audio.
     """
     source, target = Path(source), Path(target)
-    if target.resolve() == source.resolve():
-        raise VideoError("the output would overwrite the source")
-    info = probe(source)
-    ffmpeg = find_ffmpeg(config.ffmpeg)
-    container = CONTAINER_FORMATS.get(target.suffix.lower())
-    if container is None:
-        raise VideoError(f"unsupported output container {target.suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})")
+    film = plan_film(source, target, config)
     target.parent.mkdir(parents=True, exist_ok=True)
-    result = VideoResult(str(source), str(target))
+    result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None)
     started = time.perf_counter()
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    segment = _Segment(source, info, ffmpeg, colorizer, config, smoother, meters, on_frames)
-
-    stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
-    variable = is_variable_rate(stamps, time_base, info.rate)
-    if variable:  # timestamps travel with the frames; one pass (chunks assume a constant rate)
-        segment.timestamps = (stamps, time_base)
-        result.variable_rate = True
-    chunks = [(0, info.frames or 0)] if variable else plan_chunks(source, info, config.chunk_frames, keys)
-    if len(chunks) <= 1:
+    segment = _Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps)
+    if len(film.chunks) <= 1:
         with _temporary(target) as tmp:
-            result.frames = segment.run(tmp, container, with_streams=True)
+            result.frames = segment.run(tmp, film.container, with_streams=True)
             os.replace(tmp, target)
     else:
-        result.frames = _run_chunks(segment, chunks, target, container, result)
+        result.frames = _run_chunks(segment, film.chunks, target, film.container, result)
     result.seconds = time.perf_counter() - started
     result.scene_cuts = smoother.cuts
     result.temporal = {name: meter.result() for name, meter in meters.items()}
     return result
+
+
+@dataclass(frozen=True)
+class FilmPlan:
+    info: VideoInfo
+    container: str  # ffmpeg's muxer for the target's extension
+    chunks: list  # (first frame, frame count) per chunk; one entry: a single pass
+    timestamps: tuple | None  # (pts list, time base) of a variable-rate source, kept frame by frame
+
+
+def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
+    """Everything decided before the first frame: stream facts, output muxer, chunks. Raises VideoError."""
+    if target.resolve() == source.resolve():
+        raise VideoError("the output would overwrite the source")
+    info = probe(source)
+    container = CONTAINER_FORMATS.get(target.suffix.lower())
+    if container is None:
+        raise VideoError(f"unsupported output container {target.suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})")
+    stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
+    if is_variable_rate(stamps, time_base, info.rate):  # timestamps travel with the frames; one pass (chunks assume a constant rate)
+        return FilmPlan(info, container, [(0, info.frames or 0)], (stamps, time_base))
+    return FilmPlan(info, container, plan_chunks(source, info, config.chunk_frames, keys), None)
 
 
 def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None, keys: list[int] | None = None) -> list[tuple[int, int]]:
@@ -128,11 +137,13 @@ def _work_folder(target: Path) -> Path:
     return target.parent / f".{target.name}.chunks"
 
 
-def _run_chunks(segment: "_Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
+def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptions) -> tuple[Path, list[Path]]:
+    """The work folder beside `target` and its chunk files (finished ones exist). Chunks of
+    another source or other settings are removed; so are temporaries a killed run left."""
     work = _work_folder(target)
     work.mkdir(exist_ok=True)
-    plan = {"source": str(segment.source.resolve()), "size": segment.source.stat().st_size,
-            "mtime_ns": segment.source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(segment.config.encode)}
+    plan = {"source": str(source.resolve()), "size": source.stat().st_size,
+            "mtime_ns": source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(encode)}
     plan_file = work / "plan.json"
     if plan_file.exists() and json.loads(plan_file.read_text()) != json.loads(json.dumps(plan)):
         for stale in work.iterdir():  # another source or other settings: start over
@@ -140,32 +151,43 @@ def _run_chunks(segment: "_Segment", chunks, target: Path, container: str, resul
     atomic_write_bytes(plan_file, json.dumps(plan).encode())
     for stale in work.glob(".*.part"):
         stale.unlink()
+    return work, [work / f"chunk-{index:05d}.mkv" for index in range(len(chunks))]
+
+
+def run_chunk(segment: "_Segment", chunk: Path, first: int, count: int) -> None:
+    """Colorize frames [first, first + count) into `chunk` (atomically), its colour history starting afresh."""
+    segment.smoother.reset()  # a chunk starts on a keyframe; its colour history starts there
+    with _temporary(chunk) as tmp:
+        got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count)
+        if got != count:
+            raise VideoError(f"the chunk from frame {first} gave {got} frames, {count} expected")
+        os.replace(tmp, chunk)
+
+
+def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: VideoInfo, target: Path, container: str) -> None:
+    """Join finished chunks into `target` without re-encoding, with the source's audio and subtitles."""
+    listing = work / "chunks.txt"
+    listing.write_text("".join(f"file '{_concat_escape(n.name)}'\n" for n in names))
+    with _temporary(target) as tmp:
+        proc = subprocess.run(concat_command(ffmpeg, listing, source, tmp, info, container), capture_output=True, cwd=work)
+        if proc.returncode != 0:
+            raise VideoError(f"ffmpeg could not join the chunks: {_last_line(proc.stderr.decode(errors='replace'))}")
+        os.replace(tmp, target)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_chunks(segment: "_Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
+    work, names = prepare_chunk_folder(segment.source, chunks, target, segment.config.encode)
     frames = 0
-    names = []
-    for index, (first, count) in enumerate(chunks):
-        chunk = work / f"chunk-{index:05d}.mkv"
-        names.append(chunk)
+    for chunk, (first, count) in zip(names, chunks):
         if chunk.exists():  # finished in an earlier run
             result.resumed_chunks += 1
             if segment.on_frames is not None:
                 segment.on_frames(count)
             continue
-        segment.smoother.reset()  # a chunk starts on a keyframe; its colour history starts there
-        with _temporary(chunk) as tmp:
-            got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count)
-            if got != count:
-                raise VideoError(f"chunk {index + 1} gave {got} frames, {count} expected")
-            os.replace(tmp, chunk)
+        run_chunk(segment, chunk, first, count)
         frames += count
-    listing = work / "chunks.txt"
-    listing.write_text("".join(f"file '{_concat_escape(n.name)}'\n" for n in names))
-    with _temporary(target) as tmp:
-        proc = subprocess.run(concat_command(segment.ffmpeg, listing, segment.source, tmp, segment.info, container),
-                              capture_output=True, cwd=work)
-        if proc.returncode != 0:
-            raise VideoError(f"ffmpeg could not join the chunks: {_last_line(proc.stderr.decode(errors='replace'))}")
-        os.replace(tmp, target)
-    shutil.rmtree(work, ignore_errors=True)
+    join_chunks(segment.ffmpeg, work, names, segment.source, segment.info, target, container)
     return frames
 
 
