@@ -315,3 +315,18 @@ def test_colour_footage_is_not_taken_for_black_and_white():
     if not src.exists():
         pytest.skip("shared data not present")
     assert not probe(src).grey_content
+
+
+def test_chunked_film_named_by_relative_paths_is_joined_with_the_usual_file_mode(long_clip, colorizer, tmp_path, monkeypatch):
+    """The join runs ffmpeg inside the work folder: relative names must still find the source;
+    a finished film is readable like any other file, not left with the temporary's 0600."""
+    import os
+    import shutil
+
+    shutil.copy(long_clip, tmp_path / "reel.mp4")
+    monkeypatch.chdir(tmp_path)
+    result = colorize_video(Path("reel.mp4"), Path("out") / "reel.mp4", colorizer, VideoConfig(chunk_frames=40))
+    assert result.frames == 150
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out" / "reel.mp4").stat().st_mode & 0o777 == 0o666 & ~umask

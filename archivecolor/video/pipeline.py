@@ -26,7 +26,7 @@ import numpy as np
 
 from ..colorizer import Colorizer
 from ..render import recombine_into
-from ..weights import atomic_write_bytes
+from ..weights import current_umask, atomic_write_bytes
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
                      is_variable_rate, keyframe_indices, probe, start, stream_index)
@@ -84,9 +84,9 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     started = time.perf_counter()
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    segment = _Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps)
+    segment = Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps)
     if len(film.chunks) <= 1:
-        with _temporary(target) as tmp:
+        with temporary_beside(target) as tmp:
             result.frames = segment.run(tmp, film.container, with_streams=True)
             os.replace(tmp, target)
     else:
@@ -154,10 +154,10 @@ def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptio
     return work, [work / f"chunk-{index:05d}.mkv" for index in range(len(chunks))]
 
 
-def run_chunk(segment: "_Segment", chunk: Path, first: int, count: int) -> None:
+def run_chunk(segment: "Segment", chunk: Path, first: int, count: int) -> None:
     """Colorize frames [first, first + count) into `chunk` (atomically), its colour history starting afresh."""
     segment.smoother.reset()  # a chunk starts on a keyframe; its colour history starts there
-    with _temporary(chunk) as tmp:
+    with temporary_beside(chunk) as tmp:
         got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count)
         if got != count:
             raise VideoError(f"the chunk from frame {first} gave {got} frames, {count} expected")
@@ -166,9 +166,10 @@ def run_chunk(segment: "_Segment", chunk: Path, first: int, count: int) -> None:
 
 def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: VideoInfo, target: Path, container: str) -> None:
     """Join finished chunks into `target` without re-encoding, with the source's audio and subtitles."""
+    source, target, work = source.resolve(), target.resolve(), work.resolve()  # ffmpeg runs inside the work folder
     listing = work / "chunks.txt"
     listing.write_text("".join(f"file '{_concat_escape(n.name)}'\n" for n in names))
-    with _temporary(target) as tmp:
+    with temporary_beside(target) as tmp:
         proc = subprocess.run(concat_command(ffmpeg, listing, source, tmp, info, container), capture_output=True, cwd=work)
         if proc.returncode != 0:
             raise VideoError(f"ffmpeg could not join the chunks: {_last_line(proc.stderr.decode(errors='replace'))}")
@@ -176,7 +177,7 @@ def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: 
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_chunks(segment: "_Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
+def _run_chunks(segment: "Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
     work, names = prepare_chunk_folder(segment.source, chunks, target, segment.config.encode)
     frames = 0
     for chunk, (first, count) in zip(names, chunks):
@@ -196,10 +197,11 @@ def _concat_escape(name: str) -> str:
 
 
 @contextmanager
-def _temporary(target: Path):
+def temporary_beside(target: Path):
     """A hidden temporary name beside `target`; removed unless it was renamed into place."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
+    os.chmod(name, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished film gets the usual mode
     tmp = Path(name)
     try:
         yield tmp
@@ -208,7 +210,7 @@ def _temporary(target: Path):
 
 
 @dataclass
-class _Segment:
+class Segment:
     """Runs decode -> infer -> smooth -> encode over a stretch of one film."""
 
     source: Path
