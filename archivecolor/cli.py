@@ -83,7 +83,7 @@ def runtime_options(command):
         click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                      help="Generator weights (.safetensors from `archivecolor train`). Default: the model shipped inside archivecolor."),
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "tensorrt"]), default="auto", show_default=True,
-                     help="Inference engine. auto: torch fp16 on a CUDA GPU, torch fp32 on a CPU; it says what it picked."),
+                     help="Inference engine. auto: the TensorRT engine (else torch fp16) on a CUDA GPU, onnxruntime fp32 on a CPU; it says what it picked."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
                      help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX."),
@@ -97,6 +97,37 @@ def runtime_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def cluster_options(command):
+    """Options of the commands that can run on a Ray cluster."""
+    options = [
+        click.option("--cluster", default=None, metavar="auto|local|ADDRESS",
+                     help='Run on a Ray cluster (pip install "archivecolor[cluster]"): auto = $RAY_ADDRESS or the cluster '
+                          '`ray start` made on this machine, else a new local one; local = a new one on this machine; or '
+                          'HOST:PORT / ray://HOST:10001. Every node must see the inputs and outputs under the same paths.'),
+        click.option("--cluster-actors", type=click.IntRange(1), default=None,
+                     help="Model actors (each holds the model once). Default: one per GPU; on CPUs, as many as half the CPUs hold (all, for video)."),
+        click.option("--actor-cpus", type=click.FloatRange(0.1), default=None, help="CPUs per model actor. Default: 1 with a GPU, else up to 4."),
+        click.option("--actor-gpus", type=click.FloatRange(0), default=None, help="GPUs per model actor. Default: 1 where the cluster has GPUs, else 0."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus):
+    from .cluster import ClusterConfig
+
+    return ClusterConfig(address=cluster, actors=cluster_actors, cpus_per_actor=actor_cpus, gpus_per_actor=actor_gpus)
+
+
+def say_actor_plan(plan, resources) -> None:
+    from . import console
+
+    gpus = f", {resources['GPU']:g} GPUs" if resources.get("GPU") else ""
+    console.info(f"cluster: {resources.get('CPU', 0):g} CPUs{gpus}; {plan.actors} model actor(s) with {plan.cpus:g} CPU"
+                 + (f" and {plan.gpus:g} GPU" if plan.gpus else "") + " each")
 
 
 def open_colorizer(weights, backend, device, precision, render_size, engine=None):
@@ -130,8 +161,9 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here (it is always written to OUT/archivecolor-report.json).")
 @runtime_options
+@cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report,
-           weights, backend, device, precision, render_size, batch_size, engine, debug):
+           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp).
 
     Sources are never written. Each output is written under a temporary name and renamed when
@@ -152,7 +184,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         check_output_folder(source, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
+    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine) if cluster is None else None
     progress = console.make_progress("files/s")
     with progress:
         bar = progress.add_task("colorizing", total=None)
@@ -163,8 +195,15 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
             progress.advance(bar)
 
         try:
-            result = colorize_folder(source, out, colorizer, config, on_file=on_file,
-                                     on_total=lambda total: progress.update(bar, total=total))
+            if cluster is None:
+                result = colorize_folder(source, out, colorizer, config, on_file=on_file,
+                                         on_total=lambda total: progress.update(bar, total=total))
+            else:
+                result = _folder_on_cluster(source, out, config, weights, backend, device, precision,
+                                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file,
+                                            lambda total: progress.update(bar, total=total))
+        except click.ClickException:
+            raise
         except Exception as exc:
             if debug:
                 raise
@@ -180,6 +219,20 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if result.failed:
         console.stderr.print(f"{result.failed} file(s) failed; see {out / 'archivecolor-report.json'}", markup=False)
         raise SystemExit(1)
+
+
+def _folder_on_cluster(source, out, config, weights, backend, device, precision, cluster, on_file, on_total):
+    from .cluster import ClusterError
+    from .cluster.folder import colorize_folder_on_cluster
+    from .weights import WeightsError, read_metadata, resolve_weights
+
+    try:
+        weights = resolve_weights(weights)
+        read_metadata(weights)
+        return colorize_folder_on_cluster(source, out, weights, backend, device, precision, config, cluster,
+                                          on_file=on_file, on_total=on_total, on_start=say_actor_plan)
+    except (ClusterError, WeightsError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -200,8 +253,9 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
               help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
 @runtime_options
+@cluster_options
 def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path,
-          weights, backend, device, precision, render_size, batch_size, engine, debug):
+          weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them.
 
     Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
@@ -230,13 +284,17 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None))
+    targets = [out if single_file_out else ((out / film.name) if out is not None else default_output(film)) for film in films]
+    if cluster is not None:
+        _videos_on_cluster(films, targets, config, weights, backend, device, precision, render_size, overwrite,
+                           cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus))
+        return
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
     table = Table(title="archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
     for column in ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"):
         table.add_column(column, justify="right" if column not in ("film", "result") else "left")
     failed = 0
-    for film in films:
-        target = out if single_file_out else ((out / film.name) if out is not None else default_output(film))
+    for film, target in zip(films, targets):
         if target.exists() and not overwrite:
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
             continue
@@ -269,6 +327,47 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         console.info(f"{film} → {target}")
     console.stderr.print(table)
     if failed:
+        raise SystemExit(1)
+
+
+def _videos_on_cluster(films, targets, config, weights, backend, device, precision, render_size, overwrite, cluster):
+    from rich.table import Table
+
+    from . import console
+    from .cluster import ClusterError
+    from .cluster.video import colorize_films_on_cluster
+    from .weights import WeightsError, read_metadata, resolve_weights
+
+    table = Table(title="archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
+    for column in ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"):
+        table.add_column(column, justify="right" if column not in ("film", "result") else "left")
+    with console.make_progress("frames/s") as progress:
+        bar = progress.add_task("films", total=None)
+
+        def on_film(outcome):
+            if outcome.status == "failed":
+                console.error_line(outcome.source, outcome.reason)
+            elif outcome.status == "done":
+                console.info(f"{outcome.source} → {outcome.target}")
+
+        try:
+            weights = resolve_weights(weights)
+            read_metadata(weights)
+            outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, backend, device, precision, render_size, config,
+                                                 cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
+                                                 on_frames=lambda n: progress.advance(bar, n), on_film=on_film, on_start=say_actor_plan)
+        except (ClusterError, WeightsError) as exc:
+            raise click.ClickException(str(exc)) from None
+    for outcome in outcomes:
+        t = outcome.temporal
+        cdc = f"{t['per_frame']['cdc']:.4f} → {t['smoothed']['cdc']:.4f}" if t else ""
+        static = f"{t['per_frame']['static_delta_ab']:.2f} → {t['smoothed']['static_delta_ab']:.2f}" if t else ""
+        status = outcome.status if outcome.status != "skipped" else "skipped (exists)"
+        if outcome.resumed_chunks:
+            status += f" ({outcome.resumed_chunks} chunks resumed)"
+        table.add_row(Path(outcome.source).name, status, str(outcome.frames), str(outcome.chunks), str(outcome.scene_cuts), cdc, static)
+    console.stderr.print(table)
+    if any(outcome.status == "failed" for outcome in outcomes):
         raise SystemExit(1)
 
 

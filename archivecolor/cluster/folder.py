@@ -1,0 +1,201 @@
+"""`archivecolor folder --cluster`: the folder pipeline as a Ray Data job.
+
+    list + triage (driver) -> decode (CPU tasks) -> colorize (model actors) -> recombine + write (CPU tasks)
+
+Only render-size data crosses the network: the decoding stage ships each page's network input
+and render-size L (about 1 MB at render size 256), the actors ship back the predicted colour,
+and the writing stage reads the source again for its full-resolution pixels and metadata. A
+20 000 × 20 000 scan so never travels through the object store, at the cost of decoding each
+file twice. The outputs are the single-machine `folder` outputs byte for byte wherever the
+backend's results do not depend on how images are batched (onnxruntime on a CPU: tested).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from functools import partial
+from pathlib import Path
+
+from ..colorizer import RenderJob, prepare_job
+from ..folder import (
+    REPORT_NAME,
+    SHEET_IMAGES,
+    SHEET_NAME,
+    DecodedFile,
+    FileResult,
+    FileTask,
+    FolderConfig,
+    FolderReport,
+    check_output_folder,
+    decode_failure,
+    decode_file,
+    list_tasks,
+    remove_stale_partials,
+    sheet_bytes,
+    sheet_pair,
+    triage,
+    write_file,
+)
+from ..weights import atomic_write_bytes
+from . import ClusterConfig, connected, materialize_weights, plan_actors, weights_payload
+
+# Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP
+# 16-bit scan with its luminance is about 0.4 GB). The reservation keeps a node from taking more
+# of them than it can hold, and keeps Ray from fusing decoding into the model actors.
+CPU_STAGE_MEMORY = 1 << 30
+
+
+def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, backend: str, device: str, precision: str,
+                               config: FolderConfig, cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None,
+                               on_start=None) -> FolderReport:
+    """The `folder` job on a Ray cluster; the same outputs, skip-done, atomic writes and report.
+
+    `on_start(ActorPlan, resources)` once connected; `on_file(FileResult)` as each file finishes.
+    """
+    from ..weights import read_metadata
+    from ..nets import GeneratorConfig
+
+    source, out = Path(source).resolve(), Path(out).resolve()
+    check_output_folder(source, out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)
+    started = time.perf_counter()
+    report = FolderReport(str(source), str(out), "")
+
+    def record(result: FileResult) -> None:
+        report.results.append(result)
+        if on_file is not None:
+            on_file(result)
+
+    tasks = list_tasks(source, out, config.output_format)
+    if on_total is not None:
+        on_total(len(tasks))
+    settled, todo = triage(tasks, out, config.overwrite)
+    for result in settled:
+        record(result)
+    multiple = GeneratorConfig.from_dict(json.loads(read_metadata(weights)["generator_config"])).size_multiple
+    digest, data = weights_payload(weights)
+    sheet: list = []
+    if todo:
+        with connected(cluster) as ray:
+            resources = ray.cluster_resources()
+            actors = plan_actors(cluster, resources)
+            if on_start is not None:
+                on_start(actors, resources)
+            rows = [{"source": str(t.source), "rel": t.rel, "target": str(t.target), "fmt": t.fmt} for t in todo]
+            blocks = max(1, -(-len(rows) // config.batch_size))  # one model batch per block: streams from the first files
+            dataset = (
+                ray.data.from_items(rows, override_num_blocks=blocks)
+                .map(partial(_decode_row, render_size=config.render_size, multiple=multiple, config=config),
+                     num_cpus=1, memory=CPU_STAGE_MEMORY)
+                .map_batches(_ColorizeActor, batch_size=config.batch_size, batch_format="pandas",
+                             compute=ray.data.ActorPoolStrategy(size=actors.actors),
+                             num_cpus=actors.cpus, num_gpus=actors.gpus or None,
+                             fn_constructor_kwargs={"weights": (digest, data), "backend": backend, "device": device,
+                                                    "precision": precision, "render_size": config.render_size,
+                                                    "batch_size": config.batch_size, "threads": actors.threads})
+                .map(partial(_write_row, config=config, run_started_ns=time.time_ns()), num_cpus=1, memory=CPU_STAGE_MEMORY)
+            )
+            for row in dataset.iter_rows():
+                report.backend = report.backend or row["backend"]
+                if row["images"]:
+                    report.images += int(row["images"])
+                if row["sheet"] and len(sheet) < SHEET_IMAGES:
+                    sheet.append(pickle.loads(row["sheet"]))
+                record(FileResult(row["rel"], row["status"], row["reason"], row["output"] or None))
+    remove_stale_partials(out)  # temporaries of a writer that died and was retried
+    report.results.sort(key=lambda r: r.source)
+    if config.sheet and sheet:
+        atomic_write_bytes(out / SHEET_NAME, sheet_bytes(sheet))
+    report.seconds = time.perf_counter() - started
+    atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
+    return report
+
+
+def _outcome(row: dict, status: str, reason: str = "", output: str = "", images: int = 0, sheet: bytes = b"") -> dict:
+    """Every stage emits the same columns, so that a failed row flows through the later stages untouched."""
+    return {"source": row["source"], "rel": row["rel"], "target": row["target"], "fmt": row["fmt"], "status": status,
+            "reason": reason, "output": output, "images": images, "sheet": sheet, "payload": row.get("payload", b""),
+            "backend": row.get("backend", "")}
+
+
+def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig) -> dict:
+    """Decode one file and keep only what the model needs: per page (geometry, L at render size, network input)."""
+    task = FileTask(Path(row["source"]), row["rel"], Path(row["target"]), row["fmt"])
+    try:
+        item = decode_file(task, partial(prepare_job, render_size=render_size, size_multiple=multiple), config)
+    except Exception as exc:  # this file fails, the run goes on
+        return _outcome(row, "failed", decode_failure(exc))
+    if item is None:
+        return _outcome(row, "skipped", "already in colour (--skip-color)")
+    pages = [(job.geometry, job.L_render, job.l_net) for job in item.jobs]
+    return {**_outcome(row, "pending"), "payload": pickle.dumps(pages, protocol=5)}
+
+
+class _ColorizeActor:
+    """Holds one backend for its whole life; colors every page of a batch of files in network batches."""
+
+    def __init__(self, weights, backend: str, device: str, precision: str, render_size: int, batch_size: int, threads: int):
+        from ..backends import open_backend
+        from ..colorizer import Colorizer
+
+        path = materialize_weights(*weights)
+        choice = open_backend(backend, weights=path, device=device, precision=precision, threads=threads)
+        self.colorizer = Colorizer(choice.backend, render_size=render_size)
+        self.batch_size = batch_size
+
+    def __call__(self, batch):
+        rows = batch.to_dict("records")
+        pending = [(row, [RenderJob(g, L, l_net) for g, L, l_net in pickle.loads(row["payload"])])
+                   for row in rows if row["status"] == "pending"]
+        outcome = {id(row): None for row in rows}
+        try:
+            self.colorizer.predict([job for _, jobs in pending for job in jobs], self.batch_size)
+        except Exception as exc:
+            for row, _ in pending:
+                outcome[id(row)] = _outcome(row, "failed", f"inference failed: {exc}")
+        for row, jobs in pending:
+            if outcome[id(row)] is None:
+                outcome[id(row)] = {**_outcome(row, "pending"),
+                                    "payload": pickle.dumps([(job.geometry, job.L_render, job.ab) for job in jobs], protocol=5)}
+        import pandas as pd
+
+        done = [outcome[id(row)] or _outcome(row, row["status"], row["reason"]) for row in rows]
+        for row in done:
+            row["backend"] = self.colorizer.backend.name
+        return pd.DataFrame(done)
+
+
+def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
+    """Read the source again at full resolution, recombine with the predicted colour, write atomically."""
+    if row["status"] != "pending":
+        return _outcome(row, row["status"], row["reason"])
+    target = Path(row["target"])
+    output = _relative_output(row)
+    # A retried task (its first worker died after the rename) finds its file already written: never twice.
+    if target.exists() and (not config.overwrite or target.stat().st_mtime_ns >= run_started_ns):
+        return _outcome(row, "done", output=output, images=len(pickle.loads(row["payload"])))
+    from ..imageio import read_stills
+    from ..render import full_luminance
+
+    task = FileTask(Path(row["source"]), row["rel"], target, row["fmt"])
+    pages = pickle.loads(row["payload"])
+    jobs = [RenderJob(geometry, L_render, None, ab) for geometry, L_render, ab in pages]
+    try:
+        stills = read_stills(task.source)
+        if len(stills) != len(jobs):
+            raise ValueError("the file changed during the run")
+        images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels) for s in stills], jobs), config)
+    except Exception as exc:
+        return _outcome(row, "failed", f"could not write {output}: {exc}")
+    sheet = pickle.dumps(sheet_pair(jobs[0]), protocol=5) if config.sheet else b""
+    return _outcome(row, "done", output=output, images=images, sheet=sheet)
+
+
+def _relative_output(row: dict) -> str:
+    """The output's path relative to the output folder (the rows know the source's relative path)."""
+    target, rel = Path(row["target"]), Path(row["rel"])
+    root = target.parents[len(rel.parts) - 1]
+    return target.relative_to(root).as_posix()

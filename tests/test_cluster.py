@@ -1,0 +1,215 @@
+"""`--cluster`: the same outputs as one machine, faults survived, nothing written twice or half.
+
+Ray picks a network address from the machine's interfaces. Every Ray here runs inside a
+network namespace that holds nothing but loopback (`unshare -n`, lo up), where Ray falls back to
+127.0.0.1: no test ever opens a connection off this machine. Where no such namespace can be
+made (not root, no unshare), the tests that need Ray skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archivecolor.cli import main
+from archivecolor.cluster import ActorPlan, ClusterConfig, ClusterError, plan_actors
+
+from conftest import synthetic_photo
+
+HERE = Path(__file__).resolve().parent
+
+
+def loopback_only_namespace() -> str | None:
+    """None if a loopback-only network namespace can be made here, else why not."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2)"
+    try:
+        probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up && ip -o link"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unshare -n failed: {exc}"
+    if probe.returncode != 0:
+        return f"cannot make a network namespace (unshare -n needs root or user namespaces): {probe.stderr.strip()[:200]}"
+    links = [line.split(":")[1].strip() for line in probe.stdout.splitlines() if line.strip()]
+    if links != ["lo"]:
+        return f"the new namespace is not loopback-only: {links}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    pytest.importorskip("ray.data", reason='Ray is not installed: pip install "archivecolor[cluster]"')
+    why_not = loopback_only_namespace()
+    if why_not:
+        pytest.skip(why_not)
+
+
+def in_loopback(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a command inside a fresh loopback-only network namespace."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # never an address from outside
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    return subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".json"}
+
+
+def statuses(out: Path) -> dict[str, str]:
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    return {f["source"]: f["status"] for f in report["files"]}
+
+
+@pytest.fixture
+def scans(colour_folder: Path) -> Path:
+    """The colour photos, a 16-bit grey scan, a two-page TIFF and a corrupt file."""
+    import tifffile
+
+    rng = np.random.default_rng(5)
+    grey = cv2.cvtColor(synthetic_photo(rng, 80), cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(colour_folder / "deep16.png"), grey.astype(np.uint16) * 257)
+    tifffile.imwrite(colour_folder / "pages.tif", np.stack([grey, grey[::-1]]), photometric="minisblack")
+    (colour_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")
+    return colour_folder
+
+
+def folder_args(source: Path, out: Path, weights: Path) -> list[str]:
+    return ["folder", str(source), "--out", str(out), "--weights", str(weights), "--render-size", "64", "--batch-size", "3", "--backend", "onnx"]
+
+
+def test_folder_on_a_cluster_writes_what_one_machine_writes(loopback, scans, tiny_weights, tmp_path):
+    single = tmp_path / "single"
+    result = CliRunner().invoke(main, folder_args(scans, single, tiny_weights))
+    assert result.exit_code == 1  # the corrupt file
+    clustered = tmp_path / "cluster"
+    clustered.mkdir()
+    shutil.copy(single / "real" / "r0.png", clustered / "r0-elsewhere.png")  # an unrelated file is left alone
+    (clustered / "real").mkdir()
+    shutil.copy(single / "real" / "r1.png", clustered / "real" / "r1.png")  # finished by an earlier run: skipped
+    run = in_loopback(sys.executable, "-m", "archivecolor", *folder_args(scans, clustered, tiny_weights), "--cluster", "local")
+    assert run.returncode == 1, run.stderr
+    assert "'broken.jpg'" in run.stderr and "cluster: 2 CPUs" in run.stderr
+    expected = tree(single)
+    got = tree(clustered)
+    assert got.pop("r0-elsewhere.png") == expected["real/r0.png"]
+    assert got.keys() == expected.keys() and len(got) >= 17
+    assert all(got[name] == expected[name] for name in expected), [n for n in expected if got[n] != expected[n]]
+    want = statuses(single) | {"real/r1.png": "skipped"}
+    assert statuses(clustered) == want
+    assert not list(clustered.rglob(".*.part"))
+
+
+@pytest.mark.slow
+def test_a_killed_model_actor_is_replaced_and_every_output_is_written_once(loopback, tiny_weights, tmp_path):
+    source = tmp_path / "many"
+    source.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        cv2.imwrite(str(source / f"{i:02d}.png"), cv2.resize(cv2.cvtColor(synthetic_photo(rng, 64), cv2.COLOR_RGB2GRAY), (320, 240)))
+    single = tmp_path / "single"
+    assert CliRunner().invoke(main, folder_args(source, single, tiny_weights)).exit_code == 0
+    out = tmp_path / "cluster"
+    run = in_loopback(sys.executable, str(HERE / "cluster_jobs.py"), "kill-actor", str(source), str(out), str(tiny_weights))
+    assert run.returncode == 0, run.stderr[-3000:]
+    facts = json.loads(run.stdout.strip().splitlines()[-1])
+    assert facts["killed"], "no model actor was found to kill"
+    assert facts["killed_at"] < 40, "the kill did not land mid-run"
+    done = [f for f in facts["report"]["files"] if f["status"] == "done"]
+    assert len(done) == 40 and len({f["source"] for f in done}) == 40
+    assert facts["replaced"] == []  # no output was written a second time over a finished one
+    assert tree(out) == tree(single)  # every output complete, as one machine writes it
+    assert not list(out.rglob(".*.part"))
+
+
+def ffmpeg(*args):
+    from archivecolor.video.ffmpeg import find_ffmpeg
+
+    subprocess.run([find_ffmpeg(None), "-y", "-loglevel", "error", *args], check=True)
+
+
+@pytest.mark.slow
+def test_films_on_a_cluster_match_one_machine_and_long_ones_are_joined(loopback, tiny_weights, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=4", "-f", "lavfi", "-i", "sine=frequency=330:duration=4",
+           "-vf", "hue=s=0", "-c:v", "libx264", "-g", "25", "-keyint_min", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+           str(films / "reel.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-vf", "hue=s=0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           str(films / "short.mp4"))
+    (films / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    args = ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64", "--chunk-frames", "30", "--backend", "onnx"]
+    single = CliRunner().invoke(main, args + ["--out", str(tmp_path / "single")])
+    assert single.exit_code == 1
+    run = in_loopback(sys.executable, "-m", "archivecolor", *args, "--out", str(tmp_path / "cluster"), "--cluster", "local")
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "broken.mp4" in run.stderr
+    expected, got = tree(tmp_path / "single"), tree(tmp_path / "cluster")
+    assert sorted(got) == sorted(expected) == ["reel.mp4", "short.mp4"]
+    assert got == expected  # chunks joined without re-encoding: the same bytes as one machine
+    assert not list((tmp_path / "cluster").glob(".*"))  # no work folder or temporary left
+
+
+def test_without_ray_cluster_says_what_to_install(tmp_path, tiny_weights, colour_folder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    result = CliRunner().invoke(main, folder_args(colour_folder, tmp_path / "out", tiny_weights) + ["--cluster", "auto"])
+    assert result.exit_code == 1
+    assert 'pip install "archivecolor[cluster]"' in result.output
+
+
+@pytest.mark.parametrize("resources, config, expected", [
+    ({"CPU": 2}, ClusterConfig(), ActorPlan(1, 1, 0)),  # this machine: one actor, one CPU left to decode and write
+    ({"CPU": 64}, ClusterConfig(), ActorPlan(8, 4, 0)),  # half the CPUs to 4-thread actors
+    ({"CPU": 64, "GPU": 8}, ClusterConfig(), ActorPlan(8, 1, 1)),  # one actor per GPU
+    ({"CPU": 64, "GPU": 8}, ClusterConfig(gpus_per_actor=0.5), ActorPlan(16, 1, 0.5)),
+    ({"CPU": 16}, ClusterConfig(actors=3, cpus_per_actor=2), ActorPlan(3, 2, 0)),
+])
+def test_actor_plan_follows_the_cluster(resources, config, expected):
+    assert plan_actors(config, resources) == expected
+
+
+def test_video_actors_take_every_cpu_and_impossible_plans_are_refused():
+    assert plan_actors(ClusterConfig(), {"CPU": 2}, model_share=1.0) == ActorPlan(2, 1, 0)
+    with pytest.raises(ClusterError, match="GPU"):
+        plan_actors(ClusterConfig(gpus_per_actor=1), {"CPU": 8})
+    with pytest.raises(ClusterError, match="CPUs"):
+        plan_actors(ClusterConfig(cpus_per_actor=16), {"CPU": 8})
+
+
+@pytest.mark.slow
+def test_a_rerun_after_the_whole_cluster_died_skips_what_was_finished(loopback, tiny_weights, tmp_path):
+    import signal
+    import time
+
+    source = tmp_path / "many"
+    source.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(60):
+        cv2.imwrite(str(source / f"{i:02d}.png"), cv2.resize(cv2.cvtColor(synthetic_photo(rng, 64), cv2.COLOR_RGB2GRAY), (320, 240)))
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "archivecolor", *folder_args(source, out, tiny_weights), "--cluster", "local"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.Popen(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.rglob("*.png"))) < 3 and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver, the head node and every worker at once
+    proc.wait()
+    finished = {p.name for p in out.glob("*.png")}
+    assert 3 <= len(finished) < 60, "the kill did not land mid-run"
+    rerun = in_loopback(*args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    report = statuses(out)
+    assert {name for name, status in report.items() if status == "skipped"} == finished
+    assert sum(status == "done" for status in report.values()) == 60 - len(finished)
+    assert all(cv2.imread(str(out / f"{i:02d}.png")) is not None for i in range(60))
+    assert not list(out.rglob(".*.part"))
