@@ -11,6 +11,9 @@ Sections:
              same render size; ffmpeg decode+encode alone (the I/O ceiling)
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
   gpu        torch CUDA fp16 at 256²/512², batch 1/8/32 (skipped without CUDA)
+  cluster    `folder --cluster` on a local Ray instance with 1 and 2 model actors against the
+             single-machine run: images/s and the per-image overhead Ray adds (Ray runs inside a
+             loopback-only network namespace where one can be made; needs archivecolor[cluster])
 
 Figures are printed, never asserted: targets live here, not in tests.
 """
@@ -227,6 +230,68 @@ def section_pipelines(weights: Path, model_best: dict | None) -> None:
     table("pipelines end to end (render size 256)", ["pipeline", "backend", "items/s", "model-only items/s", "ratio"], rows)
 
 
+# --- cluster -----------------------------------------------------------------------------------
+CLUSTER_PHOTOS = 200
+
+
+def section_cluster(weights: Path) -> None:
+    """Re-runs this script inside a loopback-only network namespace (as root), so Ray never
+    binds or connects beyond this machine; elsewhere it runs here with a note."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        print('cluster: skipped (pip install "archivecolor[cluster]")')
+        return
+    if not SHARED.exists():
+        print("cluster: skipped (needs ../shared/data for real photos)")
+        return
+    photos = photo_set(CLUSTER_PHOTOS)
+    figures = photos.parent / "cluster.json"
+    inner = [sys.executable, __file__, "cluster-inner", "--weights", str(weights), "--json", str(figures), "--photos", str(photos)]
+    namespace = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    if shutil.which("unshare") and subprocess.run(namespace + ["true"], capture_output=True).returncode == 0:
+        subprocess.run(namespace + inner, check=True, env=env)
+    else:
+        print("(no loopback-only namespace could be made: Ray runs on this machine's own network)")
+        subprocess.run(inner, check=True, env=env)
+    RESULTS.update(json.loads(figures.read_text()))
+    shutil.rmtree(photos.parent, ignore_errors=True)
+
+
+def section_cluster_inner(weights: Path, photos: Path) -> None:
+    import logging
+
+    import ray
+
+    from archivecolor.backends import open_backend
+    from archivecolor.cluster import ClusterConfig
+    from archivecolor.cluster.folder import colorize_folder_on_cluster
+    from archivecolor.colorizer import Colorizer
+    from archivecolor.folder import FolderConfig, colorize_folder
+
+    config = FolderConfig(batch_size=8)
+    work = photos.parent
+    single = colorize_folder(photos, work / "single", Colorizer(open_backend("onnx", weights).backend), config)
+    rows = [["one machine (threads)", "", single.images, single.seconds, single.images_per_s, 0.0]]
+    started = time.perf_counter()
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    start_seconds = time.perf_counter() - started
+    for actors, cpus in ((1, 1.0), (2, 0.5)):
+        out = work / f"cluster-{actors}"
+        report = colorize_folder_on_cluster(photos, out, weights, "onnx", "cpu", "fp32", config,
+                                            ClusterConfig(actors=actors, cpus_per_actor=cpus))
+        overhead_ms = 1000 * (report.seconds - single.seconds) / max(1, report.images)
+        rows.append([f"Ray Data, {os.cpu_count()} CPUs", f"{actors} × {cpus:g} CPU", report.images, report.seconds, report.images_per_s, overhead_ms])
+        shutil.rmtree(out, ignore_errors=True)
+    ray.shutdown()
+    print(f"(starting the local Ray instance took {start_seconds:.1f} s, not counted below)")
+    table(f"folder on {CLUSTER_PHOTOS} real photos, one machine vs a local Ray cluster (render 256, onnxruntime)",
+          ["run", "model actors", "images", "seconds", "images/s", "overhead ms/image"], rows)
+
+
 # --- scaling -----------------------------------------------------------------------------------
 def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
     """Run a command; (seconds, its peak RSS in MB)."""
@@ -287,13 +352,18 @@ def section_gpu(weights: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "gpu"])
+    parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "gpu", "cluster"])
     parser.add_argument("--weights", default=None, help="generator to time (default: the packaged model)")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--photos", default=None, help=argparse.SUPPRESS)  # cluster-inner: the photo folder
     args = parser.parse_args()
+    weights = weights_path(args.weights)
+    if args.sections == ["cluster-inner"]:  # the cluster section, re-run inside its network namespace
+        section_cluster_inner(weights, Path(args.photos))
+        Path(args.json).write_text(json.dumps({k: v for k, v in RESULTS.items()}, default=str))
+        return
     print(f"machine: {machine()}")
     RESULTS["machine"] = machine()
-    weights = weights_path(args.weights)
     ceilings = section_ceiling(weights) if "ceiling" in args.sections else None
     best = section_model(weights, ceilings) if "model" in args.sections else None
     if "pipelines" in args.sections:
@@ -302,6 +372,8 @@ def main() -> None:
         section_scaling(weights)
     if "gpu" in args.sections:
         section_gpu(weights)
+    if "cluster" in args.sections:
+        section_cluster(weights)
     if args.json:
         Path(args.json).write_text(json.dumps(RESULTS, indent=1, default=str))
 

@@ -182,6 +182,9 @@ def test_video_actors_take_every_cpu_and_impossible_plans_are_refused():
         plan_actors(ClusterConfig(gpus_per_actor=1), {"CPU": 8})
     with pytest.raises(ClusterError, match="CPUs"):
         plan_actors(ClusterConfig(cpus_per_actor=16), {"CPU": 8})
+    with pytest.raises(ClusterError, match="to decode and write"):  # it would wait forever for a free CPU
+        plan_actors(ClusterConfig(actors=2), {"CPU": 2})
+    assert plan_actors(ClusterConfig(actors=2, cpus_per_actor=0.5), {"CPU": 2}) == ActorPlan(2, 0.5, 0)
 
 
 @pytest.mark.slow

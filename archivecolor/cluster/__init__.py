@@ -65,6 +65,9 @@ def plan_actors(config: ClusterConfig, resources: dict, model_share: float = 0.5
         actors = config.actors or max(1, int(cpus * model_share // cpus_per))
     if cpus_per > cpus:
         raise ClusterError(f"each actor asks for {cpus_per:g} CPUs but the cluster has {cpus:g}")
+    if model_share < 1 and actors * cpus_per > cpus - 1:
+        raise ClusterError(f"{actors} model actor(s) × {cpus_per:g} CPUs would leave fewer than 1 of the cluster's {cpus:g} CPUs "
+                           "to decode and write: lower --cluster-actors or --actor-cpus")
     return ActorPlan(actors, cpus_per, gpus_per)
 
 
@@ -101,7 +104,7 @@ def connected(config: ClusterConfig):
     context = DataContext.get_current()
     context.enable_progress_bars = False  # archivecolor draws its own bar, with rate and ETA
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one line per finished dataset is noise here
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-dataset lines and hints are noise beside our progress bar
     try:
         yield ray
     finally:
