@@ -91,19 +91,19 @@ def test_folder_on_a_cluster_writes_what_one_machine_writes(loopback, scans, tin
     result = CliRunner().invoke(main, folder_args(scans, single, tiny_weights))
     assert result.exit_code == 1  # the corrupt file
     clustered = tmp_path / "cluster"
-    clustered.mkdir()
-    shutil.copy(single / "real" / "r0.png", clustered / "r0-elsewhere.png")  # an unrelated file is left alone
-    (clustered / "real").mkdir()
-    shutil.copy(single / "real" / "r1.png", clustered / "real" / "r1.png")  # finished by an earlier run: skipped
+    first, second = sorted(name for name in tree(single) if name.count("/") == 1)[:2]  # two photos in a subfolder
+    (clustered / second).parent.mkdir(parents=True)
+    shutil.copy(single / first, clustered / "elsewhere.bin")  # an unrelated file is left alone
+    shutil.copy(single / second, clustered / second)  # finished by an earlier run: skipped
     run = in_loopback(sys.executable, "-m", "archivecolor", *folder_args(scans, clustered, tiny_weights), "--cluster", "local")
     assert run.returncode == 1, run.stderr
     assert "'broken.jpg'" in run.stderr and "cluster: 2 CPUs" in run.stderr
     expected = tree(single)
     got = tree(clustered)
-    assert got.pop("r0-elsewhere.png") == expected["real/r0.png"]
+    assert got.pop("elsewhere.bin") == expected[first]
     assert got.keys() == expected.keys() and len(got) >= 17
     assert all(got[name] == expected[name] for name in expected), [n for n in expected if got[n] != expected[n]]
-    want = statuses(single) | {"real/r1.png": "skipped"}
+    want = statuses(single) | {second: "skipped"}
     assert statuses(clustered) == want
     assert not list(clustered.rglob(".*.part"))
 
