@@ -49,6 +49,9 @@ def main():
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX). CUDA uses fp16 autocast automatically.")
 @click.option("--log-every", type=click.IntRange(1), default=20, show_default=True, help="Steps between loss lines in log.jsonl.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: all cores).")
+@click.option("--init-weights", "init_generator", default=None, metavar="FILE|default",
+              help="Start the generator from these weights and fine-tune them (e.g. `default`, the shipped model, on photos like "
+                   "your archive's); their network shape replaces --width/--depth/--upsample/--norm. The discriminator starts fresh.")
 @click.option("--keep-epochs", is_flag=True, help="Also keep generator-epochNNN.safetensors for every epoch, to pick one by held-out metrics.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
 def train(data_dir, run_dir, resume, no_progress, **options):

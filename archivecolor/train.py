@@ -59,6 +59,7 @@ class TrainConfig:
     log_every: int = 20  # steps between loss lines in log.jsonl
     threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
     keep_epochs: bool = False  # also keep generator-epochNNN.safetensors for every epoch, to choose one by held-out metrics
+    init_generator: str | None = None  # start G from these weights ("default": the shipped model) to fine-tune; its shape wins
 
     def generator_config(self) -> GeneratorConfig:
         return GeneratorConfig(width=self.width, depth=self.depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout)
@@ -165,6 +166,22 @@ class TrainResult:
     scan: ScanResult
 
 
+def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
+    """The weights to fine-tune from, and the config with their network shape (width, depth, ...)."""
+    from .weights import WeightsError, load_generator, resolve_weights
+
+    try:
+        source = resolve_weights(None if config.init_generator == "default" else Path(config.init_generator))
+        generator = load_generator(source)
+    except WeightsError as exc:
+        raise ValueError(f"--init-weights: {exc}") from None
+    shape = generator.config
+    config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm)
+    if config.generator_config().level_widths() != shape.level_widths():
+        raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
+    return config, generator.state_dict()
+
+
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, show_progress: bool = True) -> TrainResult:
     """Train the cGAN on the colour images below `data_dir`; everything lands in `run_dir`."""
     run = RunFolder(run_dir)
@@ -183,6 +200,9 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         saved = TrainConfig.from_dict(json.loads(run.config.read_text()))
         config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs)
         checkpoint = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+    init_state = None
+    if config.init_generator and checkpoint is None:
+        config, init_state = _initial_generator(config)
     if config.crop % (2**config.depth):
         raise ValueError(f"crop {config.crop} must be a multiple of 2**depth = {2**config.depth}")
 
@@ -209,7 +229,10 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
 
     # -- models and optimisers
     torch.manual_seed(config.seed)
-    generator = UNetGenerator(config.generator_config()).to(device)
+    generator = UNetGenerator(config.generator_config())
+    if init_state is not None:
+        generator.load_state_dict(init_state)
+    generator = generator.to(device)
     discriminator = PatchDiscriminator(DiscriminatorConfig(width=config.d_width)).to(device)
     channels_last = device.type == "cuda" or config.bf16
     if channels_last:

@@ -138,3 +138,21 @@ def test_ddp_on_gloo_with_two_processes(colour_folder, tmp_path):
     # 16 images - 1 held out (5 %) = 15; DistributedSampler(drop_last) gives each rank 7; batch 2 -> 3 steps
     assert epochs[0]["steps"] == 3
     assert (run / "generator.safetensors").exists()
+
+
+def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folder, tiny_weights, tmp_path):
+    """--init-weights: G begins as the file (width 8, depth 4), whatever --width says; lr 0 keeps it."""
+    config = replace(TINY, epochs=1, steps_per_epoch=1, lr=0.0, width=64, depth=6, init_generator=str(tiny_weights))
+    result = train(colour_folder, tmp_path / "run", config, show_progress=False)
+    assert not result.interrupted
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["width"], saved["depth"], saved["init_generator"]) == (8, 4, str(tiny_weights))
+    start, after = load_generator(tiny_weights), load_generator(tmp_path / "run" / "generator.safetensors")
+    assert after.config.width == 8
+    params = dict(after.named_parameters())
+    assert all(torch.equal(p, params[name]) for name, p in start.named_parameters())
+
+
+def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
+    with pytest.raises(ValueError, match="--init-weights"):
+        train(colour_folder, tmp_path / "run", replace(TINY, init_generator=str(tmp_path / "nope.safetensors")), show_progress=False)
