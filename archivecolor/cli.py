@@ -302,12 +302,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
             continue
         try:
-            from .video.ffmpeg import probe
-
-            info = probe(film)
             with console.make_progress("frames/s") as progress:
-                bar = progress.add_task(film.name, total=info.frames)
-                result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n))
+                bar = progress.add_task(film.name, total=None)
+                result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n),
+                                        on_total=lambda n: progress.update(bar, total=n))
         except VideoError as exc:
             failed += 1
             console.error_line(film, str(exc))

@@ -2,6 +2,7 @@
 
 import hashlib
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -330,3 +331,33 @@ def test_chunked_film_named_by_relative_paths_is_joined_with_the_usual_file_mode
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "out" / "reel.mp4").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_chunks_continue_the_smoothing_across_their_joins(tmp_path, monkeypatch):
+    """Each chunk is primed on the frames before it: lossless chunked output equals one pass to
+    within the smoothing's settled residue, far closer than chunks that start their smoothing cold.
+    (Matroska states no frame count: the packets give it, so it is chunked too.)"""
+    from archivecolor.video import smooth
+    from archivecolor.video.ffmpeg import EncodeOptions
+    from archivecolor.video.pipeline import plan_film
+
+    clip = tmp_path / "moving.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=6", "-vf", "hue=s=0", "-c:v", "libx264", "-g", "25",
+           "-keyint_min", "25", "-pix_fmt", "yuv420p", str(clip))
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
+    assert plan_film(clip, tmp_path / "x.mkv", config).chunks == [(0, 50), (50, 50), (100, 50)]
+    colorizer = Colorizer(open_backend("onnx").backend, render_size=64)  # the shipped model: real, varying colour
+
+    def frames(path):
+        with av.open(str(path)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(int)
+
+    colorize_video(clip, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
+    colorize_video(clip, tmp_path / "primed.mkv", colorizer, config)
+    monkeypatch.setattr(smooth.SmoothingConfig, "settle_frames", lambda self: 0)
+    colorize_video(clip, tmp_path / "cold.mkv", colorizer, config)
+    one = frames(tmp_path / "one.mkv")
+    primed = np.abs(frames(tmp_path / "primed.mkv") - one).reshape(len(one), -1).mean(1)
+    cold = np.abs(frames(tmp_path / "cold.mkv") - one).reshape(len(one), -1).mean(1)
+    assert len(one) == 150 and primed[:50].max() == 0  # the first chunk is the one pass itself
+    assert cold.max() > 0.1 and primed.max() < cold.max() / 10

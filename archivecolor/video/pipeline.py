@@ -9,6 +9,7 @@ and renamed once ffmpeg has finished it; audio and subtitles are copied bit-exac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -70,8 +71,10 @@ def default_output(source: Path) -> Path:
     return source.with_name(f"{source.stem}-colorized{source.suffix}")
 
 
-def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None) -> VideoResult:
+def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
+                   on_total=None) -> VideoResult:
     """Colorize one film into `target` (written atomically). Raises VideoError on failure.
+    `on_total(frames)` once the film is planned (None where its length is unknown), `on_frames(n)` as frames are written.
 
     A film longer than 1.5 chunks is processed in chunks that start on keyframes, each written
     atomically under a work folder beside the target; a re-run continues after the last
@@ -79,6 +82,8 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     """
     source, target = Path(source), Path(target)
     film = plan_film(source, target, config)
+    if on_total is not None:
+        on_total(film.info.frames)
     target.parent.mkdir(parents=True, exist_ok=True)
     result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None)
     started = time.perf_counter()
@@ -114,6 +119,8 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
     if container is None:
         raise VideoError(f"unsupported output container {target.suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})")
     stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
+    if info.frames is None and stamps:  # Matroska and others state no frame count: the packets tell
+        info = dataclasses.replace(info, frames=len(stamps))
     if is_variable_rate(stamps, time_base, info.rate):  # timestamps travel with the frames; one pass (chunks assume a constant rate)
         return FilmPlan(info, container, [(0, info.frames or 0)], (stamps, time_base))
     return FilmPlan(info, container, plan_chunks(source, info, config.chunk_frames, keys), None)
@@ -155,10 +162,12 @@ def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptio
 
 
 def run_chunk(segment: "Segment", chunk: Path, first: int, count: int) -> None:
-    """Colorize frames [first, first + count) into `chunk` (atomically), its colour history starting afresh."""
-    segment.smoother.reset()  # a chunk starts on a keyframe; its colour history starts there
+    """Colorize frames [first, first + count) into `chunk` (atomically). The smoothing is primed
+    on the frames just before it, so colour runs on across the join as in one pass."""
+    segment.smoother.reset()
+    warmup = min(first, segment.config.smoothing.settle_frames())
     with temporary_beside(chunk) as tmp:
-        got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count)
+        got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count, warmup_frames=warmup)
         if got != count:
             raise VideoError(f"the chunk from frame {first} gave {got} frames, {count} expected")
         os.replace(tmp, chunk)
@@ -223,13 +232,19 @@ class Segment:
     on_frames: object = None
     timestamps: tuple | None = None  # (pts list, time base) for a variable-rate source
 
-    def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None) -> int:
+    def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None,
+            warmup_frames: int = 0) -> int:
+        """Frames [first_frame, first_frame + frame_count) into `out`; the `warmup_frames` before
+        them only prime the smoothing (colorized, not written, not measured)."""
         info, config, colorizer, smoother, meters = self.info, self.config, self.colorizer, self.smoother, self.meters
         pix_fmt, channels, dtype = _raw_format(info)
         height, width = info.display_hw
         frame_bytes = height * width * channels * np.dtype(dtype).itemsize
-        start_seconds = float(first_frame / info.rate) if first_frame else None
-        decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, frame_count if first_frame or frame_count else None),
+        first_decoded = first_frame - warmup_frames
+        # Half a frame early: the wanted frame is the first at or after the seek point, whatever the rounding.
+        start_seconds = float((first_decoded - Fraction(1, 2)) / info.rate) if first_decoded > 0 else None
+        to_decode = frame_count + warmup_frames if frame_count else None
+        decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, to_decode if first_frame or frame_count else None),
                         stdout=subprocess.PIPE)
         timed = self.timestamps is not None
         encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams, timed),
@@ -283,6 +298,7 @@ class Segment:
         writer = threading.Thread(target=write_frames, name="encode", daemon=True)
         reader.start()
         writer.start()
+        priming = warmup_frames
         try:
             batch, finished = [], False
             while not finished:
@@ -292,7 +308,13 @@ class Segment:
                     batch.append((item, colorizer.prepare(item)))
                 if batch and (finished or len(batch) >= config.batch_size):
                     colorizer.predict([job for _, job in batch], config.batch_size)
+                    written = 0
                     for L, job in batch:
+                        if priming > 0:  # before the chunk: only the smoothing sees it (its cuts were counted there)
+                            cuts = smoother.cuts
+                            smoother(job.L_render, job.ab)
+                            smoother.cuts, priming = cuts, priming - 1
+                            continue
                         if meters:
                             meters["per_frame"].add(job.L_render, job.ab)
                         job.ab = smoother(job.L_render, job.ab)
@@ -300,9 +322,10 @@ class Segment:
                             meters["smoothed"].add(job.L_render, job.ab)
                         if not _put(to_encode, (L, job), stop):
                             break
-                    frames += len(batch)
-                    if self.on_frames is not None:
-                        self.on_frames(len(batch))
+                        written += 1
+                    frames += written
+                    if self.on_frames is not None and written:
+                        self.on_frames(written)
                     batch = []
                 if stop.is_set():
                     break

@@ -10,6 +10,7 @@ ignores it where the warped previous L disagrees with the current L (occlusion).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -17,6 +18,8 @@ import numpy as np
 
 SMOOTHING_MODES = ("none", "ema", "flow")
 CUT_HIST_BINS = 32  # L* histogram bins for scene-cut detection
+SETTLED_WEIGHT = 0.01  # the smoothing has settled once frames older than this hold less weight
+MAX_SETTLE_FRAMES = 120  # frames of priming at most, however strong the smoothing
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,13 @@ class SmoothingConfig:
             raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}")
         if not 0.0 <= self.strength < 1.0:
             raise ValueError("smoothing strength must be in [0, 1)")
+
+    def settle_frames(self) -> int:
+        """Frames after which the state no longer depends on where smoothing started (past weight < 1 %):
+        a chunk is primed with this many frames before it, so its colour continues the chunk before."""
+        if self.mode == "none" or self.strength == 0:
+            return 0
+        return min(MAX_SETTLE_FRAMES, math.ceil(math.log(SETTLED_WEIGHT) / math.log(self.strength)))
 
 
 def luminance_histogram(L: np.ndarray) -> np.ndarray:
