@@ -155,9 +155,28 @@ def recombine_into(
             ab = up_a.rows(start, stop) * (L / 100.0)[..., None] + up_b.rows(start, stop)
         else:
             ab = up.rows(start, stop)
+        if out.dtype == np.uint8:
+            out[start:stop, :, :3] = _lab_to_rgb8(L, ab)
+            continue
         r, g, b = _lab_to_rgb(L, ab[..., 0], ab[..., 1], _NumpyOps)
         rgb = np.stack([r, g, b], axis=-1)
         out[start:stop, :, :3] = (rgb * peak + 0.5).astype(out.dtype)
+
+
+def _lab_to_rgb8(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """8-bit sRGB from L* (h, w) and a*b* (h, w, 2) through OpenCV's float Lab -> RGB (SIMD,
+    threaded; about 4.6× the numpy formulas on a 720p frame). It agrees with `lab._lab_to_rgb`
+    to 0.14 of an 8-bit level once b* is bounded as that function bounds it (f(Z) ≥ 0), which
+    OpenCV does not do; 16-bit outputs keep the exact numpy path (OpenCV's gamma is a spline)."""
+    lab = np.empty((*L.shape, 3), np.float32)
+    lab[..., 0] = L
+    lab[..., 1] = ab[..., 0]
+    np.minimum(ab[..., 1], (L + 16.0) * (200.0 / 116.0), out=lab[..., 2])
+    cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=lab)
+    np.clip(lab, 0.0, 1.0, out=lab)
+    lab *= 255.0
+    lab += 0.5
+    return lab.astype(np.uint8)
 
 
 def full_luminance(pixels: np.ndarray, strip_rows: int = STRIP_ROWS) -> np.ndarray:

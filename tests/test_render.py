@@ -56,6 +56,21 @@ def test_recombine_keeps_full_resolution_luminance():
     assert np.abs(L_out - L).mean() < 0.3  # every pixel's own L survives (8-bit quantisation aside)
 
 
+def test_fast_8_bit_recombination_matches_the_exact_formulas():
+    """8-bit frames go through OpenCV's Lab -> RGB: within one level of lab.lab_to_srgb, out-of-gamut colour included."""
+    from archivecolor.lab import lab_to_srgb
+
+    rng = np.random.default_rng(3)
+    L = rng.uniform(0, 100, (240, 320)).astype(np.float32)
+    ab_small = rng.uniform(-90, 90, (24, 32, 2)).astype(np.float32)  # far outside sRGB in places
+    out = np.empty((240, 320, 3), np.uint8)
+    recombine_into(out, L, ab_small, strip_rows=100)
+    ab = cv2.resize(ab_small, (320, 240), interpolation=cv2.INTER_LINEAR)
+    exact = (lab_to_srgb(np.dstack([L, ab])) * 255 + 0.5).astype(np.uint8)
+    diff = np.abs(out.astype(int) - exact)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
 def test_recombine_writes_16_bit():
     L = np.full((50, 60), 50.0, np.float32)
     out = np.empty((50, 60, 3), np.uint16)
