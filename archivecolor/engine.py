@@ -146,7 +146,7 @@ def build_engine(onnx_path: Path, engine_path: Path, profile: EngineProfile, fp1
     config.add_optimization_profile(trt_profile)
     cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
     cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    config.set_timing_cache(cache, False)  # positional: the binding's keyword name is not documented; False = refuse a cache from another device
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
