@@ -6,7 +6,8 @@
 
 Sections:
   ceiling    measured matmul rate (fp32, bf16) and the model's FLOPs per image -> best possible images/s
-  model      model-only images/s per backend, render sizes 256 and 512, batch 1/4/8, as a share of the ceiling
+  model      model-only images/s per backend (torch eager, channels_last, compiled; onnxruntime; bf16),
+             render sizes 256 and 512, batch 1/4/8, as a share of the ceiling
   pipelines  `folder` on real photos and `video` on a 720p clip end to end, against model-only at the
              same render size; ffmpeg decode+encode alone (the I/O ceiling)
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
@@ -126,11 +127,31 @@ def section_ceiling(weights: Path) -> dict:
 
 
 # --- model-only --------------------------------------------------------------------------------
+class _TorchVariant:
+    """torch fp32 on the CPU in channels_last, optionally through torch.compile (inductor): the
+    variants the product does not ship, timed to show where they stand against onnxruntime."""
+
+    def __init__(self, weights: Path, compiled: bool):
+        from archivecolor.weights import load_generator
+
+        self.model = load_generator(weights).to(memory_format=torch.channels_last)
+        if compiled:
+            self.model = torch.compile(self.model)
+        self.name = "torch cpu fp32 channels_last" + (" + torch.compile" if compiled else "")
+
+    @torch.inference_mode()
+    def run(self, l_net: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(l_net).contiguous(memory_format=torch.channels_last)
+        return self.model(x).contiguous().numpy()
+
+
 def section_model(weights: Path, ceilings: dict | None) -> dict:
     from archivecolor.backends import open_backend
 
     backends = {
         "torch fp32": lambda: open_backend("torch", weights, device="cpu", precision="fp32").backend,
+        "torch fp32 channels_last": lambda: _TorchVariant(weights, compiled=False),
+        "torch fp32 compiled": lambda: _TorchVariant(weights, compiled=True),
         "torch bf16": lambda: open_backend("torch", weights, device="cpu", precision="bf16").backend,
         "onnxruntime fp32": lambda: open_backend("onnx", weights, device="cpu").backend,
         "auto": lambda: open_backend("auto", weights).backend,
@@ -138,7 +159,7 @@ def section_model(weights: Path, ceilings: dict | None) -> dict:
     rows, best = [], {}
     for name, make in backends.items():
         backend = make()
-        for render in (256, 512):
+        for render in ((256,) if "compiled" in name else (256, 512)):  # each shape compiles anew (~25 s on 2 cores)
             for batch in (1, 4, 8):
                 x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, render, render * 3 // 2)).astype(np.float32)
                 rate = timed_rate(lambda: backend.run(x), batch, seconds=2.0 if render == 256 else 3.0, warmup=1)
