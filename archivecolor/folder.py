@@ -166,24 +166,9 @@ def remove_stale_partials(out: Path) -> int:
 def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
     """Colorize every still below `source` into `out`; `on_total(n)` once the files are listed,
     `on_file(FileResult)` after each file."""
-    source, out = Path(source), Path(out)
-    check_output_folder(source, out)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out)
-    report = FolderReport(str(source), str(out), colorizer.backend.name)
     started = time.perf_counter()
-
-    def record(result: FileResult) -> None:
-        report.results.append(result)
-        if on_file is not None:
-            on_file(result)
-
-    tasks = list_tasks(source, out, config.output_format)
-    if on_total is not None:
-        on_total(len(tasks))
-    settled, pending = triage(tasks, out, config.overwrite)
-    for result in settled:
-        record(result)
+    report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
+    out = Path(out)
     todo: deque[FileTask] = deque(pending)
 
     sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -263,6 +248,33 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
         run_network(force=True)
         drain_writes(0)
 
+    return end_run(report, out, config, sheet_pairs, started)
+
+
+def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, on_file=None, on_total=None):
+    """Everything before decoding, on one machine or a cluster: check and prepare the output
+    folder, list and triage the files. Returns (report, record(FileResult), the tasks left)."""
+    check_output_folder(source, out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)
+    report = FolderReport(str(source), str(out), backend_name)
+
+    def record(result: FileResult) -> None:
+        report.results.append(result)
+        if on_file is not None:
+            on_file(result)
+
+    tasks = list_tasks(source, out, config.output_format)
+    if on_total is not None:
+        on_total(len(tasks))
+    settled, todo = triage(tasks, out, config.overwrite)
+    for result in settled:
+        record(result)
+    return report, record, todo
+
+
+def end_run(report: FolderReport, out: Path, config: FolderConfig, sheet_pairs: list, started: float) -> FolderReport:
+    """The before/after sheet and the JSON report, both written atomically."""
     if config.sheet and sheet_pairs:
         atomic_write_bytes(out / SHEET_NAME, sheet_bytes(sheet_pairs))
     report.seconds = time.perf_counter() - started

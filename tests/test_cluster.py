@@ -82,6 +82,15 @@ def scans(colour_folder: Path) -> Path:
     return colour_folder
 
 
+def grey_scans(folder: Path, count: int, seed: int) -> Path:
+    """`count` grey 320×240 PNGs: enough work that a kill lands mid-run."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), cv2.resize(cv2.cvtColor(synthetic_photo(rng, 64), cv2.COLOR_RGB2GRAY), (320, 240)))
+    return folder
+
+
 def folder_args(source: Path, out: Path, weights: Path) -> list[str]:
     return ["folder", str(source), "--out", str(out), "--weights", str(weights), "--render-size", "64", "--batch-size", "3", "--backend", "onnx"]
 
@@ -110,11 +119,7 @@ def test_folder_on_a_cluster_writes_what_one_machine_writes(loopback, scans, tin
 
 @pytest.mark.slow
 def test_a_killed_model_actor_is_replaced_and_every_output_is_written_once(loopback, tiny_weights, tmp_path):
-    source = tmp_path / "many"
-    source.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(40):
-        cv2.imwrite(str(source / f"{i:02d}.png"), cv2.resize(cv2.cvtColor(synthetic_photo(rng, 64), cv2.COLOR_RGB2GRAY), (320, 240)))
+    source = grey_scans(tmp_path / "many", 40, seed=1)
     single = tmp_path / "single"
     assert CliRunner().invoke(main, folder_args(source, single, tiny_weights)).exit_code == 0
     out = tmp_path / "cluster"
@@ -192,11 +197,7 @@ def test_a_rerun_after_the_whole_cluster_died_skips_what_was_finished(loopback, 
     import signal
     import time
 
-    source = tmp_path / "many"
-    source.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(60):
-        cv2.imwrite(str(source / f"{i:02d}.png"), cv2.resize(cv2.cvtColor(synthetic_photo(rng, 64), cv2.COLOR_RGB2GRAY), (320, 240)))
+    source = grey_scans(tmp_path / "many", 60, seed=2)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "archivecolor", *folder_args(source, out, tiny_weights), "--cluster", "local"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}

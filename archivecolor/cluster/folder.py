@@ -20,25 +20,20 @@ from pathlib import Path
 
 from ..colorizer import RenderJob, prepare_job
 from ..folder import (
-    REPORT_NAME,
     SHEET_IMAGES,
-    SHEET_NAME,
     DecodedFile,
     FileResult,
     FileTask,
     FolderConfig,
     FolderReport,
-    check_output_folder,
+    begin_run,
     decode_failure,
     decode_file,
-    list_tasks,
+    end_run,
     remove_stale_partials,
-    sheet_bytes,
     sheet_pair,
-    triage,
     write_file,
 )
-from ..weights import atomic_write_bytes
 from . import ClusterConfig, connected, materialize_weights, plan_actors, weights_payload
 
 # Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP
@@ -58,23 +53,8 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, backend: 
     from ..nets import GeneratorConfig
 
     source, out = Path(source).resolve(), Path(out).resolve()
-    check_output_folder(source, out)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out)
     started = time.perf_counter()
-    report = FolderReport(str(source), str(out), "")
-
-    def record(result: FileResult) -> None:
-        report.results.append(result)
-        if on_file is not None:
-            on_file(result)
-
-    tasks = list_tasks(source, out, config.output_format)
-    if on_total is not None:
-        on_total(len(tasks))
-    settled, todo = triage(tasks, out, config.overwrite)
-    for result in settled:
-        record(result)
+    report, record, todo = begin_run(source, out, config, "", on_file, on_total)
     multiple = GeneratorConfig.from_dict(json.loads(read_metadata(weights)["generator_config"])).size_multiple
     digest, data = weights_payload(weights)
     sheet: list = []
@@ -107,11 +87,7 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, backend: 
                 record(FileResult(row["rel"], row["status"], row["reason"], row["output"] or None))
     remove_stale_partials(out)  # temporaries of a writer that died and was retried
     report.results.sort(key=lambda r: r.source)
-    if config.sheet and sheet:
-        atomic_write_bytes(out / SHEET_NAME, sheet_bytes(sheet))
-    report.seconds = time.perf_counter() - started
-    atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
-    return report
+    return end_run(report, out, config, sheet, started)
 
 
 def _outcome(row: dict, status: str, reason: str = "", output: str = "", images: int = 0, sheet: bytes = b"") -> dict:
