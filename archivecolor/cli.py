@@ -202,7 +202,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                 result = colorize_folder(source, out, colorizer, config, on_file=on_file,
                                          on_total=lambda total: progress.update(bar, total=total))
             else:
-                result = _folder_on_cluster(source, out, config, weights, backend, device, precision,
+                result = _folder_on_cluster(source, out, config, weights, _model_spec(backend, device, precision, engine),
                                             cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file,
                                             lambda total: progress.update(bar, total=total))
         except click.ClickException:
@@ -224,7 +224,13 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         raise SystemExit(1)
 
 
-def _folder_on_cluster(source, out, config, weights, backend, device, precision, cluster, on_file, on_total):
+def _model_spec(backend, device, precision, engine):
+    from .cluster import ModelSpec
+
+    return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None)
+
+
+def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on_total):
     from .cluster import ClusterError
     from .cluster.folder import colorize_folder_on_cluster
     from .weights import WeightsError, read_metadata, resolve_weights
@@ -232,7 +238,7 @@ def _folder_on_cluster(source, out, config, weights, backend, device, precision,
     try:
         weights = resolve_weights(weights)
         read_metadata(weights)
-        return colorize_folder_on_cluster(source, out, weights, backend, device, precision, config, cluster,
+        return colorize_folder_on_cluster(source, out, weights, model, config, cluster,
                                           on_file=on_file, on_total=on_total, on_start=say_actor_plan)
     except (ClusterError, WeightsError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -289,7 +295,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                                               preset=preset if codec in ("libx264", "libx265") else None))
     targets = [out if single_file_out else ((out / film.name) if out is not None else default_output(film)) for film in films]
     if cluster is not None:
-        _videos_on_cluster(films, targets, config, weights, backend, device, precision, render_size, overwrite,
+        _videos_on_cluster(films, targets, config, weights, _model_spec(backend, device, precision, engine), render_size, overwrite,
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus))
         return
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
@@ -331,7 +337,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         raise SystemExit(1)
 
 
-def _videos_on_cluster(films, targets, config, weights, backend, device, precision, render_size, overwrite, cluster):
+def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster):
     from rich.table import Table
 
     from . import console
@@ -354,7 +360,7 @@ def _videos_on_cluster(films, targets, config, weights, backend, device, precisi
         try:
             weights = resolve_weights(weights)
             read_metadata(weights)
-            outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, backend, device, precision, render_size, config,
+            outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, model, render_size, config,
                                                  cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
                                                  on_frames=lambda n: progress.advance(bar, n), on_film=on_film, on_start=say_actor_plan)
         except (ClusterError, WeightsError) as exc:

@@ -286,7 +286,7 @@ def section_cluster_inner(weights: Path, photos: Path) -> None:
     import ray
 
     from archivecolor.backends import open_backend
-    from archivecolor.cluster import ClusterConfig
+    from archivecolor.cluster import ClusterConfig, ModelSpec
     from archivecolor.cluster.folder import colorize_folder_on_cluster
     from archivecolor.colorizer import Colorizer
     from archivecolor.folder import FolderConfig, colorize_folder
@@ -302,7 +302,7 @@ def section_cluster_inner(weights: Path, photos: Path) -> None:
     start_seconds = time.perf_counter() - started
     for actors, cpus in ((1, 1.0), (2, 0.5)):
         out = work / f"cluster-{actors}"
-        report = colorize_folder_on_cluster(photos, out, weights, "onnx", "cpu", "fp32", config,
+        report = colorize_folder_on_cluster(photos, out, weights, ModelSpec("onnx", "cpu", "fp32"), config,
                                             ClusterConfig(actors=actors, cpus_per_actor=cpus))
         overhead_ms = 1000 * (report.seconds - single.seconds) / max(1, report.images)
         rows.append([f"Ray Data, {os.cpu_count()} CPUs", f"{actors} × {cpus:g} CPU", report.images, report.seconds, report.images_per_s, overhead_ms])

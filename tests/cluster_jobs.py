@@ -34,7 +34,7 @@ def model_actor_pids() -> list[int]:
 
 
 def kill_actor(source: str, out: str, weights: str) -> dict:
-    from archivecolor.cluster import ClusterConfig
+    from archivecolor.cluster import ClusterConfig, ModelSpec
     from archivecolor.cluster.folder import colorize_folder_on_cluster
     from archivecolor.folder import FolderConfig
 
@@ -61,7 +61,7 @@ def kill_actor(source: str, out: str, weights: str) -> dict:
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    report = colorize_folder_on_cluster(Path(source), out_path, Path(weights), "onnx", "cpu", "fp32",
+    report = colorize_folder_on_cluster(Path(source), out_path, Path(weights), ModelSpec("onnx", "cpu", "fp32"),
                                         FolderConfig(render_size=64, batch_size=2), ClusterConfig(address="local", local_cpus=2))
     finished.set()
     watcher.join()

@@ -36,6 +36,16 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """What each model actor opens: the runtime options of the single-machine commands."""
+
+    backend: str = "auto"  # auto, torch, onnx, tensorrt
+    device: str = "auto"
+    precision: str = "auto"
+    engine: str | None = None  # a TensorRT engine file, under the same path on every node
+
+
+@dataclass(frozen=True)
 class ActorPlan:
     actors: int
     cpus: float  # per actor
@@ -131,3 +141,15 @@ def materialize_weights(digest: str, data: bytes):
     if not path.is_file():
         atomic_write_bytes(path, data)
     return path
+
+
+def open_actor_colorizer(weights: tuple[str, bytes], spec: ModelSpec, render_size: int, threads: int):
+    """The colorizer a model actor holds for its whole life (the model loaded once per actor)."""
+    from pathlib import Path
+
+    from ..backends import open_backend
+    from ..colorizer import Colorizer
+
+    choice = open_backend(spec.backend, weights=materialize_weights(*weights), device=spec.device, precision=spec.precision,
+                          engine=Path(spec.engine) if spec.engine else None, threads=threads)
+    return Colorizer(choice.backend, render_size=render_size)

@@ -34,7 +34,7 @@ from ..folder import (
     sheet_pair,
     write_file,
 )
-from . import ClusterConfig, connected, materialize_weights, plan_actors, weights_payload
+from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 # Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP
 # 16-bit scan with its luminance is about 0.4 GB). The reservation keeps a node from taking more
@@ -42,8 +42,7 @@ from . import ClusterConfig, connected, materialize_weights, plan_actors, weight
 CPU_STAGE_MEMORY = 1 << 30
 
 
-def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, backend: str, device: str, precision: str,
-                               config: FolderConfig, cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None,
+def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: ModelSpec, config: FolderConfig, cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None,
                                on_start=None) -> FolderReport:
     """The `folder` job on a Ray cluster; the same outputs, skip-done, atomic writes and report.
 
@@ -73,8 +72,7 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, backend: 
                 .map_batches(_ColorizeActor, batch_size=config.batch_size, batch_format="pandas",
                              compute=ray.data.ActorPoolStrategy(size=actors.actors),
                              num_cpus=actors.cpus, num_gpus=actors.gpus or None,
-                             fn_constructor_kwargs={"weights": (digest, data), "backend": backend, "device": device,
-                                                    "precision": precision, "render_size": config.render_size,
+                             fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": config.render_size,
                                                     "batch_size": config.batch_size, "threads": actors.threads})
                 .map(partial(_write_row, config=config, run_started_ns=time.time_ns()), num_cpus=1, memory=CPU_STAGE_MEMORY)
             )
@@ -113,13 +111,8 @@ def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig
 class _ColorizeActor:
     """Holds one backend for its whole life; colors every page of a batch of files in network batches."""
 
-    def __init__(self, weights, backend: str, device: str, precision: str, render_size: int, batch_size: int, threads: int):
-        from ..backends import open_backend
-        from ..colorizer import Colorizer
-
-        path = materialize_weights(*weights)
-        choice = open_backend(backend, weights=path, device=device, precision=precision, threads=threads)
-        self.colorizer = Colorizer(choice.backend, render_size=render_size)
+    def __init__(self, weights, model: ModelSpec, render_size: int, batch_size: int, threads: int):
+        self.colorizer = open_actor_colorizer(weights, model, render_size, threads)
         self.batch_size = batch_size
 
     def __call__(self, batch):

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..video.ffmpeg import VideoError, find_ffmpeg
 from ..video.pipeline import (VideoConfig, Segment, temporary_beside, join_chunks, plan_film, prepare_chunk_folder,
                               run_chunk)
-from . import ClusterConfig, connected, materialize_weights, plan_actors, weights_payload
+from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
 @dataclass
@@ -39,8 +39,7 @@ class FilmOutcome:
     _measured: list = field(default_factory=list)  # (frames, temporal) per chunk
 
 
-def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, backend: str, device: str, precision: str,
-                              render_size: int, config: VideoConfig, cluster: ClusterConfig = ClusterConfig(),
+def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, model: ModelSpec, render_size: int, config: VideoConfig, cluster: ClusterConfig = ClusterConfig(),
                               overwrite: bool = False, on_total=None, on_frames=None, on_film=None, on_start=None) -> list[FilmOutcome]:
     """Colorize (source, target) films on a Ray cluster. `on_total(frames)` once planned, `on_frames(n)`
     as chunks finish, `on_film(FilmOutcome)` as each film ends."""
@@ -106,8 +105,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, bac
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 _FilmActor, batch_size=1, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=actors.actors),
                 num_cpus=actors.cpus, num_gpus=actors.gpus or None,
-                fn_constructor_kwargs={"weights": (digest, data), "backend": backend, "device": device, "precision": precision,
-                                       "render_size": render_size, "config": config, "threads": actors.threads})
+                fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": render_size, "config": config, "threads": actors.threads})
             for row in dataset.iter_rows():
                 outcome = outcomes[int(row["film"])]
                 if row["status"] == "failed":
@@ -133,12 +131,8 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, bac
 class _FilmActor:
     """Holds one colorizer; runs one chunk (or one short film) per call, from decoding to the written file."""
 
-    def __init__(self, weights, backend: str, device: str, precision: str, render_size: int, config: VideoConfig, threads: int):
-        from ..backends import open_backend
-        from ..colorizer import Colorizer
-
-        choice = open_backend(backend, weights=materialize_weights(*weights), device=device, precision=precision, threads=threads)
-        self.colorizer = Colorizer(choice.backend, render_size=render_size)
+    def __init__(self, weights, model: ModelSpec, render_size: int, config: VideoConfig, threads: int):
+        self.colorizer = open_actor_colorizer(weights, model, render_size, threads)
         self.config = config
 
     def __call__(self, batch):
