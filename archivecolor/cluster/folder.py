@@ -42,8 +42,8 @@ from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_ac
 CPU_STAGE_MEMORY = 1 << 30
 
 
-def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: ModelSpec, config: FolderConfig, cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None,
-                               on_start=None) -> FolderReport:
+def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: ModelSpec, config: FolderConfig,
+                               cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None, on_start=None) -> FolderReport:
     """The `folder` job on a Ray cluster; the same outputs, skip-done, atomic writes and report.
 
     `on_start(ActorPlan, resources)` once connected; `on_file(FileResult)` as each file finishes.
@@ -116,24 +116,26 @@ class _ColorizeActor:
         self.batch_size = batch_size
 
     def __call__(self, batch):
-        rows = batch.to_dict("records")
-        pending = [(row, [RenderJob(g, L, l_net) for g, L, l_net in pickle.loads(row["payload"])])
-                   for row in rows if row["status"] == "pending"]
-        outcome = {id(row): None for row in rows}
-        try:
-            self.colorizer.predict([job for _, jobs in pending for job in jobs], self.batch_size)
-        except Exception as exc:
-            for row, _ in pending:
-                outcome[id(row)] = _outcome(row, "failed", f"inference failed: {exc}")
-        for row, jobs in pending:
-            if outcome[id(row)] is None:
-                outcome[id(row)] = {**_outcome(row, "pending"),
-                                    "payload": pickle.dumps([(job.geometry, job.L_render, job.ab) for job in jobs], protocol=5)}
         import pandas as pd
 
-        done = [outcome[id(row)] or _outcome(row, row["status"], row["reason"]) for row in rows]
-        for row in done:
-            row["backend"] = self.colorizer.backend.name
+        rows = batch.to_dict("records")
+        pending = {id(row): [RenderJob(g, L, l_net) for g, L, l_net in pickle.loads(row["payload"])]
+                   for row in rows if row["status"] == "pending"}
+        failure = None
+        try:
+            self.colorizer.predict([job for jobs in pending.values() for job in jobs], self.batch_size)
+        except Exception as exc:  # these files fail, the run goes on
+            failure = f"inference failed: {exc}"
+        done = []
+        for row in rows:
+            if id(row) not in pending:  # failed or skipped upstream: passed on untouched
+                done.append(_outcome(row, row["status"], row["reason"]))
+            elif failure:
+                done.append(_outcome(row, "failed", failure))
+            else:
+                colour = [(job.geometry, job.L_render, job.ab) for job in pending[id(row)]]
+                done.append({**_outcome(row, "pending"), "payload": pickle.dumps(colour, protocol=5)})
+            done[-1]["backend"] = self.colorizer.backend.name
         return pd.DataFrame(done)
 
 

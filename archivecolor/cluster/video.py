@@ -39,8 +39,9 @@ class FilmOutcome:
     _measured: list = field(default_factory=list)  # (frames, temporal) per chunk
 
 
-def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, model: ModelSpec, render_size: int, config: VideoConfig, cluster: ClusterConfig = ClusterConfig(),
-                              overwrite: bool = False, on_total=None, on_frames=None, on_film=None, on_start=None) -> list[FilmOutcome]:
+def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, model: ModelSpec, render_size: int,
+                              config: VideoConfig, cluster: ClusterConfig = ClusterConfig(), overwrite: bool = False,
+                              on_total=None, on_frames=None, on_film=None, on_start=None) -> list[FilmOutcome]:
     """Colorize (source, target) films on a Ray cluster. `on_total(frames)` once planned, `on_frames(n)`
     as chunks finish, `on_film(FilmOutcome)` as each film ends."""
     started = time.perf_counter()
@@ -105,7 +106,8 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 _FilmActor, batch_size=1, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=actors.actors),
                 num_cpus=actors.cpus, num_gpus=actors.gpus or None,
-                fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": render_size, "config": config, "threads": actors.threads})
+                fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": render_size, "config": config,
+                                       "threads": actors.threads})
             for row in dataset.iter_rows():
                 outcome = outcomes[int(row["film"])]
                 if row["status"] == "failed":
