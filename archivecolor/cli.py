@@ -230,17 +230,35 @@ def _model_spec(backend, device, precision, engine):
     return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None)
 
 
-def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on_total):
-    from .cluster import ClusterError
-    from .cluster.folder import colorize_folder_on_cluster
+def _cluster_weights(weights):
+    """The weights file to ship to the actors, checked here so a bad one fails before any cluster starts."""
     from .weights import WeightsError, read_metadata, resolve_weights
 
     try:
         weights = resolve_weights(weights)
         read_metadata(weights)
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return weights
+
+
+def _temporal_cells(temporal: dict) -> tuple[str, str]:
+    """CDC and static Δab, per-frame → smoothed, for the video tables."""
+    if not temporal:
+        return "", ""
+    before, after = temporal["per_frame"], temporal["smoothed"]
+    return f"{before['cdc']:.4f} → {after['cdc']:.4f}", f"{before['static_delta_ab']:.2f} → {after['static_delta_ab']:.2f}"
+
+
+def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on_total):
+    from .cluster import ClusterError
+    from .cluster.folder import colorize_folder_on_cluster
+
+    weights = _cluster_weights(weights)
+    try:
         return colorize_folder_on_cluster(source, out, weights, model, config, cluster,
                                           on_file=on_file, on_total=on_total, on_start=say_actor_plan)
-    except (ClusterError, WeightsError) as exc:
+    except ClusterError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -324,9 +342,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             console.error_line(film, f"{type(exc).__name__}: {exc}")
             table.add_row(film.name, "failed", "", "", "", "", "")
             continue
-        t = result.temporal
-        cdc = f"{t['per_frame']['cdc']:.4f} → {t['smoothed']['cdc']:.4f}" if t else ""
-        static = f"{t['per_frame']['static_delta_ab']:.2f} → {t['smoothed']['static_delta_ab']:.2f}" if t else ""
+        cdc, static = _temporal_cells(result.temporal)
         status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
         if result.resumed_chunks:
@@ -343,8 +359,8 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
     from . import console
     from .cluster import ClusterError
     from .cluster.video import colorize_films_on_cluster
-    from .weights import WeightsError, read_metadata, resolve_weights
 
+    weights = _cluster_weights(weights)
     table = Table(title="archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
     for column in ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"):
         table.add_column(column, justify="right" if column not in ("film", "result") else "left")
@@ -358,17 +374,13 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
                 console.info(f"{outcome.source} → {outcome.target}")
 
         try:
-            weights = resolve_weights(weights)
-            read_metadata(weights)
             outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, model, render_size, config,
                                                  cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
                                                  on_frames=lambda n: progress.advance(bar, n), on_film=on_film, on_start=say_actor_plan)
-        except (ClusterError, WeightsError) as exc:
+        except ClusterError as exc:
             raise click.ClickException(str(exc)) from None
     for outcome in outcomes:
-        t = outcome.temporal
-        cdc = f"{t['per_frame']['cdc']:.4f} → {t['smoothed']['cdc']:.4f}" if t else ""
-        static = f"{t['per_frame']['static_delta_ab']:.2f} → {t['smoothed']['static_delta_ab']:.2f}" if t else ""
+        cdc, static = _temporal_cells(outcome.temporal)
         status = outcome.status if outcome.status != "skipped" else "skipped (exists)"
         if outcome.resumed_chunks:
             status += f" ({outcome.resumed_chunks} chunks resumed)"

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -28,27 +29,37 @@ class WeightsError(Exception):
     """A weights file that is missing, unreadable or not an archivecolor generator."""
 
 
-def current_umask() -> int:
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def temporary_beside(target: Path):
+    """A hidden temporary name beside `target` (same filesystem, so a rename is atomic) with the
+    usual file mode, not mkstemp's 0600; removed unless it was renamed into place."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: never a half file under `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished file gets the usual mode
-        with os.fdopen(fd, "wb") as f:
+    with temporary_beside(path) as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_generator(path: Path, generator: UNetGenerator, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:

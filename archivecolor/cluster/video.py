@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..video.ffmpeg import VideoError, find_ffmpeg
-from ..video.pipeline import (VideoConfig, Segment, temporary_beside, join_chunks, plan_film, prepare_chunk_folder,
-                              run_chunk)
+from ..video.pipeline import VideoConfig, Segment, join_chunks, plan_film, prepare_chunk_folder, run_chunk
+from ..weights import temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
@@ -60,6 +60,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         base = {"film": index, "source": str(source), "plan": pickle.dumps(plan, protocol=5)}
+        rows_before = len(rows)
         outcome.chunks = len(plan.chunks)
         if len(plan.chunks) == 1:
             rows.append({**base, "out": str(target), "first": 0, "count": plan.chunks[0][1], "whole": True})
@@ -71,7 +72,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
                     outcome.resumed_chunks += 1
                 else:
                     rows.append({**base, "out": str(chunk), "first": first, "count": count, "whole": False})
-        outcome._pending = sum(1 for row in rows if row["film"] == index)
+        outcome._pending = len(rows) - rows_before
 
     def finish(index: int) -> None:
         outcome = outcomes[index]

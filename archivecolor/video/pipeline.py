@@ -15,10 +15,8 @@ import os
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 
 from ..colorizer import Colorizer
 from ..render import recombine_into
-from ..weights import current_umask, atomic_write_bytes
+from ..weights import atomic_write_bytes, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
                      is_variable_rate, keyframe_indices, probe, start, stream_index)
@@ -203,19 +201,6 @@ def _run_chunks(segment: "Segment", chunks, target: Path, container: str, result
 
 def _concat_escape(name: str) -> str:
     return name.replace("'", "'\\''")
-
-
-@contextmanager
-def temporary_beside(target: Path):
-    """A hidden temporary name beside `target`; removed unless it was renamed into place."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    os.chmod(name, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished film gets the usual mode
-    tmp = Path(name)
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass
