@@ -393,7 +393,7 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
 @main.command()
 @click.argument("images_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
-              help="Folder for evaluation.json and report.html.")
+              help="Folder for evaluation.json, report.html and sheet.jpg.")
 @click.option("--video", "video_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A colour clip to desaturate and colorize: temporal figures (CDC, static Δab) per-frame vs smoothed vs the truth. Repeatable.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="With --video: only the first N frames of each clip.")
@@ -408,13 +408,14 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
     output and of the truth, each beside the grey baseline (a = b = 0) measured in the same run.
-    Writes evaluation.json and a self-contained report.html with before/after/truth thumbnails.
+    Writes evaluation.json, a self-contained report.html with before/after/truth thumbnails, and
+    sheet.jpg: the first photos as grey | colorized | original rows, each with its figures.
     """
     from rich.table import Table
 
     from . import console
     from .data import find_images
-    from .evaluate import FIGURES, evaluate_folder, html_report, study_page
+    from .evaluate import FIGURES, evaluate_folder, html_report, sheet_jpeg, study_page
     from .weights import atomic_write_bytes
 
     if images_dir is None and not video_clips:
@@ -444,7 +445,7 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
         if images_dir is None:
             return
     total = len(find_images(images_dir)[:limit])
-    thumbnails, pairs = [], ([] if study else None)
+    thumbnails, sheet_rows, pairs = [], [], ([] if study else None)
     fid_images = {"model": [], "grey": [], "truth": []} if fid_weights else None
     if fid_weights:
         from .fid import load_fid_inception
@@ -455,7 +456,7 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
             raise click.ClickException(str(exc)) from None
     with console.make_progress("images/s") as progress:
         bar = progress.add_task("evaluating", total=total)
-        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar), study_pairs=pairs, fid_images=fid_images)
+        result = evaluate_folder(images_dir, colorizer, batch_size, limit, thumbnails, on_image=lambda: progress.advance(bar), study_pairs=pairs, fid_images=fid_images, sheet_rows=sheet_rows)
     for name, reason in result.failed.items():
         console.error_line(name, reason)
     if fid_weights and result.images:
@@ -477,7 +478,11 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
     console.stderr.print(table)
     atomic_write_bytes(out / "evaluation.json", result.to_json().encode())
     atomic_write_bytes(out / "report.html", html_report(result, thumbnails, f"archivecolor evaluation: {images_dir}").encode())
-    console.info(f"wrote {out / 'evaluation.json'} and {out / 'report.html'}")
+    written = [out / "evaluation.json", out / "report.html"]
+    if sheet_rows:
+        atomic_write_bytes(out / "sheet.jpg", sheet_jpeg(result, sheet_rows))
+        written.append(out / "sheet.jpg")
+    console.info("wrote " + ", ".join(str(path) for path in written))
     if study:
         atomic_write_bytes(out / "study.html", study_page(pairs, f"archivecolor study: {images_dir.name}").encode())
         console.info(f"wrote {out / 'study.html'}: open it in a browser, answer, then save the answers")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from .render import recombine_into
 
 THUMB_HEIGHT = 128  # pixels, in the HTML report
 STUDY_HEIGHT = 320  # pixels, in the forced-choice study page
+SHEET_HEIGHT = 200  # pixels per picture in sheet.jpg
+SHEET_ROWS = 8  # photos in sheet.jpg (the first ones, in name order)
+SHEET_GAP, SHEET_HEADER, SHEET_CAPTION = 8, 26, 24  # pixels: between panels, column titles, a row's figures
 FIGURES = ("psnr", "ssim", "ciede2000", "colourfulness")
 
 
@@ -81,12 +85,13 @@ def score(prediction: np.ndarray, truth: np.ndarray) -> dict:
 
 def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8, limit: int | None = None,
                     thumbnails: list | None = None, on_image=None, study_pairs: list | None = None,
-                    fid_images: dict | None = None) -> Evaluation:
+                    fid_images: dict | None = None, sheet_rows: list | None = None) -> Evaluation:
     """Score every colour photo below `images_dir`.
 
     Optionally collects (name, grey, model, truth) thumbnails for the report,
-    (name, model, truth) larger images for the forced-choice study page, and 299² copies
-    of the model, grey and truth images for FID (fid_images: {"model": [], "grey": [], "truth": []}).
+    (name, model, truth) larger images for the forced-choice study page, 299² copies
+    of the model, grey and truth images for FID (fid_images: {"model": [], "grey": [], "truth": []}),
+    and (grey, model, truth) RGB arrays of the first SHEET_ROWS photos for `sheet_jpeg`.
     """
     evaluation = Evaluation(colorizer.backend.name, colorizer.render_size)
     started = time.perf_counter()
@@ -116,6 +121,8 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
             if fid_images is not None:
                 for key, image in (("model", prediction), ("grey", grey), ("truth", truth)):
                     fid_images[key].append(cv2.resize(image, (299, 299), interpolation=cv2.INTER_AREA))
+            if sheet_rows is not None and len(sheet_rows) < SHEET_ROWS:
+                sheet_rows.append(tuple(_resized(image, SHEET_HEIGHT) for image in (grey, prediction, truth)))
             if study_pairs is not None:
                 study_pairs.append((name, _thumb(prediction, STUDY_HEIGHT), _thumb(truth, STUDY_HEIGHT)))
             if on_image is not None:
@@ -124,11 +131,42 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
     return evaluation
 
 
-def _thumb(rgb: np.ndarray, height: int = THUMB_HEIGHT) -> str:
+def _resized(rgb: np.ndarray, height: int) -> np.ndarray:
     scale = height / rgb.shape[0]
-    small = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+
+
+def _thumb(rgb: np.ndarray, height: int = THUMB_HEIGHT) -> str:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(_resized(rgb, height), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
+
+
+def sheet_jpeg(evaluation: Evaluation, rows: list) -> bytes:
+    """One picture to look at instead of a table: grey input | colorized | original, a row per photo.
+
+    Under each row: the photo's name and its CIEDE2000 and PSNR beside the grey baseline's, so
+    the picture never shows colour without saying how far it is from the truth.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    gap, header, caption = SHEET_GAP, SHEET_HEADER, SHEET_CAPTION
+    font = ImageFont.load_default(size=15)
+    cell = max(panel.shape[1] for row in rows for panel in row)  # panels centred in equal columns
+    sheet = Image.new("RGB", (3 * cell + 4 * gap, header + len(rows) * (SHEET_HEIGHT + caption) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, title in enumerate(("grey input", "archivecolor", "original")):
+        draw.text((gap + column * (cell + gap) + cell // 2, 5), title, fill="black", font=font, anchor="ma")
+    for index, (row, scored) in enumerate(zip(rows, evaluation.images)):
+        top = header + index * (SHEET_HEIGHT + caption)
+        for column, panel in enumerate(row):
+            sheet.paste(Image.fromarray(panel), (gap + column * (cell + gap) + (cell - panel.shape[1]) // 2, top))
+        model, grey = scored.model, scored.grey
+        draw.text((gap, top + SHEET_HEIGHT + 3),
+                  f"{scored.name}: CIEDE2000 {model['ciede2000']:.2f} (grey {grey['ciede2000']:.2f}), "
+                  f"PSNR {model['psnr']:.2f} dB (grey {grey['psnr']:.2f})", fill="#333", font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
 
 
 def html_report(evaluation: Evaluation, thumbnails: list, title: str) -> str:

@@ -39,22 +39,28 @@ def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights
     trials = json.loads(study.split("const trials = ", 1)[1].split(";\n", 1)[0])
     assert len(trials) == 16 and {t["model_side"] for t in trials} == {"left", "right"}
     assert all(t["left"].startswith("data:image/jpeg;base64,") for t in trials)
+    _check_sheet(out / "sheet.jpg", colour_folder)
 
 
-def test_evaluate_video_reports_per_frame_smoothed_and_truth(tiny_weights, tmp_path):
-    import subprocess
+def _check_sheet(path, colour_folder):
+    """sheet.jpg: the first SHEET_ROWS photos as grey | colorized | original; only the grey panels lack colour."""
+    import cv2
 
-    from archivecolor.video.ffmpeg import find_ffmpeg
+    from archivecolor.data import find_images, read_rgb
+    from archivecolor.evaluate import SHEET_CAPTION, SHEET_GAP, SHEET_HEADER, SHEET_HEIGHT, SHEET_ROWS
+    from archivecolor.lab import srgb_to_lab
 
-    clip = tmp_path / "colour.mp4"
-    subprocess.run([find_ffmpeg(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
-    out = tmp_path / "ev"
-    result = CliRunner().invoke(main, ["evaluate", "--video", str(clip), "--weights", str(tiny_weights), "--out", str(out),
-                                       "--render-size", "32", "--backend", "torch"])
-    assert result.exit_code == 0, result.output
-    (figures,) = json.loads((out / "evaluation-video.json").read_text())
-    assert figures["frames"] == 20
-    for kind in ("per_frame", "smoothed", "truth"):
-        assert {"cdc", "cdc_1", "cdc_2", "cdc_4", "static_delta_ab"} <= set(figures[kind])
-    assert figures["truth"]["cdc"] > 0  # testsrc's colours move: the truth is not flat
+    sheet = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert sheet.shape[0] == SHEET_HEADER + SHEET_ROWS * (SHEET_HEIGHT + SHEET_CAPTION) + SHEET_GAP
+    chroma = {"grey": [], "original": []}
+    sources = find_images(colour_folder)[:SHEET_ROWS]
+    widths = [round(w * SHEET_HEIGHT / h) for h, w in (read_rgb(source).shape[:2] for source in sources)]
+    cell = max(widths)  # panels are centred in equal columns
+    assert sheet.shape[1] == 3 * cell + 4 * SHEET_GAP
+    for index, panel_w in enumerate(widths):
+        top = SHEET_HEADER + index * (SHEET_HEIGHT + SHEET_CAPTION)
+        for name, column in (("grey", 0), ("original", 2)):
+            left = SHEET_GAP + column * (cell + SHEET_GAP) + (cell - panel_w) // 2
+            panel = sheet[top + 2 : top + SHEET_HEIGHT - 2, left + 2 : left + panel_w - 2]
+            chroma[name].append(np.hypot(*srgb_to_lab(panel)[..., 1:].transpose(2, 0, 1)).mean())
+    assert max(chroma["grey"]) < 1.5 < 4 < np.mean(chroma["original"]), chroma
