@@ -4,6 +4,7 @@ import pytest
 
 from archivecolor.lab import srgb_to_lab
 from archivecolor.render import (
+    ASPECT_SNAP,
     _RowInterpolator,
     ab_from_network,
     full_luminance,
@@ -14,14 +15,21 @@ from archivecolor.render import (
 )
 
 
-@pytest.mark.parametrize("full_hw", [(480, 320), (321, 999), (100, 100), (3000, 40)])
+@pytest.mark.parametrize("full_hw", [(480, 320), (321, 999), (100, 100), (3000, 40), (720, 1280), (480, 640), (1080, 1998)])
 def test_plan_keeps_aspect_and_pads_to_the_multiple(full_hw):
     g = plan(full_hw, 256, 64)
     assert min(g.render_hw) == 256
     ratio_in = full_hw[0] / full_hw[1]
     ratio_out = g.render_hw[0] / g.render_hw[1]
-    assert abs(ratio_in - ratio_out) / ratio_in < 0.01
+    assert abs(ratio_in - ratio_out) / ratio_in <= ASPECT_SNAP + 0.005
     assert all(p % 64 == 0 and p >= r and p - r < 64 for p, r in zip(g.padded_hw, g.render_hw))
+
+
+def test_plan_snaps_a_side_near_the_multiple_and_pads_the_rest():
+    assert plan((720, 1280), 256, 64).render_hw == (256, 448) == plan((720, 1280), 256, 64).padded_hw  # 455: 1.5 % off
+    four_three = plan((480, 640), 256, 64)
+    assert four_three.render_hw == (256, 341) and four_three.padded_hw == (256, 384)  # 320 would be 6 % off: padded
+    assert plan((1080, 1998), 256, 64).padded_hw == (256, 512)  # 1.85:1, 474: 7 % from 512, 5.5 % from 448
 
 
 def test_network_input_is_padded_not_stretched_and_cropped_back():
