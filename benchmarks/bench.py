@@ -3,6 +3,7 @@
     python benchmarks/bench.py                     # everything (about 10 minutes on 2 CPU cores)
     python benchmarks/bench.py ceiling model       # only some sections
     python benchmarks/bench.py --weights W.safetensors --json results.json
+    python benchmarks/bench.py pipelines --data DIR  # the development data elsewhere than ../shared/data
 
 Sections:
   ceiling    measured matmul rate (fp32, bf16) and the model's FLOPs per image -> best possible images/s
@@ -11,7 +12,9 @@ Sections:
   pipelines  `folder` on real photos and `video` on a 720p clip end to end, against model-only at the
              same render size; ffmpeg decode+encode alone (the I/O ceiling)
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
-  gpu        torch CUDA fp16 at 256²/512², batch 1/8/32 (skipped without CUDA)
+  gpu        model-only per GPU backend (torch fp16 channels_last, torch.compile max-autotune with CUDA
+             graphs, onnxruntime CUDA and TensorRT where installed) over batch 1-64, and the batch that
+             saturates the GPU (skipped without CUDA; never run by this project so far)
   cluster    `folder --cluster` on a local Ray instance with 1 and 2 model actors against the
              single-machine run: images/s and the per-image overhead Ray adds (Ray runs inside a
              loopback-only network namespace where one can be made; needs archivecolor[cluster])
@@ -22,6 +25,7 @@ Figures are printed, never asserted: targets live here, not in tests.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -218,7 +222,7 @@ def section_pipelines(weights: Path, model_best: dict | None) -> None:
     from archivecolor.video.ffmpeg import EncodeOptions, find_ffmpeg, probe
     from archivecolor.video.pipeline import VideoConfig, colorize_video
 
-    rows = []
+    rows, limits = [], []
     backend = open_backend("auto", weights).backend
     colorizer = Colorizer(backend, render_size=256)
     if SHARED.exists():
@@ -265,8 +269,14 @@ def section_pipelines(weights: Path, model_best: dict | None) -> None:
             decode.wait()
             io_rate = result.frames / (time.perf_counter() - started)
             rows.append([f"ffmpeg decode + encode only, {w}×{h}, x264 {preset}", "ffmpeg", io_rate, float("nan"), float("nan")])
+            slower = "ffmpeg decode + encode" if io_rate < video_model_rate else "the network"
+            limits.append([preset, result.frames_per_s, video_model_rate, io_rate, slower])
         shutil.rmtree(work, ignore_errors=True)
     table("pipelines end to end (render size 256)", ["pipeline", "backend", "items/s", "model-only items/s", "ratio"], rows)
+    if limits:
+        # On a GPU the network and ffmpeg run on different hardware: the slower one alone bounds
+        # video. On a CPU they share the cores and their costs add up instead.
+        table(f"what limits video ({backend.name})", ["x264 preset", "video frames/s", "network alone", "ffmpeg alone", "slower alone"], limits)
 
 
 # --- cluster -----------------------------------------------------------------------------------
@@ -374,19 +384,70 @@ def section_scaling(weights: Path) -> None:
 
 
 # --- GPU ---------------------------------------------------------------------------------------
-def section_gpu(weights: Path) -> None:
-    if not torch.cuda.is_available():
-        print("gpu: skipped (no CUDA GPU)")
-        return
+GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+GPU_SHAPES = ((256, 384), (512, 768))  # render 256 and 512, a 3:2 photo padded to the network multiple
+SATURATION_SHARE = 0.95  # the batch that saturates the GPU: the smallest within 5 % of the best rate
+
+
+def saturating_batch(rates: dict[int, float]) -> int:
+    best = max(rates.values())
+    return min(batch for batch, rate in rates.items() if rate >= SATURATION_SHARE * best)
+
+
+def gpu_backends(weights: Path, device: str):
+    """(label, backend, shapes) for every GPU backend this machine has, fastest-to-build first."""
     from archivecolor.backends import open_backend
 
-    backend = open_backend("torch", weights, device="cuda", precision="fp16").backend
-    rows = []
-    for render in (256, 512):
-        for batch in (1, 8, 32):
-            x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, render, render)).astype(np.float32)
-            rows.append([backend.name, render, batch, timed_rate(lambda: backend.run(x), batch, 3.0, 3)])
-    table("GPU model-only (host to host, images/s)", ["backend", "render", "batch", "images/s"], rows)
+    precision = "fp16" if device.startswith("cuda") else "bf16"  # bf16: the CPU smoke run of this code
+    yield f"torch {precision} channels_last", open_backend("torch", weights, device=device, precision=precision).backend, GPU_SHAPES
+    compiled = open_backend("torch", weights, device=device, precision=precision).backend
+    # "max-autotune" also captures CUDA graphs; each shape compiles once, so only render 256.
+    compiled.model = torch.compile(compiled.model, mode="max-autotune")
+    yield f"torch {precision} compiled (max-autotune, CUDA graphs)", compiled, GPU_SHAPES[:1]
+    try:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            yield "onnxruntime CUDA fp32", open_backend("onnx", weights, device=device).backend, GPU_SHAPES[:1]
+    except ImportError:
+        pass
+    if importlib.util.find_spec("tensorrt") is None:
+        print("gpu: no TensorRT here; its rows are skipped")
+        return
+    engines = Path(tempfile.mkdtemp())
+    subprocess.run([sys.executable, "-m", "archivecolor", "build-engine", "--weights", str(weights), "--out", str(engines),
+                    "--render-size", "256", "--max-batch", str(max(GPU_BATCHES))], check=True)
+    engine = next(engines.glob("*.engine"))
+    yield "TensorRT fp16", open_backend("tensorrt", weights, engine=engine).backend, GPU_SHAPES[:1]
+
+
+def section_gpu(weights: Path, device: str = "cuda") -> None:
+    """Model-only rates per GPU backend over a batch sweep, and the batch that saturates the GPU.
+
+    Host to host (numpy in, numpy out), as the pipelines use it. The pipelines section run on a
+    GPU machine uses `auto` (TensorRT, else torch fp16) and says whether ffmpeg or the network
+    limits `video` there.
+    """
+    if device == "cuda" and not torch.cuda.is_available():
+        print("gpu: skipped (no CUDA GPU)")
+        return
+    if device == "cuda":
+        RESULTS["gpu"] = torch.cuda.get_device_name(0)
+        print(f"gpu: {RESULTS['gpu']}")
+    rows, saturation = [], []
+    batches = GPU_BATCHES if device.startswith("cuda") else GPU_BATCHES[:2]
+    for label, backend, shapes in gpu_backends(weights, device):
+        for h, w in shapes:
+            rates = {}
+            for batch in batches:
+                x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, h, w)).astype(np.float32)
+                rates[batch] = timed_rate(lambda: backend.run(x), batch, 2.0, 3)
+                rows.append([label, f"{h}×{w}", batch, rates[batch]])
+            best = saturating_batch(rates)
+            saturation.append([label, f"{h}×{w}", best, rates[best], max(rates.values())])
+    table("GPU model-only (host to host, images/s)", ["backend", "network input", "batch", "images/s"], rows)
+    table("batch that saturates the GPU (smallest within 5 % of the best)", ["backend", "network input", "batch", "images/s", "best images/s"],
+          saturation)
 
 
 def main() -> None:
@@ -395,7 +456,12 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="generator to time (default: the packaged model)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--photos", default=None, help=argparse.SUPPRESS)  # cluster-inner: the photo folder
+    parser.add_argument("--data", default=None, help="the development data folder (default: ../shared/data beside the repository)")
+    parser.add_argument("--gpu-device", default="cuda", help=argparse.SUPPRESS)  # cpu: a smoke run of the gpu section's code
     args = parser.parse_args()
+    if args.data:
+        global SHARED
+        SHARED = Path(args.data).resolve()
     weights = weights_path(args.weights)
     if args.sections == ["cluster-inner"]:  # the cluster section, re-run inside its network namespace
         section_cluster_inner(weights, Path(args.photos))
@@ -410,7 +476,7 @@ def main() -> None:
     if "scaling" in args.sections:
         section_scaling(weights)
     if "gpu" in args.sections:
-        section_gpu(weights)
+        section_gpu(weights, args.gpu_device)
     if "cluster" in args.sections:
         section_cluster(weights)
     if args.json:
