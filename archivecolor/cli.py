@@ -163,9 +163,13 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG / WebP quality.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here (it is always written to OUT/archivecolor-report.json).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what a run would do: files to colorize (and their megapixels), already done, refused, "
+                   "unreadable headers. Reads names and headers only; writes nothing, loads no model. Exit code 1 if "
+                   "any file would fail.")
 @runtime_options
 @cluster_options
-def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report,
+def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp).
 
@@ -187,6 +191,10 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         check_output_folder(source, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if dry_run:
+        if _say_folder_plan(source, out, config):
+            raise SystemExit(1)
+        return
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine) if cluster is None else None
     progress = console.make_progress("files/s")
     with progress:
@@ -222,6 +230,28 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if result.failed:
         console.stderr.print(f"{result.failed} file(s) failed; see {out / 'archivecolor-report.json'}", markup=False)
         raise SystemExit(1)
+
+
+def _say_folder_plan(source, out, config) -> int:
+    """The dry run's table; returns how many files would fail."""
+    from rich.table import Table
+
+    from . import console
+    from .folder import plan_folder
+
+    plan = plan_folder(source, out, config)
+    for result in plan.settled:
+        if result.status == "failed":
+            console.error_line(result.source, result.reason)
+    for rel in plan.unreadable:
+        console.error_line(rel, "header unreadable: this file will most likely fail")
+    table = Table(title=f"dry run: archivecolor folder {source} → {out} (nothing written)", show_edge=False)
+    for column in ("to colorize", "megapixels", "already done", "refused", "unreadable header"):
+        table.add_column(column, justify="right")
+    table.add_row(str(len(plan.todo)), f"{plan.pixels / 1e6:.1f}", str(plan.count("skipped")), str(plan.count("failed")),
+                  str(len(plan.unreadable)))
+    console.stderr.print(table)
+    return plan.count("failed") + len(plan.unreadable)
 
 
 def _model_spec(backend, device, precision, engine):

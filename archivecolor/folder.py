@@ -251,6 +251,32 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
     return end_run(report, out, config, sheet_pairs, started)
 
 
+@dataclass
+class FolderPlan:
+    """What a run would do, read from names and image headers only: nothing is decoded or written."""
+
+    todo: list[FileTask]
+    settled: list[FileResult]  # already done, or refused (would overwrite its source)
+    unreadable: list[str]  # to do, but their header cannot be read: they will most likely fail
+    pixels: int = 0  # of the files to do (all pages)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.settled if r.status == status)
+
+
+def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
+    """`folder --dry-run`: the files a run would colorize, skip and refuse; no folder is created."""
+    check_output_folder(source, out)
+    settled, todo = triage(list_tasks(Path(source), Path(out), config.output_format), Path(out), config.overwrite)
+    plan = FolderPlan(todo, settled, [])
+    for task in todo:
+        task.pixels = _pixels(task.source)
+        plan.pixels += task.pixels
+        if not task.pixels:
+            plan.unreadable.append(task.rel)
+    return plan
+
+
 def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, on_file=None, on_total=None):
     """Everything before decoding, on one machine or a cluster: check and prepare the output
     folder, list and triage the files. Returns (report, record(FileResult), the tasks left)."""

@@ -139,6 +139,25 @@ def test_bad_files_are_named_the_rest_succeeds_and_exit_code_is_1(archive, tiny_
         assert name in result.output  # one line each on the terminal
 
 
+def test_dry_run_says_what_would_happen_and_writes_nothing(archive, tiny_weights, tmp_path):
+    (archive / "zero.jpg").write_bytes(b"")
+    (archive / "junk.png").write_bytes(b"not an image at all")
+    out = tmp_path / "out"
+    (out / "1920s").mkdir(parents=True)
+    (out / "1920s" / "portrait.jpg").write_bytes(b"finished earlier")
+    sources, outputs = tree_hashes(archive), tree_hashes(out)
+    result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--dry-run"])
+    assert result.exit_code == 1  # two files would fail
+    assert "dry run" in result.output and "zero.jpg" in result.output and "junk.png" in result.output
+    row = [line for line in result.output.splitlines() if line.strip() and line.strip()[0].isdigit()][-1]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[0] == "8" and cells[2:] == ["1", "0", "2"]  # to colorize, (megapixels), done, refused, unreadable
+    assert tree_hashes(archive) == sources and tree_hashes(out) == outputs  # nothing written, not even the report
+    archive.joinpath("zero.jpg").unlink()
+    archive.joinpath("junk.png").unlink()
+    assert run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--dry-run"]).exit_code == 0
+
+
 def test_output_inside_the_source_is_refused(archive, tiny_weights):
     result = CliRunner().invoke(main, ["folder", str(archive), "--out", str(archive / "out"), "--weights", str(tiny_weights)])
     assert result.exit_code != 0 and "inside the input folder" in result.output
