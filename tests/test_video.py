@@ -160,6 +160,29 @@ def test_smoothing_lowers_flicker_and_keeps_colourfulness():
     assert abs(np.mean(chroma_smooth) - np.mean(chroma_raw)) / np.mean(chroma_raw) < 0.05
 
 
+def test_ab_histograms_count_as_numpy_histogram_does():
+    from archivecolor.video.temporal import AB_HIST_BINS, AB_RANGE, ab_histograms
+
+    rng = np.random.default_rng(3)
+    edges = np.linspace(*AB_RANGE, AB_HIST_BINS + 1, dtype=np.float32)
+    values = np.concatenate([rng.normal(0, 35, 20000).clip(*AB_RANGE), edges[::7], AB_RANGE]).astype(np.float32)
+    ab = np.stack([values, values[::-1]], axis=-1)[None]  # (1, N, 2)
+    for channel, hist in enumerate(ab_histograms(ab)):
+        reference, _ = np.histogram(ab[0, :, channel], bins=AB_HIST_BINS, range=AB_RANGE)
+        assert np.abs(hist - reference / reference.sum()).max() <= 1.5 / values.size  # one value off at most
+
+
+def test_static_delta_ab_is_the_mean_colour_change_where_nothing_moved():
+    L = np.full((10, 10), 50.0, np.float32)
+    moved = L.copy()
+    moved[:, 5:] += 30  # the right half changed brightness: not static
+    meter = TemporalMeter()
+    meter.add(L, np.zeros((10, 10, 2), np.float32))
+    meter.add(moved, np.full((10, 10, 2), [3.0, 4.0], np.float32))  # |Δab| = 5 everywhere
+    assert meter.result()["static_delta_ab"] == pytest.approx(5.0)
+    assert meter.static_pixels == 50
+
+
 def test_smoothing_resets_at_a_scene_cut():
     frames = flickering_frames(cut_at=15)
     smoother = TemporalSmoother(SmoothingConfig(mode="ema", strength=0.9))
