@@ -18,6 +18,20 @@ def test_torch_and_onnx_agree_on_several_shapes(tiny_weights, tmp_path, monkeypa
         assert np.abs(a - b).max() < 1e-5
 
 
+def test_onnx_on_a_cpu_splits_big_batches_and_returns_the_same(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    backend = open_backend("onnx", tiny_weights, device="cpu").backend
+    x = np.random.default_rng(1).uniform(-1, 1, (5, 1, 48, 64)).astype(np.float32)
+    whole = backend.run(x)
+    calls = []
+    real_run = backend.session.run
+    monkeypatch.setattr(backend.session, "run", lambda out, feed: calls.append(len(feed[backend.input_name])) or real_run(out, feed))
+    monkeypatch.setattr(backend, "pixels_per_call", 2 * 48 * 64)  # two pictures a call
+    split = backend.run(x)
+    assert calls == [2, 2, 1]
+    assert np.abs(split - whole).max() < 1e-6
+
+
 def test_auto_on_a_cpu_machine_says_what_it_picked(tiny_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     choice = open_backend("auto", tiny_weights, device="cpu")
