@@ -309,9 +309,13 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
 @click.option("--chunk-frames", type=click.IntRange(0), default=3000, show_default=True,
               help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
+                   "(and how many an interrupted run already finished), or why it would be skipped or fail. Reads the "
+                   "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path, dry_run,
           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them.
 
@@ -342,6 +346,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None))
     targets = [out if single_file_out else ((out / film.name) if out is not None else default_output(film)) for film in films]
+    if dry_run:
+        if _say_video_plan(films, targets, config, overwrite):
+            raise SystemExit(1)
+        return
     if cluster is not None:
         _videos_on_cluster(films, targets, config, weights, _model_spec(backend, device, precision, engine), render_size, overwrite,
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus))
@@ -349,7 +357,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
     table = Table(title="archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
     for column in ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"):
-        table.add_column(column, justify="right" if column not in ("film", "result") else "left")
+        table.add_column(column, justify="right" if column not in ("film", "result") else "left", overflow="fold")  # names never cut
     failed = 0
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
@@ -383,6 +391,40 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         raise SystemExit(1)
 
 
+def _say_video_plan(films, targets, config, overwrite) -> int:
+    """The video dry run's table; returns how many films would fail."""
+    from rich.table import Table
+
+    from . import console
+    from .video.ffmpeg import VideoError
+    from .video.pipeline import finished_chunks, plan_film
+
+    table = Table(title="dry run: archivecolor video (nothing written)", show_edge=False)
+    for column in ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"):
+        table.add_column(column, justify="right" if column not in ("film", "would be", "picture") else "left", overflow="fold")
+    failing = 0
+    for film, target in zip(films, targets):
+        if target.exists() and not overwrite:
+            table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
+            continue
+        try:
+            plan = plan_film(film, target, config)
+        except VideoError as exc:
+            failing += 1
+            console.error_line(film, str(exc))
+            table.add_row(film.name, "failed", "", "", "", "", "")
+            continue
+        info = plan.info
+        height, width = info.display_hw
+        seconds = info.frames / info.rate if info.frames else info.duration
+        picture = ("black-and-white" if info.is_monochrome else "colour") + (", variable rate" if plan.timestamps else "")
+        chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config.encode)})" if len(plan.chunks) > 1 else "1"
+        table.add_row(film.name, "colorized", str(info.frames or "?"), f"{float(seconds):.1f} s" if seconds else "?",
+                      f"{width}×{height}", picture, chunks)
+    console.stderr.print(table)
+    return failing
+
+
 def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster):
     from rich.table import Table
 
@@ -393,7 +435,7 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
     weights = _cluster_weights(weights)
     table = Table(title="archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
     for column in ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"):
-        table.add_column(column, justify="right" if column not in ("film", "result") else "left")
+        table.add_column(column, justify="right" if column not in ("film", "result") else "left", overflow="fold")  # names never cut
     with console.make_progress("frames/s") as progress:
         bar = progress.add_task("films", total=None)
 

@@ -279,6 +279,39 @@ def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weigh
     assert not work.exists()
 
 
+def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_weights, tmp_path, monkeypatch):
+    from archivecolor import console
+    from archivecolor.video.ffmpeg import EncodeOptions
+    from archivecolor.video.pipeline import plan_chunks, prepare_chunk_folder
+
+    films, out = tmp_path / "films", tmp_path / "out"
+    films.mkdir()
+    out.mkdir()
+    (films / "a-broken.mp4").write_bytes(b"nope")
+    (films / "b-good.mp4").write_bytes(test_clip.read_bytes())
+    (films / "c-done.mp4").write_bytes(test_clip.read_bytes())
+    (out / "c-done.mp4").write_bytes(b"finished earlier")
+    (films / "d-reel.mp4").write_bytes(long_clip.read_bytes())
+    chunks = plan_chunks(films / "d-reel.mp4", probe(films / "d-reel.mp4"), 40)
+    work, names = prepare_chunk_folder(films / "d-reel.mp4", chunks, out / "d-reel.mp4", EncodeOptions())  # an interrupted run's
+    for name in names[:2]:
+        name.write_bytes(b"a finished chunk")
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    monkeypatch.setattr(console.stderr, "width", 160)  # one line per film
+    result = CliRunner().invoke(main, ["video", str(films), "--out", str(out), "--weights", str(tiny_weights), "--chunk-frames", "40",
+                                       "--dry-run"])
+    assert result.exit_code == 1, result.output  # the broken film would fail
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split("│")] for line in result.output.splitlines())
+            if cells[0][:2] in ("a-", "b-", "c-", "d-")}  # film: would be, frames, length, size, picture, chunks (finished)
+    assert rows["a-broken.mp4"][0] == "failed" and rows["c-done.mp4"][0] == "skipped (exists)"
+    assert rows["b-good.mp4"] == ["colorized", str(probe(test_clip).frames), "3.0 s", "160×120", "black-and-white", "1"]
+    assert rows["d-reel.mp4"] == ["colorized", "150", "6.0 s", "128×96", "black-and-white", f"{len(chunks)} (2)"]
+    other = CliRunner().invoke(main, ["video", str(films / "d-reel.mp4"), "--out", str(out / "d-reel.mp4"), "--chunk-frames", "40",
+                                      "--preset", "veryfast", "--dry-run"])
+    assert other.exit_code == 0 and f"{len(chunks)} (0)" in other.output  # other settings: a real run would start over
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before  # nothing written or removed
+
+
 def test_ffmpeg_dying_mid_encode_is_one_clear_error(test_clip, colorizer, tmp_path):
     """An encoder that dies after a few frames: the film fails with ffmpeg's message, nothing is left."""
     wrapper = tmp_path / "dying-ffmpeg"

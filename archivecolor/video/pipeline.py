@@ -142,21 +142,42 @@ def _work_folder(target: Path) -> Path:
     return target.parent / f".{target.name}.chunks"
 
 
+def _chunk_plan(source: Path, chunks, encode: EncodeOptions) -> dict:
+    """What finished chunks must have been made from and with, as stored in the work folder's plan.json."""
+    return json.loads(json.dumps({"source": str(source.resolve()), "size": source.stat().st_size,
+                                  "mtime_ns": source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(encode)}))
+
+
+def _chunk_names(work: Path, chunks) -> list[Path]:
+    return [work / f"chunk-{index:05d}.mkv" for index in range(len(chunks))]
+
+
 def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptions) -> tuple[Path, list[Path]]:
     """The work folder beside `target` and its chunk files (finished ones exist). Chunks of
     another source or other settings are removed; so are temporaries a killed run left."""
     work = _work_folder(target)
     work.mkdir(exist_ok=True)
-    plan = {"source": str(source.resolve()), "size": source.stat().st_size,
-            "mtime_ns": source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(encode)}
+    plan = _chunk_plan(source, chunks, encode)
     plan_file = work / "plan.json"
-    if plan_file.exists() and json.loads(plan_file.read_text()) != json.loads(json.dumps(plan)):
+    if plan_file.exists() and json.loads(plan_file.read_text()) != plan:
         for stale in work.iterdir():  # another source or other settings: start over
             stale.unlink()
     atomic_write_bytes(plan_file, json.dumps(plan).encode())
     for stale in work.glob(".*.part"):
         stale.unlink()
-    return work, [work / f"chunk-{index:05d}.mkv" for index in range(len(chunks))]
+    return work, _chunk_names(work, chunks)
+
+
+def finished_chunks(source: Path, chunks, target: Path, encode: EncodeOptions) -> int:
+    """Chunks an earlier, interrupted run finished and a re-run would keep; reads only (for --dry-run)."""
+    work = _work_folder(target)
+    plan_file = work / "plan.json"
+    try:
+        if len(chunks) <= 1 or json.loads(plan_file.read_text()) != _chunk_plan(source, chunks, encode):
+            return 0
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for name in _chunk_names(work, chunks) if name.exists())
 
 
 def run_chunk(segment: "Segment", chunk: Path, first: int, count: int) -> None:
