@@ -325,7 +325,6 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     stream of the source copied bit-exact. Frame rate, frame count, size and SAR are kept.
     Each output is written under a temporary name and renamed when complete.
     """
-    from rich.table import Table
 
     from . import console
     from .video.ffmpeg import EncodeOptions, VideoError
@@ -355,9 +354,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus))
         return
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
-    table = Table(title="archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
-    for column in ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"):
-        table.add_column(column, justify="right" if column not in ("film", "result") else "left", overflow="fold")  # names never cut
+    table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
+                        ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
     failed = 0
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
@@ -391,17 +389,25 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         raise SystemExit(1)
 
 
+def _film_table(title: str, columns: tuple, left: tuple):
+    """A per-film table: text columns left-aligned, and every column folds rather than cut a film's name."""
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+    return table
+
+
 def _say_video_plan(films, targets, config, overwrite) -> int:
     """The video dry run's table; returns how many films would fail."""
-    from rich.table import Table
 
     from . import console
     from .video.ffmpeg import VideoError
     from .video.pipeline import finished_chunks, plan_film
 
-    table = Table(title="dry run: archivecolor video (nothing written)", show_edge=False)
-    for column in ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"):
-        table.add_column(column, justify="right" if column not in ("film", "would be", "picture") else "left", overflow="fold")
+    table = _film_table("dry run: archivecolor video (nothing written)",
+                        ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"), left=("film", "would be", "picture"))
     failing = 0
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
@@ -426,16 +432,13 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
 
 
 def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster):
-    from rich.table import Table
-
     from . import console
     from .cluster import ClusterError
     from .cluster.video import colorize_films_on_cluster
 
     weights = _cluster_weights(weights)
-    table = Table(title="archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)", show_edge=False)
-    for column in ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"):
-        table.add_column(column, justify="right" if column not in ("film", "result") else "left", overflow="fold")  # names never cut
+    table = _film_table("archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)",
+                        ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"), left=("film", "result"))
     with console.make_progress("frames/s") as progress:
         bar = progress.add_task("films", total=None)
 
