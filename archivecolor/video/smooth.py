@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .temporal import uniform_histogram
+
 SMOOTHING_MODES = ("none", "ema", "flow")
 CUT_HIST_BINS = 32  # L* histogram bins for scene-cut detection
 SETTLED_WEIGHT = 0.01  # the smoothing has settled once frames older than this hold less weight
@@ -44,8 +46,7 @@ class SmoothingConfig:
 
 
 def luminance_histogram(L: np.ndarray) -> np.ndarray:
-    hist, _ = np.histogram(L, bins=CUT_HIST_BINS, range=(0.0, 100.0))
-    return hist.astype(np.float64) / max(1, L.size)
+    return uniform_histogram(L, CUT_HIST_BINS, 0.0, 100.0).astype(np.float64) / max(1, L.size)
 
 
 def is_scene_cut(prev_hist: np.ndarray, hist: np.ndarray, threshold: float) -> bool:

@@ -19,16 +19,21 @@ AB_RANGE = (-110.0, 110.0)
 STATIC_L_DELTA = 1.0  # L* units: a pixel this steady counts as static
 
 
-def ab_histograms(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised a and b histograms, AB_HIST_BINS equal bins over AB_RANGE (values beyond it in the end bins).
+def uniform_histogram(values: np.ndarray, bins: int, low: float, high: float) -> np.ndarray:
+    """Counts in `bins` equal bins over [low, high] (values beyond it in the end bins).
 
-    Bin indices + bincount: np.histogram's counts (up to float rounding at a bin edge) at 40 %
-    of its time; the meters run on the video pipeline's main thread, per frame.
+    Bin index + bincount: np.histogram's counts (up to float rounding at a bin edge) at 40 % of
+    its time; the meters and the smoother run on the video pipeline's main thread, per frame.
     """
-    index = ((ab - AB_RANGE[0]) * (AB_HIST_BINS / (AB_RANGE[1] - AB_RANGE[0]))).astype(np.int32)
-    np.clip(index, 0, AB_HIST_BINS - 1, out=index)
-    ha = np.bincount(index[..., 0].ravel(), minlength=AB_HIST_BINS)
-    hb = np.bincount(index[..., 1].ravel(), minlength=AB_HIST_BINS)
+    index = ((values - low) * (bins / (high - low))).astype(np.int32)
+    np.clip(index, 0, bins - 1, out=index)
+    return np.bincount(index.ravel(), minlength=bins)
+
+
+def ab_histograms(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised a and b histograms, AB_HIST_BINS equal bins over AB_RANGE."""
+    ha = uniform_histogram(ab[..., 0], AB_HIST_BINS, *AB_RANGE)
+    hb = uniform_histogram(ab[..., 1], AB_HIST_BINS, *AB_RANGE)
     return ha / max(1, ha.sum()), hb / max(1, hb.sum())
 
 
