@@ -76,6 +76,8 @@ def train(data_dir, run_dir, resume, no_progress, **options):
         result = run_training(data_dir, run_dir, config, resume=resume, show_progress=not no_progress)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    if result.failure:
+        raise click.ClickException(result.failure)
     if result.interrupted:
         raise SystemExit(130)
 

@@ -164,6 +164,7 @@ class TrainResult:
     interrupted: bool
     best_val_psnr: float | None
     scan: ScanResult
+    failure: str | None = None  # why the run stopped early on its own (state saved; --resume continues)
 
 
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
@@ -301,7 +302,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     steps_full = len(sampler) // config.batch_size
     steps_per_epoch = min(steps_full, config.steps_per_epoch or steps_full)
 
-    interrupted = False
+    interrupted, failure = False, None
     epoch = start_epoch
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
     with progress:
@@ -381,6 +382,14 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                     _save_checkpoint(run, state(epoch, step))
                     console.info(f"interrupted: saved at epoch {epoch + 1}, step {step}; continue with --resume")
                 break
+            except RuntimeError as exc:  # a data-loading worker killed on its own (the OOM killer, say)
+                if "DataLoader worker" not in str(exc):
+                    raise
+                interrupted = True
+                failure = f"a data-loading worker died ({exc}); saved at epoch {epoch + 1}, step {step}: continue with --resume"
+                if dist.main:
+                    _save_checkpoint(run, state(epoch, step))
+                break
             finally:
                 progress.remove_task(task)
 
@@ -419,7 +428,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     epochs_done = epoch if interrupted else config.epochs
     if dist.world > 1:
         torch.distributed.destroy_process_group()
-    return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan)
+    return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure)
 
 
 def _scan_with_progress(data_dir: Path, show: bool) -> ScanResult:

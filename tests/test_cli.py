@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,6 +34,39 @@ def test_top_level_help_lists_commands_without_importing_torch():
         assert name in proc.stdout
     code = "import sys, archivecolor.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_killed_data_worker_saves_the_state_and_resume_finishes(colour_folder, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1",
+            "--crop", "32", "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "2", "--no-progress",
+            "--batch-size", "1", "--log-every", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not ((run / "log.jsonl").exists() and (run / "log.jsonl").read_text().count("\n") >= 2):
+        time.sleep(0.005)
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent_of(p) == proc.pid]
+    if not children:
+        proc.kill()
+        pytest.skip("no data-loading worker was running to kill")
+    os.kill(children[0], signal.SIGKILL)  # as the OOM killer would
+    _, err = proc.communicate(timeout=60)
+    log = (run / "log.jsonl").read_text()
+    epoch_ended = '"kind": "epoch"' in log or log.count('"kind": "step"') >= 14  # 15 training images at batch 1
+    if proc.returncode == 0 or ("a data-loading worker died" not in err and epoch_ended):
+        pytest.skip("the epoch's data was all loaded before the worker was killed")
+    assert proc.returncode == 1, err
+    assert "a data-loading worker died" in err and "continue with --resume" in err
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] >= 2
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def _parent_of(proc_dir) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def test_train_without_out_makes_a_run_folder(colour_folder, tmp_path, monkeypatch):
