@@ -327,7 +327,6 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     stream of the source copied bit-exact. Frame rate, frame count, size and SAR are kept.
     Each output is written under a temporary name and renamed when complete.
     """
-
     from . import console
     from .video.ffmpeg import EncodeOptions, VideoError
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output
@@ -403,7 +402,6 @@ def _film_table(title: str, columns: tuple, left: tuple):
 
 def _say_video_plan(films, targets, config, overwrite) -> int:
     """The video dry run's table; returns how many films would fail."""
-
     from . import console
     from .video.ffmpeg import VideoError
     from .video.pipeline import finished_chunks, plan_film

@@ -144,8 +144,9 @@ def _work_folder(target: Path) -> Path:
 
 def _chunk_plan(source: Path, chunks, encode: EncodeOptions) -> dict:
     """What finished chunks must have been made from and with, as stored in the work folder's plan.json."""
-    return json.loads(json.dumps({"source": str(source.resolve()), "size": source.stat().st_size,
-                                  "mtime_ns": source.stat().st_mtime_ns, "chunks": chunks, "encode": repr(encode)}))
+    stat = source.stat()
+    return json.loads(json.dumps({"source": str(source.resolve()), "size": stat.st_size,
+                                  "mtime_ns": stat.st_mtime_ns, "chunks": chunks, "encode": repr(encode)}))
 
 
 def _chunk_names(work: Path, chunks) -> list[Path]:
