@@ -59,9 +59,10 @@ def train(data_dir, run_dir, resume, no_progress, **options):
 
     Near-grey images are skipped and counted; unreadable ones are reported and skipped.
     Every epoch writes a checkpoint, log.jsonl, samples.png (grey | predicted | truth),
-    curves.png and generator.safetensors to the run folder. Ctrl-C saves and stops;
-    --resume continues. Multi-GPU: torchrun --nproc_per_node N -m archivecolor train ...
+    curves.png and generator.safetensors to the run folder. Ctrl-C or SIGTERM (kill, a
+    scheduler's time limit) saves and stops; --resume continues. Multi-GPU: torchrun --nproc_per_node N -m archivecolor train ...
     """
+    import signal
     import time
 
     from .train import TrainConfig, train as run_training
@@ -79,7 +80,7 @@ def train(data_dir, run_dir, resume, no_progress, **options):
     if result.failure:
         raise click.ClickException(result.failure)
     if result.interrupted:
-        raise SystemExit(130)
+        raise SystemExit(128 + int(result.stop_signal or signal.SIGINT))
 
 
 def runtime_options(command):

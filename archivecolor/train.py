@@ -12,8 +12,11 @@ Optional "NoGAN" schedule (DeOldify): the first `l1_only_epochs` train G on λ·
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -165,6 +168,42 @@ class TrainResult:
     best_val_psnr: float | None
     scan: ScanResult
     failure: str | None = None  # why the run stopped early on its own (state saved; --resume continues)
+    stop_signal: int | None = None  # SIGINT or SIGTERM, when one stopped the run (state saved)
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so both save the state."""
+
+    signum = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_saves(enabled: bool = True):
+    """SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops like Ctrl-C.
+
+    The handler only raises a flag; the step loop stops at the next step boundary, so a signal
+    never lands inside validation or a checkpoint write. It is also the way to stop a run
+    started in the background, where the shell has set SIGINT to be ignored. Not under DDP,
+    where ranks stopping at different steps would wait on each other for ever.
+    """
+    requested = threading.Event()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _ignore_sigterm(worker_id: int) -> None:
+    """Data-loading workers leave SIGTERM to the main process, which saves and shuts them down.
+
+    A scheduler signals every process of the job at once; a worker dying of it first would read
+    as a crash.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
@@ -302,10 +341,10 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     steps_full = len(sampler) // config.batch_size
     steps_per_epoch = min(steps_full, config.steps_per_epoch or steps_full)
 
-    interrupted, failure = False, None
+    interrupted, failure, stop_signal = False, None, None
     epoch = start_epoch
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
-    with progress:
+    with progress, _sigterm_saves(enabled=dist.world == 1) as stop_requested:
         for epoch in range(start_epoch, config.epochs):
             adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
             lr_g = config.lr * config.lr_factor(epoch)
@@ -322,7 +361,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             order = list(sampler)[skip * config.batch_size : steps_per_epoch * config.batch_size]
             loader = DataLoader(
                 train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
-                drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False,
+                drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,
             )
             phase = "GAN" if adversarial else "L1"
             task = progress.add_task(f"epoch {epoch + 1}/{config.epochs} {phase}", total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
@@ -332,6 +371,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             discriminator.train()
             try:
                 for l_net, ab_real in loader:
+                    if stop_requested.is_set():
+                        raise _Stopped()
                     l_net, ab_real = to_device(l_net), to_device(ab_real)
                     with autocast():
                         ab_fake = g_model(l_net)
@@ -376,8 +417,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                     if dist.main and global_step % config.log_every == 0:
                         run.append_log({"kind": "step", "epoch": epoch, "step": step, "global_step": global_step,
                                         "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None})
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted, stop_signal = True, getattr(exc, "signum", signal.SIGINT)
                 if dist.main:
                     _save_checkpoint(run, state(epoch, step))
                     console.info(f"interrupted: saved at epoch {epoch + 1}, step {step}; continue with --resume")
@@ -428,7 +469,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     epochs_done = epoch if interrupted else config.epochs
     if dist.world > 1:
         torch.distributed.destroy_process_group()
-    return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure)
+    return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure,
+                       stop_signal=stop_signal)
 
 
 def _scan_with_progress(data_dir: Path, show: bool) -> ScanResult:

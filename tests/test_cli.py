@@ -78,23 +78,29 @@ def test_train_without_out_makes_a_run_folder(colour_folder, tmp_path, monkeypat
     assert len(runs) == 1 and (runs[0] / "generator.safetensors").exists()
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(colour_folder, tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-the-job", "sigterm-to-the-main-process"])
+def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(colour_folder, tmp_path, how):
+    """Ctrl-C reaches the foreground job's whole process group; a scheduler's SIGTERM may reach
+    every process of the job or only the main one (kill PID); each must save and exit."""
     run = tmp_path / "run"
     args = [sys.executable, "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1",
             "--crop", "32", "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "2", "--no-progress",
             "--batch-size", "1", "--log-every", "1", "--steps-per-epoch", "100000"]
-    # 15 training images at batch 1 is 15 steps; the interrupt must land inside the epoch
-    # its own process group, like a terminal's foreground job: Ctrl-C reaches the main process
-    # and its data-loading workers alike
+    # 15 training images at batch 1 is 15 steps; the signal must land inside the epoch
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and not ((run / "log.jsonl").exists() and (run / "log.jsonl").read_text().count("\n") >= 2):
         time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGINT)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    elif how == "sigterm-to-the-job":
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
-        pytest.skip("the epoch finished before the interrupt arrived")
-    assert proc.returncode == 130, err
+        pytest.skip("the epoch finished before the signal arrived")
+    assert proc.returncode == 128 + (signal.SIGINT if how == "ctrl-c" else signal.SIGTERM), err
     assert "continue with --resume" in err
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert checkpoint["epoch"] == 0 and checkpoint["step"] >= 2
