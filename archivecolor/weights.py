@@ -114,6 +114,32 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> UNetGenera
     return generator.to(device).eval()
 
 
+def average_generators(paths: list[Path]) -> UNetGenerator:
+    """One generator whose every weight is the mean over `paths` (epochs of one run).
+
+    Averaging the last epochs of a run (as SWA does) lands nearer the middle of the region
+    that training circles in at the end, which held-out photos reward: for the default model,
+    epochs 13-17 averaged beat every single epoch on both PSNR and CIEDE2000. BatchNorm's running
+    statistics are averaged too (measured as good as re-estimating them); the step counters
+    are kept from the last file.
+    """
+    if not paths:
+        raise WeightsError("nothing to average: no weights files given")
+    generators = [load_generator(Path(p)) for p in paths]
+    config = generators[0].config
+    for path, generator in zip(paths, generators):
+        if generator.config != config:
+            raise WeightsError(f"{path}: a different network ({generator.config.to_dict()}) than {paths[0]} ({config.to_dict()})")
+    states = [g.state_dict() for g in generators]
+    mean = {
+        name: (torch.stack([s[name] for s in states]).mean(0) if tensor.is_floating_point() else states[-1][name])
+        for name, tensor in states[0].items()
+    }
+    averaged = UNetGenerator(config)
+    averaged.load_state_dict(mean)
+    return averaged.eval()
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

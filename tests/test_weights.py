@@ -53,3 +53,64 @@ def test_a_pickle_is_never_loaded(tmp_path):
 
 def test_resolve_weights_prefers_the_given_file(tmp_path):
     assert resolve_weights(tmp_path / "x.safetensors") == tmp_path / "x.safetensors"
+
+
+def _random_generator(seed: int, width: int = 4) -> UNetGenerator:
+    torch.manual_seed(seed)
+    generator = UNetGenerator(GeneratorConfig(width=width, depth=3, dropout=0.0))
+    generator.train()
+    with torch.no_grad():  # BatchNorm running statistics that differ between the seeds
+        generator(torch.randn(2, 1, 16, 16) * (seed + 1))
+    return generator.eval()
+
+
+def test_averaging_gives_the_mean_of_every_weight_and_running_statistic(tmp_path):
+    from archivecolor.weights import average_generators
+
+    generators = [_random_generator(seed) for seed in range(3)]
+    paths = []
+    for i, generator in enumerate(generators):
+        paths.append(tmp_path / f"epoch{i}.safetensors")
+        save_generator(paths[-1], generator)
+    averaged = average_generators(paths).state_dict()
+    states = [g.state_dict() for g in generators]
+    floating = [name for name, t in states[0].items() if t.is_floating_point()]
+    assert any("running_var" in name for name in floating)
+    assert not torch.allclose(states[0]["head.0.weight"], states[1]["head.0.weight"])  # the mean is not any one of them
+    for name in floating:
+        expected = (states[0][name] + states[1][name] + states[2][name]) / 3
+        assert torch.allclose(averaged[name], expected, atol=1e-6), name
+
+
+def test_averaging_different_networks_is_a_clear_error(tmp_path):
+    from archivecolor.weights import average_generators
+
+    save_generator(tmp_path / "a.safetensors", _random_generator(0, width=4))
+    save_generator(tmp_path / "b.safetensors", _random_generator(0, width=8))
+    with pytest.raises(WeightsError, match="b.safetensors: a different network"):
+        average_generators([tmp_path / "a.safetensors", tmp_path / "b.safetensors"])
+
+
+def test_average_weights_command_writes_a_loadable_mean_and_never_overwrites_an_input(tmp_path):
+    from click.testing import CliRunner
+
+    from archivecolor.cli import main
+
+    paths = []
+    for seed in range(2):
+        paths.append(tmp_path / f"epoch{seed}.safetensors")
+        save_generator(paths[-1], _random_generator(seed))
+    before = [p.read_bytes() for p in paths]
+    out = tmp_path / "mean.safetensors"
+    result = CliRunner().invoke(main, ["average-weights", *map(str, paths), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    mean = load_generator(out).state_dict()
+    first, second = load_generator(paths[0]).state_dict(), load_generator(paths[1]).state_dict()
+    for name, tensor in mean.items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, (first[name] + second[name]) / 2, atol=1e-6), name
+    again = CliRunner().invoke(main, ["average-weights", *map(str, paths), "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    onto_input = CliRunner().invoke(main, ["average-weights", *map(str, paths), "--out", str(paths[0]), "--overwrite"])
+    assert onto_input.exit_code == 2 and "one of the inputs" in onto_input.output
+    assert [p.read_bytes() for p in paths] == before

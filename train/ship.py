@@ -1,10 +1,12 @@
 """Ship a trained generator as archivecolor's embedded default model.
 
     python train/ship.py RUN/generator-epoch017.safetensors --recipe train/default-cpu.md
+    python train/ship.py RUN/generator-epoch01{3..7}.safetensors --figures evaluation/evaluation.json
 
-Writes archivecolor/models/default.safetensors: the same generator stored in fp16 (half the
-size; the runtime computes in fp32 or fp16 as the backend chooses), with where it came from
-in its metadata.
+Writes archivecolor/models/default.safetensors: the generator (or the mean of several epochs'
+generators, as `archivecolor average-weights` makes it) stored in fp16 (half the size; the
+runtime computes in fp32 or fp16 as the backend chooses), with where it came from in its
+metadata.
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ from pathlib import Path
 
 import torch
 
-from archivecolor.weights import load_generator, read_metadata, save_generator
+from archivecolor.weights import average_generators, load_generator, read_metadata, save_generator
 
 TARGET = Path(__file__).resolve().parents[1] / "archivecolor" / "models" / "default.safetensors"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("weights", type=Path)
+    parser.add_argument("weights", type=Path, nargs="+", help="one generator, or several epochs of one run to average")
     parser.add_argument("--recipe", default="train/default-cpu.md")
     parser.add_argument("--figures", type=Path, default=None, help="evaluation.json of the chosen weights, recorded in the metadata")
     args = parser.parse_args()
-    generator = load_generator(args.weights)
-    info = json.loads(read_metadata(args.weights).get("info", "{}"))
+    if len(args.weights) == 1:
+        generator = load_generator(args.weights[0])
+        info = json.loads(read_metadata(args.weights[0]).get("info", "{}"))
+        info["source_file"] = args.weights[0].name
+    else:
+        generator = average_generators(args.weights)
+        info = {"averaged_epochs": [json.loads(read_metadata(w).get("info", "{}")).get("epoch", w.name) for w in args.weights],
+                "source_files": [w.name for w in args.weights]}
     info["recipe"] = args.recipe
-    info["source_file"] = args.weights.name
     if args.figures:
         info["bsd100"] = json.loads(args.figures.read_text())["summary"]
     save_generator(TARGET, generator, dtype=torch.float16, info=info)
