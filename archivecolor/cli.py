@@ -479,8 +479,11 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
               help="Also report FID (model and grey baseline against the originals), with pytorch-fid's Inception weights file "
                    "(pt_inception-2015-12-05-6726825d.pth); it cannot be downloaded at run time.")
 @click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
+@click.option("--chroma-gain", type=click.FloatRange(0, 4), default=1.0, show_default=True,
+              help="Scale the model's a/b by this before scoring. PSNR and CIEDE2000 reward muted colour, so compare two models "
+                   "at equal colourfulness: give the more colourful one a gain below 1. Evaluation only.")
 @runtime_options
-def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, chroma_gain, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR (or clips, with --video), colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
@@ -498,6 +501,9 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
     if images_dir is None and not video_clips:
         raise click.UsageError("give IMAGES_DIR, --video CLIP, or both")
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
+    colorizer.chroma_gain = chroma_gain
+    if chroma_gain != 1.0:
+        console.info(f"scoring the model's colour scaled by {chroma_gain:g} (--chroma-gain)")
     if video_clips:
         from .evaluate import evaluate_video
 
@@ -575,8 +581,10 @@ def average_weights(weights, out, overwrite):
     """Average the generator weights of several epochs of one run into one file.
 
     Train with --keep-epochs, then average the last few epochs (e.g. the last 5:
-    RUN/generator-epoch01{3..7}.safetensors); the mean usually does better on held-out photos
-    than any single epoch. Check the result with `archivecolor evaluate --weights OUT`.
+    RUN/generator-epoch01{3..7}.safetensors), as stochastic weight averaging does. On the default
+    run the mean was less colourful than its epochs, which PSNR and CIEDE2000 reward by themselves: judge
+    it with `archivecolor evaluate --weights OUT` against an epoch scored with --chroma-gain at
+    the same colourfulness.
     """
     from .weights import WeightsError, average_generators, save_generator
 

@@ -32,11 +32,13 @@ def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> Ren
 
 
 class Colorizer:
-    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE):
+    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0):
+        """`chroma_gain` scales the predicted a/b; only `evaluate` sets it, to compare models at equal colourfulness."""
         if render_size < backend.size_multiple:
             raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
         self.backend = backend
         self.render_size = render_size
+        self.chroma_gain = chroma_gain
 
     def prepare(self, L_full: np.ndarray) -> RenderJob:
         return prepare_job(L_full, self.render_size, self.backend.size_multiple)
@@ -50,5 +52,7 @@ class Colorizer:
             for start in range(0, len(group), batch_size):
                 batch = group[start : start + batch_size]
                 ab_net = self.backend.run(np.stack([job.l_net for job in batch]))  # (N, 2, ph, pw)
+                if self.chroma_gain != 1.0:
+                    ab_net = ab_net * np.float32(self.chroma_gain)
                 for job, ab in zip(batch, ab_net):
                     job.ab = ab_from_network(ab, job.geometry)

@@ -49,6 +49,7 @@ class Evaluation:
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     fid: dict | None = None  # {"model": …, "grey": …} when Inception weights were given
+    chroma_gain: float = 1.0  # the model's a/b was scaled by this before scoring (evaluate --chroma-gain)
 
     def mean(self, which: str, figure: str) -> float:
         values = [getattr(s, which)[figure] for s in self.images]
@@ -65,7 +66,7 @@ class Evaluation:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"backend": self.backend, "render_size": self.render_size, "seconds": round(self.seconds, 2), "summary": self.summary(),
+            {"backend": self.backend, "render_size": self.render_size, "chroma_gain": self.chroma_gain, "seconds": round(self.seconds, 2), "summary": self.summary(),
              "failed": self.failed, "per_image": [s.__dict__ for s in self.images]},
             indent=1,
         )
@@ -93,7 +94,7 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
     of the model, grey and truth images for FID (fid_images: {"model": [], "grey": [], "truth": []}),
     and (grey, model, truth) RGB arrays of the first SHEET_ROWS photos for `sheet_jpeg`.
     """
-    evaluation = Evaluation(colorizer.backend.name, colorizer.render_size)
+    evaluation = Evaluation(colorizer.backend.name, colorizer.render_size, chroma_gain=colorizer.chroma_gain)
     started = time.perf_counter()
     paths = find_images(Path(images_dir))[:limit]
     for start in range(0, len(paths), batch_size):

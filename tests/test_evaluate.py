@@ -42,6 +42,26 @@ def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights
     _check_sheet(out / "sheet.jpg", colour_folder)
 
 
+def test_chroma_gain_scales_the_scored_colour_and_is_recorded(colour_folder, tmp_path):
+    """--chroma-gain 0 must score as grey; 0.5 must halve the colourfulness; the JSON says which.
+
+    With the shipped model: the tiny random one is too grey for colourfulness to tell."""
+    summaries = {}
+    for gain in ("1", "0.5", "0"):
+        out = tmp_path / f"gain{gain}"
+        cli = CliRunner().invoke(main, ["evaluate", str(colour_folder), "--out", str(out),
+                                        "--render-size", "64", "--backend", "torch", "--chroma-gain", gain])
+        assert cli.exit_code == 0, cli.output
+        data = json.loads((out / "evaluation.json").read_text())
+        assert data["chroma_gain"] == float(gain)
+        summaries[gain] = data["summary"]
+    for figure, grey in summaries["0"]["grey"].items():  # equal up to the rounding of two paths to 8-bit RGB
+        assert abs(summaries["0"]["model"][figure] - grey) <= 0.1 + 0.01 * abs(grey), figure
+    full, half = summaries["1"]["model"]["colourfulness"], summaries["0.5"]["model"]["colourfulness"]
+    assert full > 1 and abs(half - full / 2) < 0.1 * full
+    assert summaries["1"]["grey"] == summaries["0.5"]["grey"]
+
+
 def _check_sheet(path, colour_folder):
     """sheet.jpg: the first SHEET_ROWS photos as grey | colorized | original; only the grey panels lack colour."""
     import cv2

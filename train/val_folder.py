@@ -1,0 +1,37 @@
+"""Link a run's validation photos into a folder, to score candidates on them with `archivecolor evaluate`.
+
+    python train/val_folder.py ~/runs/default ../shared/data/train runs/default-val
+    archivecolor evaluate runs/default-val --weights ~/runs/default/generator-epoch015.safetensors
+
+The validation photos are the ones `archivecolor train` held out (its dataset.json and the
+split settings in its config.json), so choosing between epochs or averages on them leaves
+BSD100 untouched for the final check. Symbolic links: nothing is copied or written in DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from archivecolor.data import split_train_val
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="the run folder of `archivecolor train`")
+    parser.add_argument("data", type=Path, help="the DATA_DIR the run was trained on")
+    parser.add_argument("out", type=Path, help="new folder for the links")
+    args = parser.parse_args()
+    config = json.loads((args.run / "config.json").read_text())
+    usable = json.loads((args.run / "dataset.json").read_text())["usable"]
+    _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"])
+    args.out.mkdir(parents=True, exist_ok=False)
+    for i, name in enumerate(val):
+        os.symlink((args.data / name).resolve(), args.out / f"{i:03d}-{Path(name).name}")
+    print(f"{args.out}: {len(val)} validation photos of {args.run}")
+
+
+if __name__ == "__main__":
+    main()
