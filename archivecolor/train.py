@@ -172,7 +172,7 @@ class TrainResult:
 
 
 class _Stopped(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so both save the state."""
+    """A SIGTERM, raised at the next step boundary as a KeyboardInterrupt: Ctrl-C's save path serves both."""
 
     signum = signal.SIGTERM
 
