@@ -221,7 +221,7 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
             # a single file larger than the budget still goes through, alone.
             while todo and len(decoding) < window:
                 if todo[0].pixels is None:
-                    todo[0].pixels = _pixels(todo[0].source)
+                    todo[0].pixels = _header(todo[0].source)[0]
                 if in_flight and sum(in_flight.values()) + todo[0].pixels > PIXELS_IN_FLIGHT:
                     break
                 task = todo.popleft()
@@ -268,9 +268,13 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     """`folder --dry-run`: the files a run would colorize, skip and refuse; no folder is created."""
     check_output_folder(source, out)
     settled, todo = triage(list_tasks(Path(source), Path(out), config.output_format), Path(out), config.overwrite)
-    plan = FolderPlan(todo, settled, [])
+    plan = FolderPlan([], settled, [])
     for task in todo:
-        task.pixels = _pixels(task.source)
+        task.pixels, pages = _header(task.source)
+        if refusal := pages_refusal(task.fmt, pages):
+            plan.settled.append(FileResult(task.rel, "failed", refusal))
+            continue
+        plan.todo.append(task)
         plan.pixels += task.pixels
         if not task.pixels:
             plan.unreadable.append(task.rel)
@@ -316,25 +320,35 @@ def decode_failure(exc: Exception) -> str:
     return f"unexpected error while decoding: {exc!r}"
 
 
-def _pixels(path: Path) -> int:
-    """Pixels of a still from its header alone (all pages of a TIFF); 0 when it cannot be read (decoding will say why)."""
+def _header(path: Path) -> tuple[int, int]:
+    """(pixels of all pages, pages) from the header alone; (0, 1) when it cannot be read (decoding will say why)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return im.size[0] * im.size[1] * max(1, getattr(im, "n_frames", 1))
+            pages = max(1, getattr(im, "n_frames", 1))
+            return im.size[0] * im.size[1] * pages, pages
     except Exception:
-        return 0
+        return 0, 1
 
 
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def pages_refusal(fmt: str, pages: int) -> str | None:
+    """Why `pages` pictures cannot go into one `fmt` file (only TIFF holds several); None if they can."""
+    if pages > 1 and fmt != "tiff":
+        return f"{pages} pages, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
+    return None
+
+
 def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | None:
     """Read every page and prepare its network input with `prepare(L_full) -> RenderJob`;
     None for a colour file that --skip-color leaves out."""
     stills = read_stills(task.source)
+    if refusal := pages_refusal(task.fmt, len(stills)):
+        raise BadInput(refusal)
     if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
         return None
     luminance = [full_luminance(s.pixels) for s in stills]

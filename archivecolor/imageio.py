@@ -69,9 +69,21 @@ def still_format(path: Path) -> str | None:
     return STILL_EXTENSIONS.get(Path(path).suffix.lower())
 
 
+_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+               (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"))
+
+
+def content_format(data: bytes) -> str | None:
+    """The format the bytes themselves say; archives hold PNG or TIFF data under .jpg names."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return next((fmt for signature, fmt in _SIGNATURES if data.startswith(signature)), None)
+
+
 # --- reading -------------------------------------------------------------------------------
 def read_stills(path: Path) -> list[Still]:
-    """Every picture in `path` (a multi-page TIFF gives several). Raises BadInput."""
+    """Every picture in `path` (a multi-page TIFF gives several), decoded by content, not by
+    name (the name only says whether to try). Raises BadInput."""
     path = Path(path)
     fmt = still_format(path)
     if fmt is None:
@@ -84,6 +96,7 @@ def read_stills(path: Path) -> list[Still]:
         raise BadInput(f"cannot read ({exc.strerror or exc})") from None
     if not data:
         raise BadInput("empty file (0 bytes)")
+    fmt = content_format(data) or fmt  # decode what the file holds, whatever its name says
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")

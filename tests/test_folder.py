@@ -107,6 +107,7 @@ def test_rerun_skips_done_and_overwrite_redoes(archive, tiny_weights, tmp_path):
 
 
 def test_skip_color_and_format_option(archive, tiny_weights, tmp_path):
+    (archive / "negatives" / "pages.tif").unlink()  # PNG holds one page (next test)
     out = tmp_path / "out"
     result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64",
                       "--skip-color", "--format", "png"])
@@ -115,7 +116,35 @@ def test_skip_color_and_format_option(archive, tiny_weights, tmp_path):
     skipped = [f["source"] for f in report["files"] if f["status"] == "skipped"]
     assert skipped == ["already-colour.jpg"]
     assert (out / "1920s" / "portrait.png").exists() and not (out / "1920s" / "portrait.jpg").exists()
-    assert (out / "negatives" / "pages.png").exists()
+
+
+def test_a_multipage_tiff_is_refused_for_a_one_picture_format_never_cut_to_its_first_page(archive, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    args = ["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64", "--format", "png"]
+    dry = run_cli(args + ["--dry-run"])
+    assert dry.exit_code == 1 and "pages.tif" in dry.output and "2 pages" in dry.output
+    result = run_cli(args)
+    assert result.exit_code == 1
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    (pages,) = [f for f in report["files"] if f["source"] == "negatives/pages.tif"]
+    assert pages["status"] == "failed" and "2 pages" in pages["reason"] and "TIFF" in pages["reason"]
+    assert not (out / "negatives" / "pages.png").exists()
+    assert report["summary"]["done"] == 6  # the other six went on
+
+
+def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
+    src, out = tmp_path / "scans", tmp_path / "out"
+    src.mkdir()
+    ok, png = cv2.imencode(".png", grey_of(real_photo(1)))
+    assert b"\xff\xd9" not in png.tobytes()[-1024:]  # no JPEG end marker: read by name, it looked "truncated"
+    (src / "really-a-png.jpg").write_bytes(png.tobytes())
+    tifffile.imwrite(src / "really-a-tiff.png", grey_of(real_photo(2)), photometric="minisblack")
+    result = run_cli(["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    # each output is the format its name says, so it opens as what it claims to be
+    assert (out / "really-a-png.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert (out / "really-a-tiff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert read_stills(out / "really-a-tiff.png")[0].pixels.shape == (80, 120, 3)
 
 
 def test_bad_files_are_named_the_rest_succeeds_and_exit_code_is_1(archive, tiny_weights, tmp_path):

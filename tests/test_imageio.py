@@ -83,6 +83,17 @@ def test_bad_inputs_raise_one_line_reasons(tmp_path, name, content, reason):
     assert "\n" not in str(info.value)
 
 
+def test_content_decides_the_decoder_not_the_name(tmp_path):
+    ok, png = cv2.imencode(".png", grey_image())
+    (tmp_path / "scan.jpg").write_bytes(png.tobytes())
+    (still,) = read_stills(tmp_path / "scan.jpg")
+    assert np.array_equal(still.pixels, grey_image())
+    with tifffile.TiffWriter(tmp_path / "scan.png") as w:
+        w.write(grey_image(), photometric="minisblack")
+        w.write(grey_image(30, 50), photometric="minisblack")
+    assert [s.pixels.shape for s in read_stills(tmp_path / "scan.png")] == [(40, 60), (30, 50)]
+
+
 def test_truncated_jpeg_and_tiny_image_are_refused(tmp_path):
     ok, data = cv2.imencode(".jpg", synthetic_photo(np.random.default_rng(1), 64))
     (tmp_path / "cut.jpg").write_bytes(data.tobytes()[: len(data) // 2])
