@@ -112,6 +112,7 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(kind, test_clip, colorizer, t
     with pytest.raises(VideoError) as info:
         colorize_video(src, out, colorizer)
     assert "\n" not in str(info.value)
+    assert "Errno" not in str(info.value) and str(src) not in str(info.value)  # the error line names the file once
     assert not out.exists() and not list(tmp_path.glob(".*.part"))
 
 

@@ -94,7 +94,8 @@ def probe(path: Path) -> VideoInfo:
     try:
         container = av.open(str(path))
     except Exception as exc:
-        raise VideoError(f"not a readable media file ({exc})") from None
+        # FFmpeg's own words, without its errno and the path the error line already names
+        raise VideoError(f"not a readable media file ({getattr(exc, 'strerror', None) or exc})") from None
     with container:
         if not container.streams.video:
             raise VideoError("no video stream")
