@@ -56,7 +56,7 @@ def main():
                                                   "or to average the last few (`archivecolor average-weights`).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
 def train(data_dir, run_dir, resume, no_progress, **options):
-    """Train the cGAN on a folder tree of colour images (jpg/png/webp/tiff/bmp, recursive).
+    """Train the cGAN on a folder tree of colour images (jpg/png/webp/tiff/bmp/jp2, recursive).
 
     Near-grey images are skipped and counted; unreadable ones are reported and skipped.
     Every epoch writes a checkpoint, log.jsonl, samples.png (grey | predicted | truth),
@@ -156,8 +156,8 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it).")
-@click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp"]), default=None,
-              help="Output format. Default: each file's own format (16-bit PNG/TIFF stay 16-bit).")
+@click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2"]), default=None,
+              help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless).")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
 @click.option("--skip-color", is_flag=True, help="Leave out inputs that are already in colour (default: colorize them from their luminance).")
 @click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,
@@ -175,7 +175,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp).
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2).
 
     Sources are never written. Each output is written under a temporary name and renamed when
     complete, so an interrupted run leaves nothing half-written; run the same command again to

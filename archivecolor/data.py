@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from .lab import normalize_ab, normalize_l, srgb_to_lab
 
-TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jp2")
 GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
 
 

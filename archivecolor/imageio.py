@@ -1,12 +1,12 @@
 """Stills in and out at full bit depth, with their metadata, written atomically.
 
-Pixels: OpenCV decodes JPEG/PNG/WebP/BMP (8/16-bit, grey, RGB, RGBA, palette, CMYK);
+Pixels: OpenCV decodes JPEG/PNG/WebP/BMP/JPEG 2000 (8/16-bit, grey, RGB, RGBA, palette, CMYK);
 tifffile decodes TIFF (every page, 8/16-bit, grey, RGB(A), palette, CMYK). Pillow reads only
-the metadata (EXIF, XMP, ICC, DPI): fast, and it never touches pixels.
+the metadata (EXIF, XMP, ICC, DPI): fast, and it never touches pixels; jp2.py reads JP2's.
 
 Output metadata: the source's EXIF (orientation reset, since pixels are already upright), XMP,
-ICC profile and DPI, plus a provenance mark (EXIF Software, PNG text, TIFF Software) so that a
-colorized file is never taken for an original.
+ICC profile and DPI, plus a provenance mark (EXIF Software, PNG text, TIFF Software, JP2 XMP
+CreatorTool) so that a colorized file is never taken for an original.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__
+from . import __version__, jp2
 
-STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp"}
-OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp")
-FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
+# OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
+# would break into the progress bar; a file that cannot be read is reported by BadInput instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
+                    ".jp2": "jp2"}
+OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2")
+FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2"}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
+JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 PROVENANCE = f"archivecolor {__version__} (colorized; not an original)"
 JPEG_QUALITY = 95
 
@@ -69,7 +75,7 @@ def still_format(path: Path) -> str | None:
     return STILL_EXTENSIONS.get(Path(path).suffix.lower())
 
 
-_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+_SIGNATURES = ((jp2.SIGNATURE, "jp2"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
                (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"))
 
 
@@ -100,7 +106,7 @@ def read_stills(path: Path) -> list[Still]:
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")
-    stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data)]
+    stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
         if min(h, w) < MIN_SIDE:
@@ -146,7 +152,7 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
 
 
-def _read_other(data: bytes) -> Still:
+def _read_other(data: bytes, fmt: str) -> Still:
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
         raise BadInput("not a decodable image (corrupt, truncated or unsupported variant)")
@@ -158,7 +164,11 @@ def _read_other(data: bytes) -> Still:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
     elif pixels.ndim == 3 and pixels.shape[2] == 4:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
-    meta = _read_metadata(data)
+    if fmt == "jp2":
+        meta = Metadata()
+        meta.xmp, meta.icc, meta.dpi = jp2.read_metadata(data)
+    else:
+        meta = _read_metadata(data)
     pixels = _orient(pixels, meta.orientation)
     return Still(pixels, meta)
 
@@ -274,7 +284,8 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
 def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JPEG_QUALITY) -> bytes:
     """(H, W, 3|4) RGB(A) uint8/uint16 -> file bytes in `fmt`, metadata and provenance included.
 
-    16-bit stays 16-bit in PNG and TIFF; JPEG, WebP and BMP are 8-bit formats.
+    16-bit stays 16-bit in PNG, TIFF and JP2 (lossless, as suits a preservation format); JPEG,
+    WebP and BMP are 8-bit formats.
     """
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}")
@@ -283,12 +294,15 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
         pixels = pixels.astype(np.uint8)
     if fmt in ("jpeg", "bmp") and pixels.shape[2] == 4:
         pixels = pixels[..., :3]  # these formats carry no alpha
+    if fmt == "jp2" and min(pixels.shape[:2]) < JP2_MIN_SIDE:
+        h, w = pixels.shape[:2]
+        raise BadInput(f"too small for JPEG 2000 ({w}×{h} px; its encoder needs {JP2_MIN_SIDE} px a side): choose another --format")
     if fmt == "tiff":
         return encode_tiff_pages([(pixels, meta)])
     if fmt == "webp":
         return _encode_webp(pixels, meta, quality)
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else []
+    params = {"jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality], "jp2": [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, 1000]}.get(fmt, [])
     ok, encoded = cv2.imencode(FORMAT_SUFFIX[fmt], bgr, params)
     if not ok:
         raise BadInput(f"could not encode as {fmt}")
@@ -297,6 +311,8 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
         return _png_with_metadata(data, meta)
     if fmt == "jpeg":
         return _jpeg_with_metadata(data, meta)
+    if fmt == "jp2":
+        return jp2.with_metadata(data, jp2.xmp_with_provenance(meta.xmp, PROVENANCE), meta.icc, meta.dpi)
     return data  # BMP carries no metadata
 
 

@@ -132,6 +132,25 @@ def test_a_multipage_tiff_is_refused_for_a_one_picture_format_never_cut_to_its_f
     assert report["summary"]["done"] == 6  # the other six went on
 
 
+def test_a_sixteen_bit_jpeg2000_master_gives_a_lossless_sixteen_bit_colour_jp2(tiny_weights, tmp_path):
+    src, out = tmp_path / "masters", tmp_path / "out"
+    src.mkdir()
+    grey16 = grey_of(real_photo(3)).astype(np.uint16) * 257
+    ok, data = cv2.imencode(".jp2", grey16, [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, 1000])
+    (src / "neg-0042.jp2").write_bytes(data.tobytes())
+    before = tree_hashes(src)
+    result = run_cli(["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert tree_hashes(src) == before
+    (still,) = read_stills(out / "neg-0042.jp2")
+    assert still.pixels.shape == (80, 120, 3) and still.pixels.dtype == np.uint16
+    assert PROVENANCE.encode() in still.metadata.xmp
+    # the colour keeps the master's luminance: L of the output is L of the source
+    L_out = srgb_to_lab(still.pixels.astype(np.float32) / 65535)[..., 0]
+    L_src = srgb_to_lab(np.repeat(grey16[..., None], 3, axis=2).astype(np.float32) / 65535)[..., 0]
+    assert np.abs(L_out - L_src).mean() < 0.5
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()

@@ -172,3 +172,40 @@ def test_descriptive_tags_cross_between_exif_and_tiff(tmp_path):
     with Image.open(back) as im:
         tags = im.getexif()
         assert tags[315] == "Jane Archivist" and tags[33432] == "(c) Town Museum" and tags[0x0131] == PROVENANCE
+
+
+def test_jp2_round_trip_is_lossless_sixteen_bit_with_metadata_and_provenance(tmp_path):
+    rgb16 = (np.random.default_rng(4).random((36, 40, 3)) * 65535).astype(np.uint16)
+    source_xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                  b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:source="Box 12"/></rdf:RDF></x:xmpmeta>')
+    path = tmp_path / "master.jp2"
+    path.write_bytes(encode_still(rgb16, "jp2", Metadata(xmp=source_xmp, icc=ICC, dpi=(600.0, 400.0))))
+    (still,) = read_stills(path)
+    assert still.pixels.dtype == np.uint16 and np.array_equal(still.pixels, rgb16)  # lossless
+    meta = still.metadata
+    assert meta.icc == ICC and meta.dpi == pytest.approx((600, 400), abs=0.01)
+    assert b'dc:source="Box 12"' in meta.xmp and f'CreatorTool="{PROVENANCE}"'.encode() in meta.xmp
+    with Image.open(path) as im:  # an independent reader parses the boxes we wrote
+        assert im.format == "JPEG2000" and im.size == (40, 36) and im.info["dpi"] == pytest.approx((600, 400), abs=0.01)
+        im.load()
+
+
+def test_jp2_provenance_replaces_a_creator_tool_and_survives_re_encoding(tmp_path):
+    from archivecolor.jp2 import xmp_with_provenance
+
+    scanned = b'<rdf:RDF><rdf:Description xmp:CreatorTool="ScanSoft 3"/></rdf:RDF>'
+    marked = xmp_with_provenance(scanned, PROVENANCE)
+    assert marked.count(b"CreatorTool") == 1 and b"ScanSoft" not in marked and PROVENANCE.encode() in marked
+    element = b"<rdf:RDF><rdf:Description><xmp:CreatorTool>ScanSoft 3</xmp:CreatorTool></rdf:Description></rdf:RDF>"
+    assert xmp_with_provenance(element, PROVENANCE).count(PROVENANCE.encode()) == 1
+    # a colorized JP2 colorized again keeps one XMP box and one mark
+    grey = synthetic_photo(np.random.default_rng(5), 32)
+    once = encode_still(grey, "jp2", Metadata())
+    (tmp_path / "a.jp2").write_bytes(once)
+    twice = encode_still(grey, "jp2", read_stills(tmp_path / "a.jp2")[0].metadata)
+    assert twice.count(bytes.fromhex("be7acfcb97a942e89c71999491e3afac")) == 1 and twice.count(b"CreatorTool") == 1
+
+
+def test_jp2_too_small_for_its_encoder_is_a_one_line_refusal():
+    with pytest.raises(BadInput, match="too small for JPEG 2000"):
+        encode_still(np.zeros((20, 64, 3), np.uint8), "jp2", Metadata())
