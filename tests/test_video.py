@@ -226,6 +226,27 @@ def test_rotated_film_comes_out_upright(colorizer, tmp_path):
     assert min(np.abs(got - expected).mean(), np.abs(got - np.rot90(expected, 2)).mean()) < 12
 
 
+@pytest.mark.parametrize("order,codec,suffix", [("tff", "libx264", ".mp4"), ("bff", "ffv1", ".mkv")])
+def test_interlaced_tape_transfer_stays_interlaced_with_its_field_order(order, codec, suffix, colorizer, tmp_path):
+    tape = tmp_path / "tape.mpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=176x144:rate=25:duration=1", "-vf", f"hue=s=0,setfield={order}",
+           "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-q:v", "3", str(tape))
+    assert probe(tape).field_order == order[:1] * 2  # "tt" / "bb"
+    out = tmp_path / f"colour{suffix}"
+    colorize_video(tape, out, colorizer, VideoConfig(encode=replace(VideoConfig().encode, codec=codec)))
+    assert probe(out).field_order is not None and probe(out).top_field_first == (order == "tff")
+    with av.open(str(out)) as c:
+        assert next(c.decode(video=0)).interlaced_frame  # coded as fields, not merely tagged
+
+
+def test_progressive_film_stays_progressive(test_clip, colorizer, tmp_path):
+    out = tmp_path / "colour.mp4"
+    colorize_video(test_clip, out, colorizer)
+    assert probe(test_clip).field_order is None and probe(out).field_order is None
+    with av.open(str(out)) as c:
+        assert not next(c.decode(video=0)).interlaced_frame
+
+
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory) -> Path:
     """6 s at 25 fps with a keyframe every 25 frames and a tone: long enough for several chunks."""

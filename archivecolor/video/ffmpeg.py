@@ -64,6 +64,13 @@ class VideoInfo:
         return (self.width, self.height) if self.rotation in (90, 270) else (self.height, self.width)
 
     grey_content: bool = False  # a colour format carrying neutral chroma: black-and-white film in YUV
+    # Interlaced video (tape transfers): "tt"/"bb" (top/bottom field first, coded so), "tb"/"bt"
+    # (swapped coding order); None for progressive or unstated.
+    field_order: str | None = None
+
+    @property
+    def top_field_first(self) -> bool:
+        return self.field_order in ("tt", "tb")
 
     @property
     def is_monochrome(self) -> bool:
@@ -80,6 +87,7 @@ _RANGE = {1: "tv", 2: "pc"}
 _SPACE = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
 _PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
 _TRC = {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 16: "smpte2084", 18: "arib-std-b67"}
+_FIELD_ORDER = {2: "tt", 3: "bb", 4: "tb", 5: "bt"}  # AVFieldOrder; 0 unknown, 1 progressive
 
 
 def probe(path: Path) -> VideoInfo:
@@ -121,7 +129,7 @@ def probe(path: Path) -> VideoInfo:
             color_range=_RANGE.get(int(ctx.color_range or 0)), color_space=_SPACE.get(int(ctx.colorspace or 0)),
             color_primaries=_PRIMARIES.get(int(ctx.color_primaries or 0)), color_trc=_TRC.get(int(ctx.color_trc or 0)),
             audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
-            grey_content=grey_content,
+            grey_content=grey_content, field_order=_FIELD_ORDER.get(int(getattr(ctx, "field_order", 0) or 0)),
         )
 
 
@@ -234,6 +242,9 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         video = video.filter("setsar", f"{info.sar.numerator}/{info.sar.denominator}")
     tags = output_colour_tags(info)
     kwargs = {"vcodec": options.codec, "acodec": "copy", "scodec": "copy", **tags}
+    if info.field_order:
+        video, interlace_kwargs = _keep_interlacing(video, info, options.codec)
+        kwargs.update(interlace_kwargs)
     if options.codec in ("libx264", "libx265"):
         kwargs["pix_fmt"] = "yuv420p"
         if options.crf is not None:
@@ -262,6 +273,19 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs.pop("scodec")
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
     return ff.compile(out_node, cmd=ffmpeg)
+
+
+def _keep_interlacing(video, info: VideoInfo, codec: str):
+    """An interlaced source stays interlaced: frames flagged with its field order, 4:2:0 chroma
+    subsampled per field, and encoders that can code fields told to. Without this a tape transfer
+    comes out flagged progressive and players show its combing instead of deinterlacing."""
+    if codec in ("libx264", "libx265"):
+        video = video.filter("scale", interl=1).filter("format", "yuv420p")
+    video = video.filter("setfield", "tff" if info.top_field_first else "bff")
+    kwargs = {"field_order": info.field_order}
+    if codec in ("libx264", "prores_ks", "mpeg2video"):
+        kwargs["flags"] = "+ildct+ilme"
+    return video, kwargs
 
 
 def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
