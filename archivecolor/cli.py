@@ -229,6 +229,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     table.add_row(str(result.count("done")), str(result.count("skipped")), str(result.failed), str(result.images),
                   f"{result.seconds:.1f}", f"{result.images_per_s:.2f}")
     console.stderr.print(table)
+    _say_left_out(result.left_out)
     if report is not None:
         atomic_write_bytes(report, result.to_json().encode())
     if result.failed:
@@ -255,7 +256,15 @@ def _say_folder_plan(source, out, config) -> int:
     table.add_row(str(len(plan.todo)), f"{plan.pixels / 1e6:.1f}", str(plan.count("skipped")), str(plan.count("failed")),
                   str(len(plan.unreadable)))
     console.stderr.print(table)
+    _say_left_out(plan.left_out)
     return plan.count("failed") + len(plan.unreadable)
+
+
+def _say_left_out(count: int, kind: str = "file") -> None:
+    if count:
+        from . import console
+
+        console.info(f"left out {count} hidden or system {kind}(s) (AppleDouble ._ files, @eaDir, __MACOSX, …): not part of the archive")
 
 
 def _model_spec(backend, device, precision, engine):
@@ -331,15 +340,23 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     """
     from . import console
     from .video.ffmpeg import EncodeOptions, VideoError
-    from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output
+    from .listing import archive_files
+    from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output
     from .video.smooth import SmoothingConfig
 
-    films = []
+    films, hidden, ours = [], 0, 0
     for item in inputs:
-        if item.is_dir():
-            films += sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-        else:
+        if item.is_dir():  # a folder: its films, less system files and this tool's own outputs
+            found, left_out = archive_files(item, VIDEO_EXTENSIONS)
+            hidden += left_out
+            colorized = [film for film in found if is_colorized_output(film)]
+            ours += len(colorized)
+            films += [film for film in found if film not in colorized]
+        else:  # named by the user: always taken
             films.append(item)
+    _say_left_out(hidden)
+    if ours:
+        console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
     if not films:
         raise click.ClickException("no video files found")
     single_file_out = out is not None and len(films) == 1 and out.suffix != ""

@@ -30,6 +30,7 @@ from .imageio import (
     read_stills,
     still_format,
 )
+from .listing import archive_files
 from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
@@ -76,6 +77,7 @@ class FolderReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     images: int = 0  # pictures colorized (a multi-page TIFF counts each page)
+    left_out: int = 0  # hidden or system files not taken for pictures (listing.py)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -92,7 +94,7 @@ class FolderReport:
         summary = {k: self.count(k) for k in ("done", "skipped", "failed")}
         return json.dumps(
             {"source": self.source, "output": self.output, "backend": self.backend, "summary": summary,
-             "images": self.images, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
+             "images": self.images, "hidden_or_system_left_out": self.left_out, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
              "files": [asdict(r) for r in self.results]},
             indent=1,  # ASCII escapes: file names that are not valid UTF-8 survive
         )
@@ -127,17 +129,17 @@ def check_output_folder(source: Path, out: Path) -> None:
         raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
 
 
-def list_tasks(source: Path, out: Path, output_format: str | None) -> list[FileTask]:
-    """Every still below `source`, with its mirrored target under `out`, in a stable order."""
+def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list[FileTask], int]:
+    """Every still below `source`, with its mirrored target under `out`, in a stable order; and
+    how many hidden or system files (AppleDouble "._" files, @eaDir thumbnails…) were left out."""
     tasks = []
-    for path in sorted(p for p in Path(source).rglob("*") if p.suffix.lower() in STILL_EXTENSIONS):
-        if not path.is_file() and not path.is_symlink():
-            continue
+    paths, left_out = archive_files(source, STILL_EXTENSIONS)
+    for path in paths:
         rel = path.relative_to(source)
         fmt = output_format or still_format(path)
         target = out / rel if output_format is None else (out / rel).with_suffix(FORMAT_SUFFIX[fmt])
         tasks.append(FileTask(path, rel.as_posix(), target, fmt))
-    return tasks
+    return tasks, left_out
 
 
 def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[FileResult], list[FileTask]]:
@@ -259,6 +261,7 @@ class FolderPlan:
     settled: list[FileResult]  # already done, or refused (would overwrite its source)
     unreadable: list[str]  # to do, but their header cannot be read: they will most likely fail
     pixels: int = 0  # of the files to do (all pages)
+    left_out: int = 0  # hidden or system files
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.settled if r.status == status)
@@ -267,8 +270,9 @@ class FolderPlan:
 def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     """`folder --dry-run`: the files a run would colorize, skip and refuse; no folder is created."""
     check_output_folder(source, out)
-    settled, todo = triage(list_tasks(Path(source), Path(out), config.output_format), Path(out), config.overwrite)
-    plan = FolderPlan([], settled, [])
+    tasks, left_out = list_tasks(Path(source), Path(out), config.output_format)
+    settled, todo = triage(tasks, Path(out), config.overwrite)
+    plan = FolderPlan([], settled, [], left_out=left_out)
     for task in todo:
         task.pixels, pages = _header(task.source)
         if refusal := pages_refusal(task.fmt, pages):
@@ -294,7 +298,7 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
         if on_file is not None:
             on_file(result)
 
-    tasks = list_tasks(source, out, config.output_format)
+    tasks, report.left_out = list_tasks(source, out, config.output_format)
     if on_total is not None:
         on_total(len(tasks))
     settled, todo = triage(tasks, out, config.overwrite)

@@ -32,7 +32,8 @@ OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2")
 FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2"}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
-PROVENANCE = f"archivecolor {__version__} (colorized; not an original)"
+COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
+PROVENANCE = f"archivecolor {__version__} {COLORIZED_MARK}"
 JPEG_QUALITY = 95
 
 _EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131

@@ -151,6 +151,21 @@ def test_a_sixteen_bit_jpeg2000_master_gives_a_lossless_sixteen_bit_colour_jp2(t
     assert np.abs(L_out - L_src).mean() < 0.5
 
 
+def test_hidden_and_system_files_are_left_out_and_counted(archive, tiny_weights, tmp_path):
+    (archive / "1920s" / "._portrait.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (archive / "1920s" / "@eaDir" / "portrait.jpg").mkdir(parents=True)
+    cv2.imwrite(str(archive / "1920s" / "@eaDir" / "portrait.jpg" / "SYNOPHOTO_THUMB_S.jpg"), real_photo(0))
+    (archive / "__MACOSX").mkdir()
+    (archive / "__MACOSX" / "logo.png").write_bytes(b"junk")
+    out = tmp_path / "out"
+    result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "left out 3 hidden or system" in result.output
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    assert report["hidden_or_system_left_out"] == 3 and report["summary"] == {"done": 7, "skipped": 0, "failed": 0}
+    assert not (out / "1920s" / "@eaDir").exists() and not (out / "__MACOSX").exists()
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from archivecolor.backends import open_backend
 from archivecolor.cli import main
 from archivecolor.colorizer import Colorizer
+from archivecolor.imageio import PROVENANCE
 from archivecolor.video.ffmpeg import VideoError, find_ffmpeg, probe
 from archivecolor.video.pipeline import VideoConfig, colorize_video
 from archivecolor.video.smooth import SmoothingConfig, TemporalSmoother
@@ -126,6 +127,37 @@ def test_cli_goes_on_after_a_bad_film_and_exits_1(test_clip, tiny_weights, tmp_p
     assert result.exit_code == 1
     assert "a-broken.mp4" in result.output
     assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
+
+
+def test_a_folder_of_films_never_takes_its_own_outputs_or_system_files_for_films(test_clip, tiny_weights, tmp_path):
+    films = tmp_path / "films"
+    (films / "@eaDir").mkdir(parents=True)
+    (films / "reel.mp4").write_bytes(test_clip.read_bytes())
+    (films / "._reel.mp4").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # a Mac's resource fork
+    (films / "@eaDir" / "thumb.mp4").write_bytes(test_clip.read_bytes())  # a NAS's preview
+    args = ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "left out 2 hidden or system" in first.output
+    assert sorted(p.name for p in films.iterdir()) == ["._reel.mp4", "@eaDir", "reel-colorized.mp4", "reel.mp4"]
+    renamed = films / "renamed by hand.mp4"  # no name to go by: the provenance tag tells
+    (films / "reel-colorized.mp4").rename(renamed)
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0, second.output
+    assert "left out 1 film(s) that archivecolor made" in second.output
+    assert not list(films.glob("renamed by hand-colorized*"))
+
+
+def test_output_is_marked_colorized_and_keeps_the_source_tags(test_clip, colorizer, tmp_path):
+    tagged = tmp_path / "tagged.mov"
+    ffmpeg("-i", str(test_clip), "-c", "copy", "-metadata", "title=Picnic 1931", "-metadata", "comment=Reel 4", str(tagged))
+    for name, chunk_frames in (("one.mp4", None), ("chunked.mkv", 30)):
+        out = tmp_path / name
+        colorize_video(tagged, out, colorizer, VideoConfig(chunk_frames=chunk_frames))
+        with av.open(str(out)) as c:
+            tags = {k.lower(): v for k, v in c.metadata.items()}
+        assert tags["title"] == "Picnic 1931"
+        assert tags["comment"].startswith("Reel 4") and tags["comment"].endswith(PROVENANCE)
 
 
 # --- smoothing and its measure (pure arrays) ------------------------------------------------

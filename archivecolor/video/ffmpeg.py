@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from ..imageio import COLORIZED_MARK, PROVENANCE
+
 FFMPEG_ENV = "ARCHIVECOLOR_FFMPEG"
 
 
@@ -67,6 +69,7 @@ class VideoInfo:
     # Interlaced video (tape transfers): "tt"/"bb" (top/bottom field first, coded so), "tb"/"bt"
     # (swapped coding order); None for progressive or unstated.
     field_order: str | None = None
+    comment: str | None = None  # the container's comment tag, which also carries the provenance mark
 
     @property
     def top_field_first(self) -> bool:
@@ -130,6 +133,7 @@ def probe(path: Path) -> VideoInfo:
             color_primaries=_PRIMARIES.get(int(ctx.color_primaries or 0)), color_trc=_TRC.get(int(ctx.color_trc or 0)),
             audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
             grey_content=grey_content, field_order=_FIELD_ORDER.get(int(getattr(ctx, "field_order", 0) or 0)),
+            comment=container.metadata.get("comment") or container.metadata.get("COMMENT"),
         )
 
 
@@ -271,8 +275,15 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     if not with_streams:
         kwargs.pop("acodec")
         kwargs.pop("scodec")
+    else:
+        kwargs.update(_provenance_tags(info))
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
-    return ff.compile(out_node, cmd=ffmpeg)
+    cmd = ff.compile(out_node, cmd=ffmpeg)
+    if with_streams and len(streams) == 1:
+        # ffmpeg-python names only the inputs that feed a stream; the source must be input 1 for its tags
+        at = cmd.index("pipe:") + 1
+        cmd[at:at] = ["-i", str(source)]
+    return cmd
 
 
 def _keep_interlacing(video, info: VideoInfo, codec: str):
@@ -288,6 +299,18 @@ def _keep_interlacing(video, info: VideoInfo, codec: str):
     return video, kwargs
 
 
+def provenance_comment(source_comment: str | None) -> str:
+    """The output's comment: the source's, with the mark that says this film was colorized."""
+    if source_comment and COLORIZED_MARK in source_comment:
+        return source_comment
+    return f"{source_comment} | {PROVENANCE}" if source_comment else PROVENANCE
+
+
+def _provenance_tags(info: VideoInfo) -> dict:
+    """The source film's own tags (title, date, …; input 1 is the source) and the provenance mark."""
+    return {"map_metadata": 1, "metadata": f"comment={provenance_comment(info.comment)}"}
+
+
 def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
     """Join encoded chunks without re-encoding and add the source's audio and subtitles, copied."""
     cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
@@ -297,6 +320,8 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     if info.subtitle_streams:
         cmd += ["-map", "1:s"]
     cmd += ["-c", "copy"]
+    for key, value in _provenance_tags(info).items():
+        cmd += [f"-{key}", str(value)]
     if container_format in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]
     return cmd + ["-f", container_format, str(out)]

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..colorizer import Colorizer
 from ..render import recombine_into
+from ..imageio import COLORIZED_MARK
 from ..weights import atomic_write_bytes, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
@@ -67,6 +68,22 @@ class VideoResult:
 
 def default_output(source: Path) -> Path:
     return source.with_name(f"{source.stem}-colorized{source.suffix}")
+
+
+def is_colorized_output(path: Path) -> bool:
+    """A film an earlier run wrote (its comment carries the provenance mark, or it is
+    NAME-colorized.EXT beside NAME.EXT): a folder of films holds these after the first run,
+    and colouring them again would only make NAME-colorized-colorized.EXT."""
+    path = Path(path)
+    if path.stem.endswith("-colorized") and path.with_name(path.stem.removesuffix("-colorized") + path.suffix).exists():
+        return True
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return COLORIZED_MARK in (container.metadata.get("comment") or container.metadata.get("COMMENT") or "")
+    except Exception:
+        return False  # unreadable: colorize_video will say why
 
 
 def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
