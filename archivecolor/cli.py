@@ -499,7 +499,8 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
 @click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
 @click.option("--chroma-gain", type=click.FloatRange(0, 4), default=1.0, show_default=True,
               help="Scale the model's a/b by this before scoring. PSNR and CIEDE2000 reward muted colour, so compare two models "
-                   "at equal colourfulness: give the more colourful one a gain below 1. Evaluation only.")
+                   "at equal colourfulness: give the more colourful one a gain below 1. Evaluation only; on top of any gain "
+                   "the weights carry (train/ship.py --chroma-gain).")
 @runtime_options
 def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, chroma_gain, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR (or clips, with --video), colorize them, and score against the originals.

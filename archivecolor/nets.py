@@ -24,6 +24,9 @@ class GeneratorConfig:
     norm: str = "batch"  # "batch" (the design) or "instance" (no running statistics to drift from training)
     dropout: float = 0.5  # dropout in the innermost decoder blocks, as in pix2pix
     dropout_blocks: int = 3  # how many of the innermost decoder blocks carry dropout
+    # a/b scaled by this after the tanh: 1 for training from scratch; a shipped model may carry
+    # the gain it was chosen at (train/ship.py --chroma-gain), so every backend colours alike.
+    chroma_gain: float = 1.0
 
     def __post_init__(self):
         if self.upsample not in UPSAMPLE_MODES:
@@ -32,6 +35,8 @@ class GeneratorConfig:
             raise ValueError(f"norm must be one of {NORM_KINDS}, not {self.norm!r}")
         if self.width < 1 or self.depth < 2:
             raise ValueError("width must be ≥ 1 and depth ≥ 2")
+        if not self.chroma_gain > 0:
+            raise ValueError(f"chroma_gain must be > 0, not {self.chroma_gain}")
 
     @property
     def size_multiple(self) -> int:
@@ -125,7 +130,8 @@ class UNetGenerator(nn.Module):
         for block in self.up:
             x = block(x)
             x = torch.cat([x, skips.pop()], dim=1)
-        return self.head(x)
+        ab = self.head(x)
+        return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
 
 
 class PatchDiscriminator(nn.Module):

@@ -114,3 +114,28 @@ def test_average_weights_command_writes_a_loadable_mean_and_never_overwrites_an_
     onto_input = CliRunner().invoke(main, ["average-weights", *map(str, paths), "--out", str(paths[0]), "--overwrite"])
     assert onto_input.exit_code == 2 and "one of the inputs" in onto_input.output
     assert [p.read_bytes() for p in paths] == before
+
+
+def test_a_shipped_chroma_gain_scales_every_backend_alike(tmp_path):
+    """The gain lives in the network (after its tanh), so the file, the ONNX export and onnxruntime carry it."""
+    import dataclasses
+
+    import numpy as np
+
+    from archivecolor.backends import open_backend
+
+    torch.manual_seed(1)
+    plain = UNetGenerator(GeneratorConfig(width=8, depth=4, upsample="resize")).eval()
+    gained = UNetGenerator(dataclasses.replace(plain.config, chroma_gain=1.35)).eval()
+    gained.load_state_dict(plain.state_dict())
+    save_generator(tmp_path / "plain.safetensors", plain)
+    save_generator(tmp_path / "gained.safetensors", gained)
+    assert load_generator(tmp_path / "gained.safetensors").config.chroma_gain == 1.35
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 32, 48)).astype(np.float32)
+    for kind in ("torch", "onnx"):
+        base = open_backend(kind, tmp_path / "plain.safetensors", device="cpu").backend.run(x)
+        scaled = open_backend(kind, tmp_path / "gained.safetensors", device="cpu").backend.run(x)
+        assert np.abs(base).max() > 1e-4  # a fresh network's colour is faint, but not nothing
+        np.testing.assert_allclose(scaled, base * 1.35, rtol=1e-3, atol=1e-8)
+    with pytest.raises(ValueError, match="chroma_gain"):
+        GeneratorConfig(chroma_gain=0)

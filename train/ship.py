@@ -2,16 +2,20 @@
 
     python train/ship.py RUN/generator-epoch017.safetensors --recipe train/default-cpu.md
     python train/ship.py RUN/generator-epoch01{3..7}.safetensors --figures evaluation/evaluation.json
+    python train/ship.py RUN/generator-epoch022.safetensors --chroma-gain 1.35
 
 Writes archivecolor/models/default.safetensors: the generator (or the mean of several epochs'
 generators, as `archivecolor average-weights` makes it) stored in fp16 (half the size; the
 runtime computes in fp32 or fp16 as the backend chooses), with where it came from in its
-metadata.
+metadata. --chroma-gain stores a scale for the predicted a/b in the network's config (applied
+after its tanh, so the ONNX export and a TensorRT engine carry it too): choose it with
+`archivecolor evaluate --chroma-gain` to colour at the colourfulness the model was compared at.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("weights", type=Path, nargs="+", help="one generator, or several epochs of one run to average")
     parser.add_argument("--recipe", default="train/default-cpu.md")
     parser.add_argument("--figures", type=Path, default=None, help="evaluation.json of the chosen weights, recorded in the metadata")
+    parser.add_argument("--chroma-gain", type=float, default=None, help="scale the predicted a/b by this (stored in the network config)")
     args = parser.parse_args()
     if len(args.weights) == 1:
         generator = load_generator(args.weights[0])
@@ -37,6 +42,8 @@ def main() -> None:
         info = {"averaged_epochs": [json.loads(read_metadata(w).get("info", "{}")).get("epoch", w.name) for w in args.weights],
                 "source_files": [w.name for w in args.weights]}
     info["recipe"] = args.recipe
+    if args.chroma_gain is not None:
+        generator.config = dataclasses.replace(generator.config, chroma_gain=args.chroma_gain)
     if args.figures:
         info["bsd100"] = json.loads(args.figures.read_text())["summary"]
     save_generator(TARGET, generator, dtype=torch.float16, info=info)
