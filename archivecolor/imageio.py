@@ -189,6 +189,8 @@ def _read_tiff(data: bytes) -> list[Still]:
             except Exception as exc:
                 raise BadInput(f"TIFF page {index + 1} cannot be decoded ({exc})") from None
             photometric = int(page.photometric)
+            if pixels.dtype == bool:  # bilevel (1-bit) scans, e.g. CCITT fax-compressed
+                pixels = pixels.astype(np.uint8) * np.uint8(255)
             if pixels.dtype not in (np.uint8, np.uint16):
                 raise BadInput(f"TIFF page {index + 1}: unsupported sample type {pixels.dtype}")
             if photometric == 0:  # MINISWHITE

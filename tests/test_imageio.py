@@ -57,6 +57,23 @@ def test_input_kinds_decode_at_full_depth(tmp_path, name, writer, shape, dtype):
     assert still.pixels.dtype == dtype
 
 
+@pytest.mark.parametrize("compression", ["tiff_lzw", "jpeg", "tiff_adobe_deflate", "packbits"])
+def test_compressed_tiffs_as_scanners_write_them(tmp_path, compression):
+    grey = grey_image(48, 64)
+    path = tmp_path / f"{compression}.tif"
+    Image.fromarray(grey).save(path, compression=compression)
+    (still,) = read_stills(path)
+    tolerance = 8 if compression == "jpeg" else 0  # JPEG-in-TIFF is lossy
+    assert still.pixels.shape == (48, 64) and np.abs(still.pixels.astype(int) - grey).max() <= tolerance
+
+
+def test_bilevel_fax_compressed_tiff_reads_as_black_and_white(tmp_path):
+    bits = grey_image(48, 64) > 100
+    Image.fromarray(bits).save(tmp_path / "g4.tif", compression="group4")
+    (still,) = read_stills(tmp_path / "g4.tif")
+    assert still.pixels.dtype == np.uint8 and np.array_equal(still.pixels, np.where(bits, 255, 0))
+
+
 def test_multipage_tiff_gives_every_page(tmp_path):
     path = tmp_path / "pages.tif"
     with tifffile.TiffWriter(path) as w:
