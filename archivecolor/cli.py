@@ -341,10 +341,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from . import console
     from .video.ffmpeg import EncodeOptions, VideoError
     from .listing import archive_files
-    from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output
+    from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
     from .video.smooth import SmoothingConfig
 
-    films, hidden, ours = [], 0, 0
+    films, names, hidden, ours = [], [], 0, 0  # names: where each lands under --out (a folder's tree is mirrored)
     for item in inputs:
         if item.is_dir():  # a folder: its films, less system files and this tool's own outputs
             found, left_out = archive_files(item, VIDEO_EXTENSIONS)
@@ -352,8 +352,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             colorized = [film for film in found if is_colorized_output(film)]
             ours += len(colorized)
             films += [film for film in found if film not in colorized]
+            names += [film.relative_to(item) for film in found if film not in colorized]
         else:  # named by the user: always taken
             films.append(item)
+            names.append(Path(item.name))
     _say_left_out(hidden)
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
@@ -364,7 +366,12 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None))
-    targets = [out if single_file_out else ((out / film.name) if out is not None else default_output(film)) for film in films]
+    if single_file_out:
+        targets = [out]
+    elif out is not None:
+        targets = [out / name.parent / (name.stem + output_suffix(film, codec)) for film, name in zip(films, names)]
+    else:
+        targets = [default_output(film, codec) for film in films]
     if dry_run:
         if _say_video_plan(films, targets, config, overwrite):
             raise SystemExit(1)

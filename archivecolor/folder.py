@@ -145,9 +145,14 @@ def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list
 def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[FileResult], list[FileTask]]:
     """Results settled before any decoding (finished earlier, or would overwrite a source), and the work left."""
     settled, todo = [], []
+    claimed: dict[Path, str] = {}  # output -> the file that has it (--format can give two files one name)
     for task in tasks:
+        first = claimed.setdefault(task.target.resolve(), task.rel)
         if task.target.resolve() == task.source.resolve():
             settled.append(FileResult(task.rel, "failed", "output would overwrite the source"))
+        elif first != task.rel:
+            settled.append(FileResult(task.rel, "failed", f"its output {_rel(task.target, out)} is also that of {first} "
+                                      "(--format gives both one name): colorize one of them separately"))
         elif task.target.exists() and not overwrite:
             settled.append(FileResult(task.rel, "skipped", "already done", _rel(task.target, out)))
         else:

@@ -166,6 +166,20 @@ def test_hidden_and_system_files_are_left_out_and_counted(archive, tiny_weights,
     assert not (out / "1920s" / "@eaDir").exists() and not (out / "__MACOSX").exists()
 
 
+def test_two_files_that_format_gives_one_name_are_never_written_over_each_other(tiny_weights, tmp_path):
+    src, out = tmp_path / "scans", tmp_path / "out"
+    src.mkdir()
+    cv2.imwrite(str(src / "plate.jpg"), grey_of(real_photo(0)))
+    cv2.imwrite(str(src / "plate.tif"), grey_of(real_photo(1)))
+    args = ["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64", "--format", "png"]
+    result = run_cli(args)
+    assert result.exit_code == 1
+    report = {f["source"]: f for f in json.loads((out / "archivecolor-report.json").read_text())["files"]}
+    assert report["plate.jpg"]["status"] == "done"
+    assert report["plate.tif"]["status"] == "failed" and "also that of plate.jpg" in report["plate.tif"]["reason"]
+    assert run_cli(args + ["--dry-run"]).exit_code == 1  # the dry run says so too
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()

@@ -160,6 +160,34 @@ def test_output_is_marked_colorized_and_keeps_the_source_tags(test_clip, coloriz
         assert tags["comment"].startswith("Reel 4") and tags["comment"].endswith(PROVENANCE)
 
 
+def test_tape_and_web_formats_go_to_a_container_that_holds_the_colour_film(tiny_weights, tmp_path):
+    """DV and WebM cannot hold x264: the default output is Matroska, the sound copied as it is;
+    an output named .webm is refused in one line before any work."""
+    films = tmp_path / "films"
+    films.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=720x576:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000",
+           "-vf", "hue=s=0", "-target", "pal-dv", str(films / "tape.dv"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=0.4", "-vf", "hue=s=0", "-c:v", "libvpx-vp9", str(films / "tape.webm"))
+    result = CliRunner().invoke(main, ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(films / "tape-colorized.dv.mkv")) as c:
+        assert [(s.type, s.codec_context.name) for s in c.streams] == [("video", "h264"), ("audio", "pcm_s16le")]
+    assert (films / "tape-colorized.webm.mkv").exists()  # the two never share a name
+    refused = CliRunner().invoke(main, ["video", str(films / "tape.webm"), "--out", str(tmp_path / "x.webm"),
+                                        "--weights", str(tiny_weights), "--render-size", "64"])
+    assert refused.exit_code == 1 and "WebM holds only VP8, VP9 and AV1" in refused.output
+
+
+def test_out_folder_mirrors_the_tree_of_a_folder_of_films(test_clip, tiny_weights, tmp_path):
+    films, out = tmp_path / "films", tmp_path / "out"
+    for reel in ("1950s/reel.mp4", "1960s/reel.mp4"):  # one name in two boxes
+        (films / reel).parent.mkdir(parents=True, exist_ok=True)
+        (films / reel).write_bytes(test_clip.read_bytes())
+    result = CliRunner().invoke(main, ["video", str(films), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert (out / "1950s" / "reel.mp4").exists() and (out / "1960s" / "reel.mp4").exists()
+
+
 # --- smoothing and its measure (pure arrays) ------------------------------------------------
 def flickering_frames(n=30, cut_at=None, seed=0):
     """A static scene whose predicted colour flickers frame to frame; optionally a cut to another scene."""

@@ -33,7 +33,10 @@ from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decod
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mpg", ".mpeg", ".ts")
+# Read by ffmpeg; the last ones (tape captures, DVD, camcorder and web formats) are written back as Matroska.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mpg", ".mpeg", ".ts",
+                    ".dv", ".vob", ".mts", ".m2ts", ".wmv", ".flv", ".ogv", ".m2v")
+WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")  # all WebM can hold
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm",
                      ".mxf": "mxf", ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts"}
 _END = object()
@@ -66,8 +69,30 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def default_output(source: Path) -> Path:
-    return source.with_name(f"{source.stem}-colorized{source.suffix}")
+def container_refusal(suffix: str, codec: str) -> str | None:
+    """Why an output named `suffix` cannot hold `codec` video; None if it can."""
+    suffix = suffix.lower()
+    if suffix not in CONTAINER_FORMATS:
+        return f"unsupported output container {suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})"
+    if suffix == ".webm" and codec not in WEBM_CODECS:
+        return f"WebM holds only VP8, VP9 and AV1 video, not {codec}: name the output .mkv, or --codec libvpx-vp9"
+    if suffix in (".mp4", ".m4v") and codec == "prores_ks":
+        return "MP4 does not hold ProRes: name the output .mov"
+    return None
+
+
+def output_suffix(source: Path, codec: str) -> str:
+    """The source's own container where it can hold the colour film, else .mov for ProRes from
+    MP4 and Matroska for the rest (.dv, .vob, WebM with x264…): it holds any codec and the
+    source's sound and subtitles as they are. A changed container keeps the source's suffix
+    before its own (reel.vob -> reel.vob.mkv), so reel.dv and reel.vob never share an output."""
+    if container_refusal(source.suffix, codec) is None:
+        return source.suffix
+    return source.suffix + (".mov" if codec == "prores_ks" and source.suffix.lower() in (".mp4", ".m4v") else ".mkv")
+
+
+def default_output(source: Path, codec: str = "libx264") -> Path:
+    return source.with_name(f"{source.stem}-colorized{output_suffix(source, codec)}")
 
 
 def is_colorized_output(path: Path) -> bool:
@@ -130,9 +155,10 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
     if target.resolve() == source.resolve():
         raise VideoError("the output would overwrite the source")
     info = probe(source)
-    container = CONTAINER_FORMATS.get(target.suffix.lower())
-    if container is None:
-        raise VideoError(f"unsupported output container {target.suffix!r} (use one of {', '.join(CONTAINER_FORMATS)})")
+    refusal = container_refusal(target.suffix, config.encode.codec)
+    if refusal:
+        raise VideoError(refusal)
+    container = CONTAINER_FORMATS[target.suffix.lower()]
     stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
     if info.frames is None and stamps:  # Matroska and others state no frame count: the packets tell
         info = dataclasses.replace(info, frames=len(stamps))
