@@ -142,6 +142,27 @@ class RunFolder:
         self.generator = self.path / "generator.safetensors"
         self.best = self.path / "generator-best.safetensors"
 
+    def hold(self):
+        """Lock the folder for this run (released when the process ends). A second `train` on it
+        (a job started twice, a --resume while the first still runs) would interleave two runs'
+        checkpoints and logs; it is refused instead, naming the holder."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise ValueError(f"{self.path} is in use by another archivecolor train{f' (PID {holder})' if holder else ''}: "
+                             "stop it first, or choose another --out") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._held = handle  # open, so locked, for as long as this run lives
+
     def append_log(self, record: dict) -> None:
         with open(self.log, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -233,6 +254,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     if device.type == "cuda":
         torch.cuda.set_device(device)
 
+    if dist.main:
+        run.hold()
     checkpoint = None
     if resume:
         if not run.checkpoint.exists():

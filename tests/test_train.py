@@ -118,6 +118,23 @@ def test_resume_equals_uninterrupted_run(colour_folder, tmp_path):
             assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
 
 
+def test_a_run_folder_in_use_is_refused_naming_its_holder(colour_folder, tmp_path):
+    """Two trainers on one folder (a job started twice, --resume while the first still runs)
+    would interleave their checkpoints and logs: the second is refused before it writes."""
+    import os
+
+    from archivecolor.train import RunFolder
+
+    run = tmp_path / "run"
+    first = RunFolder(run)
+    first.hold()
+    with pytest.raises(ValueError, match=f"in use by another archivecolor train \\(PID {os.getpid()}\\)"):
+        train(colour_folder, run, TINY, show_progress=False)
+    assert not (run / "config.json").exists()
+    first._held.close()  # the first run ends
+    assert train(colour_folder, run, replace(TINY, epochs=1), show_progress=False).epochs_done == 1
+
+
 def test_failure_watch_names_the_remedy():
     warnings = failure_watch({"d": 0.01, "val": {"chroma_std_ratio": 0.1}}, adversarial=True)
     assert any("--lr-d" in w for w in warnings) and any("mode collapse" in w for w in warnings)
