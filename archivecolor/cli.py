@@ -308,7 +308,8 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Output file (one input) or folder (several). Default: NAME-colorized.EXT beside each input.")
+              help="Output file (one input) or folder (several; a folder's tree is mirrored). Default: NAME-colorized.EXT beside "
+                   "each input (NAME-colorized.EXT.mkv where EXT cannot hold the codec: .dv, .vob, WebM with x264…).")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
 @click.option("--smoothing", type=click.Choice(["none", "ema", "flow"]), default="ema", show_default=True,
               help="Temporal a/b smoothing against flicker: ema (moving average), flow (motion-compensated, slower), none.")
@@ -330,7 +331,9 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
 @cluster_options
 def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path, dry_run,
           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize films: one or more video files, or folders of them.
+    """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
+    ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
+    outputs are left out of folders).
 
     Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
     is smoothed over time (reset at scene cuts), colour is recombined with each frame's own
