@@ -229,7 +229,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     table.add_row(str(result.count("done")), str(result.count("skipped")), str(result.failed), str(result.images),
                   f"{result.seconds:.1f}", f"{result.images_per_s:.2f}")
     console.stderr.print(table)
-    _say_left_out(result.left_out)
+    _say_left_out(result.left_out, result.others)
     if report is not None:
         atomic_write_bytes(report, result.to_json().encode())
     if result.failed:
@@ -256,15 +256,17 @@ def _say_folder_plan(source, out, config) -> int:
     table.add_row(str(len(plan.todo)), f"{plan.pixels / 1e6:.1f}", str(plan.count("skipped")), str(plan.count("failed")),
                   str(len(plan.unreadable)))
     console.stderr.print(table)
-    _say_left_out(plan.left_out)
+    _say_left_out(plan.left_out, plan.others)
     return plan.count("failed") + len(plan.unreadable)
 
 
-def _say_left_out(count: int, kind: str = "file") -> None:
-    if count:
-        from . import console
+def _say_left_out(hidden: int, others: str | None = None) -> None:
+    from . import console
 
-        console.info(f"left out {count} hidden or system {kind}(s) (AppleDouble ._ files, @eaDir, __MACOSX, …): not part of the archive")
+    if hidden:
+        console.info(f"left out {hidden} hidden or system file(s) (AppleDouble ._ files, @eaDir, __MACOSX, …): not part of the archive")
+    if others:
+        console.info(others)
 
 
 def _model_spec(backend, device, precision, engine):
@@ -343,15 +345,15 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     """
     from . import console
     from .video.ffmpeg import EncodeOptions, VideoError
-    from .listing import archive_files
+    from .listing import Listing, archive_files
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
     from .video.smooth import SmoothingConfig
 
-    films, names, hidden, ours = [], [], 0, 0  # names: where each lands under --out (a folder's tree is mirrored)
+    films, names, hidden, ours, others = [], [], 0, 0, Listing([])  # names: where each lands under --out
     for item in inputs:
         if item.is_dir():  # a folder: its films, less system files and this tool's own outputs
-            found, left_out = archive_files(item, VIDEO_EXTENSIONS)
-            hidden += left_out
+            listing = archive_files(item, VIDEO_EXTENSIONS)
+            found, hidden, others.others = listing.files, hidden + listing.hidden, others.others + listing.others
             colorized = [film for film in found if is_colorized_output(film)]
             ours += len(colorized)
             films += [film for film in found if film not in colorized]
@@ -359,7 +361,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         else:  # named by the user: always taken
             films.append(item)
             names.append(Path(item.name))
-    _say_left_out(hidden)
+    _say_left_out(hidden, others.others_line("films"))
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
     if not films:

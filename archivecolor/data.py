@@ -20,14 +20,14 @@ from torch.utils.data import Dataset
 from .lab import normalize_ab, normalize_l, srgb_to_lab
 from .listing import archive_files
 
-TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jp2")
+TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jp2")
 GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
 
 
 def find_images(root: Path, extensions=TRAIN_EXTENSIONS) -> list[Path]:
     """Every image file below `root`, recursive, in a stable (sorted) order; hidden and system
     files (AppleDouble "._" files, @eaDir thumbnails…) left out."""
-    return archive_files(Path(root), extensions)[0]
+    return archive_files(Path(root), extensions).files
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -30,7 +30,7 @@ from .imageio import (
     read_stills,
     still_format,
 )
-from .listing import archive_files
+from .listing import Listing, archive_files
 from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
@@ -78,6 +78,7 @@ class FolderReport:
     seconds: float = 0.0
     images: int = 0  # pictures colorized (a multi-page TIFF counts each page)
     left_out: int = 0  # hidden or system files not taken for pictures (listing.py)
+    others: str | None = None  # the line naming the other files found, not read
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -94,7 +95,7 @@ class FolderReport:
         summary = {k: self.count(k) for k in ("done", "skipped", "failed")}
         return json.dumps(
             {"source": self.source, "output": self.output, "backend": self.backend, "summary": summary,
-             "images": self.images, "hidden_or_system_left_out": self.left_out, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
+             "images": self.images, "hidden_or_system_left_out": self.left_out, "other_files_not_read": self.others, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
              "files": [asdict(r) for r in self.results]},
             indent=1,  # ASCII escapes: file names that are not valid UTF-8 survive
         )
@@ -129,17 +130,17 @@ def check_output_folder(source: Path, out: Path) -> None:
         raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
 
 
-def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list[FileTask], int]:
+def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list[FileTask], Listing]:
     """Every still below `source`, with its mirrored target under `out`, in a stable order; and
-    how many hidden or system files (AppleDouble "._" files, @eaDir thumbnails…) were left out."""
+    the listing (hidden or system files left out, other files counted)."""
     tasks = []
-    paths, left_out = archive_files(source, STILL_EXTENSIONS)
-    for path in paths:
+    listing = archive_files(source, STILL_EXTENSIONS)
+    for path in listing.files:
         rel = path.relative_to(source)
         fmt = output_format or still_format(path)
         target = out / rel if output_format is None else (out / rel).with_suffix(FORMAT_SUFFIX[fmt])
         tasks.append(FileTask(path, rel.as_posix(), target, fmt))
-    return tasks, left_out
+    return tasks, listing
 
 
 def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[FileResult], list[FileTask]]:
@@ -267,6 +268,7 @@ class FolderPlan:
     unreadable: list[str]  # to do, but their header cannot be read: they will most likely fail
     pixels: int = 0  # of the files to do (all pages)
     left_out: int = 0  # hidden or system files
+    others: str | None = None  # the line naming the other files found, not read
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.settled if r.status == status)
@@ -275,9 +277,9 @@ class FolderPlan:
 def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     """`folder --dry-run`: the files a run would colorize, skip and refuse; no folder is created."""
     check_output_folder(source, out)
-    tasks, left_out = list_tasks(Path(source), Path(out), config.output_format)
+    tasks, listing = list_tasks(Path(source), Path(out), config.output_format)
     settled, todo = triage(tasks, Path(out), config.overwrite)
-    plan = FolderPlan([], settled, [], left_out=left_out)
+    plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
         task.pixels, pages = _header(task.source)
         if refusal := pages_refusal(task.fmt, pages):
@@ -303,7 +305,8 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
         if on_file is not None:
             on_file(result)
 
-    tasks, report.left_out = list_tasks(source, out, config.output_format)
+    tasks, listing = list_tasks(source, out, config.output_format)
+    report.left_out, report.others = listing.hidden, listing.others_line("images")
     if on_total is not None:
         on_total(len(tasks))
     settled, todo = triage(tasks, out, config.overwrite)

@@ -8,6 +8,8 @@ every run, or colour thumbnails. They are left out and counted, never silently.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM_FOLDERS = frozenset({"@eaDir", "__MACOSX", "$RECYCLE.BIN", "System Volume Information", "#recycle", "#snapshot"})
@@ -18,16 +20,35 @@ def is_hidden_or_system(relative: Path) -> bool:
     return any(part.startswith(".") or part in SYSTEM_FOLDERS for part in Path(relative).parts)
 
 
-def archive_files(root: Path, extensions) -> tuple[list[Path], int]:
-    """Files below `root` whose suffix is in `extensions`, sorted; and how many hidden or system
-    files with those suffixes were left out."""
+@dataclass
+class Listing:
+    files: list[Path]  # sorted
+    hidden: int = 0  # hidden or system files with a wanted suffix, left out
+    others: Counter = field(default_factory=Counter)  # other files of the archive, by suffix: not read
+
+    def others_line(self, kind: str) -> str | None:
+        """'not images archivecolor reads, left as they are: 3 × .pdf, 2 × .gif', or None."""
+        if not self.others:
+            return None
+        counts = ", ".join(f"{n} × {suffix or '(no suffix)'}" for suffix, n in self.others.most_common(6))
+        more = len(self.others) - 6
+        return f"not {kind} archivecolor reads, left as they are: {counts}" + (f" and {more} more kinds" if more > 0 else "")
+
+
+def archive_files(root: Path, extensions) -> Listing:
+    """Files below `root` whose suffix is in `extensions`; hidden and system files left out and
+    counted; the archive's other files counted by suffix, so that none is passed over silently."""
     root = Path(root)
-    kept, left_out = [], 0
+    listing = Listing([])
     for path in root.rglob("*"):
-        if path.suffix.lower() not in extensions or not (path.is_file() or path.is_symlink()):
+        if not (path.is_file() or path.is_symlink()):
             continue
+        suffix = path.suffix.lower()
         if is_hidden_or_system(path.relative_to(root)):
-            left_out += 1
+            listing.hidden += suffix in extensions
+        elif suffix in extensions:
+            listing.files.append(path)
         else:
-            kept.append(path)
-    return sorted(kept), left_out
+            listing.others[suffix] += 1
+    listing.files.sort()
+    return listing
