@@ -188,6 +188,21 @@ def test_out_folder_mirrors_the_tree_of_a_folder_of_films(test_clip, tiny_weight
     assert (out / "1950s" / "reel.mp4").exists() and (out / "1960s" / "reel.mp4").exists()
 
 
+def test_program_streams_have_no_index_so_a_long_one_goes_in_one_pass(colorizer, tmp_path):
+    """A seek in .mpg/.vob/.ts lands near, not on, a frame: chunks of such a film came out short
+    ("the chunk from frame 50 gave 37 frames"); they are done in one pass, every frame kept."""
+    from archivecolor.video.pipeline import plan_film
+
+    dvd = tmp_path / "dvd.mpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4", "-f", "lavfi", "-i", "sine=duration=4",
+           "-vf", "hue=s=0", "-c:v", "mpeg2video", "-g", "25", "-q:v", "4", "-c:a", "mp2", str(dvd))
+    assert not probe(dvd).seeks_exactly
+    config = VideoConfig(chunk_frames=30)
+    assert plan_film(dvd, tmp_path / "out.mkv", config).chunks == [(0, 100)]
+    result = colorize_video(dvd, tmp_path / "out.mkv", colorizer, config)
+    assert result.frames == 100 and stream_facts(tmp_path / "out.mkv")[0] == 100
+
+
 # --- smoothing and its measure (pure arrays) ------------------------------------------------
 def flickering_frames(n=30, cut_at=None, seed=0):
     """A static scene whose predicted colour flickers frame to frame; optionally a cut to another scene."""

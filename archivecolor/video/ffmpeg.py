@@ -70,6 +70,13 @@ class VideoInfo:
     # (swapped coding order); None for progressive or unstated.
     field_order: str | None = None
     comment: str | None = None  # the container's comment tag, which also carries the provenance mark
+    container: str = ""  # the demuxer's name(s), e.g. "mov,mp4,m4a,3gp,3g2,mj2", "mpeg", "mpegts"
+
+    @property
+    def seeks_exactly(self) -> bool:
+        """Whether a seek lands where the frame count says: not in program and transport streams
+        (.mpg, .vob, .ts, .mts) or raw elementary streams, which carry no index."""
+        return not set(self.container.split(",")) & UNINDEXED_DEMUXERS
 
     @property
     def top_field_first(self) -> bool:
@@ -91,6 +98,7 @@ _SPACE = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
 _PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
 _TRC = {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 16: "smpte2084", 18: "arib-std-b67"}
 _FIELD_ORDER = {2: "tt", 3: "bb", 4: "tb", 5: "bt"}  # AVFieldOrder; 0 unknown, 1 progressive
+UNINDEXED_DEMUXERS = frozenset({"mpeg", "mpegts", "mpegvideo", "h264", "hevc", "m4v", "rawvideo"})
 
 
 def probe(path: Path) -> VideoInfo:
@@ -134,6 +142,7 @@ def probe(path: Path) -> VideoInfo:
             audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
             grey_content=grey_content, field_order=_FIELD_ORDER.get(int(getattr(ctx, "field_order", 0) or 0)),
             comment=container.metadata.get("comment") or container.metadata.get("COMMENT"),
+            container=container.format.name or "",
         )
 
 

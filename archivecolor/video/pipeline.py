@@ -164,6 +164,8 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
         info = dataclasses.replace(info, frames=len(stamps))
     if is_variable_rate(stamps, time_base, info.rate):  # timestamps travel with the frames; one pass (chunks assume a constant rate)
         return FilmPlan(info, container, [(0, info.frames or 0)], (stamps, time_base))
+    if not info.seeks_exactly:  # a chunk would start where the seek lands, not on its frame: one pass
+        return FilmPlan(info, container, [(0, info.frames or 0)], None)
     return FilmPlan(info, container, plan_chunks(source, info, config.chunk_frames, keys), None)
 
 
