@@ -21,6 +21,7 @@ from .colorizer import Colorizer, RenderJob
 from .data import GREY_LEVEL_THRESHOLD, chroma_level
 from .imageio import (
     FORMAT_SUFFIX,
+    GREY_ONLY_SUFFIXES,
     OUTPUT_FORMATS,
     STILL_EXTENSIONS,
     BadInput,
@@ -138,7 +139,8 @@ def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list
     for path in listing.files:
         rel = path.relative_to(source)
         fmt = output_format or still_format(path)
-        target = out / rel if output_format is None else (out / rel).with_suffix(FORMAT_SUFFIX[fmt])
+        suffix = GREY_ONLY_SUFFIXES.get(path.suffix.lower(), path.suffix) if output_format is None else FORMAT_SUFFIX[fmt]
+        target = (out / rel).with_suffix(suffix)
         tasks.append(FileTask(path, rel.as_posix(), target, fmt))
     return tasks, listing
 

@@ -27,9 +27,11 @@ from . import __version__, jp2
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
-                    ".jp2": "jp2"}
-OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2")
-FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2"}
+                    ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm"}
+OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm")
+FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm"}
+# Names that cannot hold colour (a scanner's grey .pgm, bilevel .pbm): their colour output is .ppm.
+GREY_ONLY_SUFFIXES = {".pgm": ".ppm", ".pbm": ".ppm"}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
@@ -77,7 +79,8 @@ def still_format(path: Path) -> str | None:
 
 
 _SIGNATURES = ((jp2.SIGNATURE, "jp2"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
-               (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"))
+               (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"),
+               *((b"P" + bytes([digit]), "pnm") for digit in b"123456"))
 
 
 def content_format(data: bytes) -> str | None:
@@ -287,15 +290,15 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
 def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JPEG_QUALITY) -> bytes:
     """(H, W, 3|4) RGB(A) uint8/uint16 -> file bytes in `fmt`, metadata and provenance included.
 
-    16-bit stays 16-bit in PNG, TIFF and JP2 (lossless, as suits a preservation format); JPEG,
-    WebP and BMP are 8-bit formats.
+    16-bit stays 16-bit in PNG, TIFF, JP2 (lossless, as suits a preservation format) and PPM;
+    JPEG, WebP and BMP are 8-bit formats.
     """
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}")
     if fmt in ("jpeg", "webp", "bmp") and pixels.dtype == np.uint16:
         pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
         pixels = pixels.astype(np.uint8)
-    if fmt in ("jpeg", "bmp") and pixels.shape[2] == 4:
+    if fmt in ("jpeg", "bmp", "pnm") and pixels.shape[2] == 4:
         pixels = pixels[..., :3]  # these formats carry no alpha
     if fmt == "jp2" and min(pixels.shape[:2]) < JP2_MIN_SIDE:
         h, w = pixels.shape[:2]
@@ -316,6 +319,8 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
         return _jpeg_with_metadata(data, meta)
     if fmt == "jp2":
         return jp2.with_metadata(data, jp2.xmp_with_provenance(meta.xmp, PROVENANCE), meta.icc, meta.dpi)
+    if fmt == "pnm":  # netpbm holds only comments: the mark goes in one, after the magic number
+        return data[:3] + f"# {PROVENANCE}\n".encode() + data[3:]
     return data  # BMP carries no metadata
 
 

@@ -185,6 +185,21 @@ def test_two_files_that_format_gives_one_name_are_never_written_over_each_other(
     assert run_cli(args + ["--dry-run"]).exit_code == 1  # the dry run says so too
 
 
+def test_scanner_netpbm_grey_and_bilevel_come_out_as_colour_ppm(tiny_weights, tmp_path):
+    """SANE's scanimage writes PGM/PBM: grey-only names, so their colour output is .ppm, 16-bit kept."""
+    src, out = tmp_path / "scans", tmp_path / "out"
+    src.mkdir()
+    grey16 = grey_of(real_photo(4)).astype(np.uint16) * 257
+    cv2.imwrite(str(src / "scan.pgm"), grey16)
+    cv2.imwrite(str(src / "fax.pbm"), np.where(grey_of(real_photo(5)) > 128, 255, 0).astype(np.uint8))
+    result = run_cli(["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["archivecolor-report.json", "fax.ppm", "scan.ppm"]
+    (still,) = read_stills(out / "scan.ppm")
+    assert still.pixels.shape == (80, 120, 3) and still.pixels.dtype == np.uint16
+    assert f"# {PROVENANCE}".encode() in (out / "scan.ppm").read_bytes()[:100]
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()
