@@ -175,7 +175,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm).
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif).
 
     Sources are never written. Each output is written under a temporary name and renamed when
     complete, so an interrupted run leaves nothing half-written; run the same command again to

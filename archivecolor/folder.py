@@ -21,7 +21,7 @@ from .colorizer import Colorizer, RenderJob
 from .data import GREY_LEVEL_THRESHOLD, chroma_level
 from .imageio import (
     FORMAT_SUFFIX,
-    GREY_ONLY_SUFFIXES,
+    COLOUR_OUTPUT,
     OUTPUT_FORMATS,
     STILL_EXTENSIONS,
     BadInput,
@@ -138,8 +138,10 @@ def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list
     listing = archive_files(source, STILL_EXTENSIONS)
     for path in listing.files:
         rel = path.relative_to(source)
-        fmt = output_format or still_format(path)
-        suffix = GREY_ONLY_SUFFIXES.get(path.suffix.lower(), path.suffix) if output_format is None else FORMAT_SUFFIX[fmt]
+        if output_format is None:  # the source's own format, unless it cannot hold the colour picture
+            fmt, suffix = COLOUR_OUTPUT.get(path.suffix.lower(), (still_format(path), path.suffix))
+        else:
+            fmt, suffix = output_format, FORMAT_SUFFIX[output_format]
         target = (out / rel).with_suffix(suffix)
         tasks.append(FileTask(path, rel.as_posix(), target, fmt))
     return tasks, listing
@@ -284,7 +286,7 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
         task.pixels, pages = _header(task.source)
-        if refusal := pages_refusal(task.fmt, pages):
+        if refusal := pages_refusal(task.fmt, pages, task.source):
             plan.settled.append(FileResult(task.rel, "failed", refusal))
             continue
         plan.todo.append(task)
@@ -350,8 +352,10 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def pages_refusal(fmt: str, pages: int) -> str | None:
+def pages_refusal(fmt: str, pages: int, source: Path | None = None) -> str | None:
     """Why `pages` pictures cannot go into one `fmt` file (only TIFF holds several); None if they can."""
+    if pages > 1 and source is not None and source.suffix.lower() == ".gif":
+        return f"animated GIF ({pages} frames), not a still"
     if pages > 1 and fmt != "tiff":
         return f"{pages} pages, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
     return None

@@ -27,11 +27,12 @@ from . import __version__, jp2
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
-                    ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm"}
+                    ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif"}
 OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm")
 FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm"}
-# Names that cannot hold colour (a scanner's grey .pgm, bilevel .pbm): their colour output is .ppm.
-GREY_ONLY_SUFFIXES = {".pgm": ".ppm", ".pbm": ".ppm"}
+# Names that cannot hold the colour picture (a scanner's grey .pgm, bilevel .pbm; GIF's 256
+# colours): the format and suffix their colour output is written as.
+COLOUR_OUTPUT = {".pgm": ("pnm", ".ppm"), ".pbm": ("pnm", ".ppm"), ".gif": ("png", ".png")}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
@@ -80,7 +81,7 @@ def still_format(path: Path) -> str | None:
 
 _SIGNATURES = ((jp2.SIGNATURE, "jp2"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
                (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"),
-               *((b"P" + bytes([digit]), "pnm") for digit in b"123456"))
+               (b"GIF8", "gif"), *((b"P" + bytes([digit]), "pnm") for digit in b"123456"))
 
 
 def content_format(data: bytes) -> str | None:
@@ -110,12 +111,24 @@ def read_stills(path: Path) -> list[Still]:
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")
+    if fmt == "gif" and (frames := _gif_frames(data)) > 1:
+        raise BadInput(f"animated GIF ({frames} frames), not a still")
     stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
         if min(h, w) < MIN_SIDE:
             raise BadInput(f"too small ({w}×{h} px; at least {MIN_SIDE} px a side)")
     return stills
+
+
+def _gif_frames(data: bytes) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return getattr(im, "n_frames", 1)
+    except Exception:
+        return 1  # decoding will say what is wrong
 
 
 def _read_metadata(data: bytes) -> Metadata:

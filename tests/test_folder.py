@@ -200,6 +200,21 @@ def test_scanner_netpbm_grey_and_bilevel_come_out_as_colour_ppm(tiny_weights, tm
     assert f"# {PROVENANCE}".encode() in (out / "scan.ppm").read_bytes()[:100]
 
 
+def test_a_gif_comes_out_as_png_and_an_animated_one_is_named_not_cut(tiny_weights, tmp_path):
+    src, out = tmp_path / "web", tmp_path / "out"
+    src.mkdir()
+    grey = grey_of(real_photo(6))
+    Image.fromarray(grey).save(src / "portrait.gif")
+    Image.fromarray(grey).save(src / "flicker.gif", save_all=True, append_images=[Image.fromarray(255 - grey)])
+    args = ["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"]
+    dry = run_cli(args + ["--dry-run"])
+    assert dry.exit_code == 1 and "animated GIF (2 frames)" in dry.output
+    result = run_cli(args)
+    assert result.exit_code == 1 and "flicker.gif" in result.output
+    (still,) = read_stills(out / "portrait.png")  # GIF's 256 colours cannot hold the colour picture: PNG
+    assert still.pixels.shape == (80, 120, 3) and not (out / "flicker.png").exists()
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()

@@ -89,7 +89,8 @@ def test_multipage_tiff_gives_every_page(tmp_path):
         ("empty.jpg", b"", "0 bytes"),
         ("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png", "not a decodable"),
         ("text.tif", b"hello", "TIFF"),
-        ("notes.gif", b"GIF89a", "unsupported file type"),
+        ("notes.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("cut.gif", b"GIF89a", "not a decodable"),
     ],
 )
 def test_bad_inputs_raise_one_line_reasons(tmp_path, name, content, reason):
