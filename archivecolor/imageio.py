@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -300,6 +300,15 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
     return jpeg[:2] + b"".join(segments) + body
 
 
+def _for_colour_output(meta: Metadata) -> Metadata:
+    """The metadata for a colour (RGB) picture: a source's grey or CMYK ICC profile (scanners embed
+    "Gray Gamma 2.2" or "Dot Gain 20%" in grey scans) would not fit it and colour-managed viewers
+    would refuse or misread it, so it is left out; untagged RGB is read as sRGB, which it is."""
+    if meta.icc is not None and meta.icc[16:20] != b"RGB ":
+        return replace(meta, icc=None)
+    return meta
+
+
 def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JPEG_QUALITY) -> bytes:
     """(H, W, 3|4) RGB(A) uint8/uint16 -> file bytes in `fmt`, metadata and provenance included.
 
@@ -308,6 +317,7 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
     """
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}")
+    meta = _for_colour_output(meta)
     if fmt in ("jpeg", "webp", "bmp") and pixels.dtype == np.uint16:
         pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
         pixels = pixels.astype(np.uint8)
@@ -357,6 +367,7 @@ def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as writer:
         for pixels, meta in pages:
+            meta = _for_colour_output(meta)
             extratags = []
             if meta.icc:
                 extratags.append((34675, "B", len(meta.icc), meta.icc, True))

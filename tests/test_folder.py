@@ -323,7 +323,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, tiny_weights):
 def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
     src = tmp_path / "src"
     src.mkdir()
-    icc = b"\x00\x00\x01\x00archive-icc" + bytes(range(256))
+    icc = b"\x00\x00\x01\x00archive-icc\x00" + b"RGB " + bytes(range(256))  # an RGB profile (bytes 16-19)
     exif = Image.Exif()
     exif[0x010F] = "ScanCo"
     exif[0x0112] = 8  # stored sideways

@@ -10,7 +10,7 @@ from archivecolor.imageio import PROVENANCE, BadInput, Metadata, encode_still, e
 
 from conftest import synthetic_photo
 
-ICC = b"\x00\x00\x02\x0cfake-icc-profile" + bytes(range(200))  # opaque bytes: carried, never parsed
+ICC = b"\x00\x00\x02\x0cfake-icc-pro" + b"RGB " + bytes(range(200))  # opaque but for its colour space (RGB)
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
 
 
@@ -227,3 +227,14 @@ def test_jp2_provenance_replaces_a_creator_tool_and_survives_re_encoding(tmp_pat
 def test_jp2_too_small_for_its_encoder_is_a_one_line_refusal():
     with pytest.raises(BadInput, match="too small for JPEG 2000"):
         encode_still(np.zeros((20, 64, 3), np.uint8), "jp2", Metadata())
+
+
+def test_a_grey_scans_icc_profile_is_not_put_on_its_colour_output(tmp_path):
+    """Scanners tag grey scans "Gray Gamma 2.2": on an RGB picture such a profile is wrong."""
+    grey_icc = ICC[:16] + b"GRAY" + ICC[20:]
+    rgb = synthetic_photo(np.random.default_rng(6), 48)
+    for fmt, suffix in (("jpeg", ".jpg"), ("png", ".png"), ("tiff", ".tif"), ("webp", ".webp")):
+        path = tmp_path / f"out{suffix}"
+        path.write_bytes(encode_still(rgb, fmt, Metadata(icc=grey_icc, xmp=XMP)))
+        (still,) = read_stills(path)
+        assert still.metadata.icc is None and still.metadata.xmp is not None, fmt  # the rest still travels
