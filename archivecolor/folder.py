@@ -342,7 +342,8 @@ def _header(path: Path) -> tuple[int, int]:
 
     try:
         with Image.open(path) as im:
-            pages = max(1, getattr(im, "n_frames", 1))
+            # pages as read_stills sees them: TIFF pages, GIF frames; an animated PNG or WebP is read as its first picture
+            pages = max(1, getattr(im, "n_frames", 1)) if im.format in ("TIFF", "GIF") else 1
             return im.size[0] * im.size[1] * pages, pages
     except Exception:
         return 0, 1
