@@ -24,6 +24,7 @@ from .imageio import (
     COLOUR_OUTPUT,
     OUTPUT_FORMATS,
     STILL_EXTENSIONS,
+    ANIMATED_FORMATS,
     BadInput,
     Still,
     encode_still,
@@ -285,8 +286,12 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     settled, todo = triage(tasks, Path(out), config.overwrite)
     plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
-        task.pixels, pages = _header(task.source)
-        if refusal := pages_refusal(task.fmt, pages, task.source):
+        task.pixels, pages, kind = _header(task.source)
+        if kind in ANIMATED_FORMATS and pages > 1:
+            refusal = f"animated {kind.upper()} ({pages} frames), not a still"  # as read_stills will say
+        else:
+            refusal = pages_refusal(task.fmt, pages)
+        if refusal:
             plan.settled.append(FileResult(task.rel, "failed", refusal))
             continue
         plan.todo.append(task)
@@ -336,27 +341,27 @@ def decode_failure(exc: Exception) -> str:
     return f"unexpected error while decoding: {exc!r}"
 
 
-def _header(path: Path) -> tuple[int, int]:
-    """(pixels of all pages, pages) from the header alone; (0, 1) when it cannot be read (decoding will say why)."""
+def _header(path: Path) -> tuple[int, int, str]:
+    """(pixels of all pages, pages or frames, format) from the header alone; (0, 1, "") when it
+    cannot be read (decoding will say why)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            # pages as read_stills sees them: TIFF pages, GIF frames; an animated PNG or WebP is read as its first picture
-            pages = max(1, getattr(im, "n_frames", 1)) if im.format in ("TIFF", "GIF") else 1
-            return im.size[0] * im.size[1] * pages, pages
+            kind = (im.format or "").lower()
+            # pages of a TIFF, frames of an animated GIF, PNG or WebP (refused: not stills)
+            pages = max(1, getattr(im, "n_frames", 1)) if kind in ("tiff", *ANIMATED_FORMATS) else 1
+            return im.size[0] * im.size[1] * pages, pages, kind
     except Exception:
-        return 0, 1
+        return 0, 1, ""
 
 
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def pages_refusal(fmt: str, pages: int, source: Path | None = None) -> str | None:
+def pages_refusal(fmt: str, pages: int) -> str | None:
     """Why `pages` pictures cannot go into one `fmt` file (only TIFF holds several); None if they can."""
-    if pages > 1 and source is not None and source.suffix.lower() == ".gif":
-        return f"animated GIF ({pages} frames), not a still"
     if pages > 1 and fmt != "tiff":
         return f"{pages} pages, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
     return None

@@ -39,6 +39,7 @@ COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry i
 PROVENANCE = f"archivecolor {__version__} {COLORIZED_MARK}"
 JPEG_QUALITY = 95
 
+ANIMATED_FORMATS = ("gif", "png", "webp")  # refused when animated: a still's tools would keep one frame
 _EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131
 DESCRIPTIVE_TAGS = (270, 271, 272, 306, 315, 33432)  # ImageDescription, Make, Model, DateTime, Artist, Copyright
 
@@ -111,8 +112,8 @@ def read_stills(path: Path) -> list[Still]:
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")
-    if fmt == "gif" and (frames := _gif_frames(data)) > 1:
-        raise BadInput(f"animated GIF ({frames} frames), not a still")
+    if fmt in ANIMATED_FORMATS and (frames := _frames(data)) > 1:
+        raise BadInput(f"animated {fmt.upper()} ({frames} frames), not a still")
     stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
@@ -121,7 +122,7 @@ def read_stills(path: Path) -> list[Still]:
     return stills
 
 
-def _gif_frames(data: bytes) -> int:
+def _frames(data: bytes) -> int:
     from PIL import Image
 
     try:

@@ -215,6 +215,17 @@ def test_a_gif_comes_out_as_png_and_an_animated_one_is_named_not_cut(tiny_weight
     assert still.pixels.shape == (80, 120, 3) and not (out / "flicker.png").exists()
 
 
+def test_an_animated_png_is_refused_never_cut_to_its_first_frame(tiny_weights, tmp_path):
+    src, out = tmp_path / "web", tmp_path / "out"
+    src.mkdir()
+    grey = grey_of(real_photo(7))
+    Image.fromarray(grey).save(src / "blink.png", save_all=True, append_images=[Image.fromarray(255 - grey)])
+    args = ["folder", str(src), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"]
+    assert "animated PNG (2 frames)" in run_cli(args + ["--dry-run"]).output
+    result = run_cli(args)
+    assert result.exit_code == 1 and "animated PNG (2 frames)" in result.output and not (out / "blink.png").exists()
+
+
 def test_files_are_decoded_by_content_whatever_their_name_says(tiny_weights, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     src.mkdir()
