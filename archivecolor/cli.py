@@ -349,19 +349,23 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
     from .video.smooth import SmoothingConfig
 
-    films, names, hidden, ours, others = [], [], 0, 0, Listing([])  # names: where each lands under --out
+    films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
+    skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
     for item in inputs:
-        if item.is_dir():  # a folder: its films, less system files and this tool's own outputs
-            listing = archive_files(item, VIDEO_EXTENSIONS)
-            found, hidden, others.others = listing.files, hidden + listing.hidden, others.others + listing.others
-            colorized = [film for film in found if is_colorized_output(film)]
-            ours += len(colorized)
-            films += [film for film in found if film not in colorized]
-            names += [film.relative_to(item) for film in found if film not in colorized]
-        else:  # named by the user: always taken
+        if not item.is_dir():  # named by the user: always taken
             films.append(item)
             names.append(Path(item.name))
-    _say_left_out(hidden, others.others_line("films"))
+            continue
+        listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
+        skipped.hidden += listing.hidden
+        skipped.others += listing.others
+        for film in listing.files:
+            if is_colorized_output(film):
+                ours += 1
+            else:
+                films.append(film)
+                names.append(film.relative_to(item))
+    _say_left_out(skipped.hidden, skipped.others_line("films"))
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
     if not films:

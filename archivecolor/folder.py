@@ -27,6 +27,7 @@ from .imageio import (
     ANIMATED_FORMATS,
     BadInput,
     Still,
+    animated_refusal,
     encode_still,
     encode_tiff_pages,
     read_stills,
@@ -153,8 +154,9 @@ def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[File
     settled, todo = [], []
     claimed: dict[Path, str] = {}  # output -> the file that has it (--format can give two files one name)
     for task in tasks:
-        first = claimed.setdefault(task.target.resolve(), task.rel)
-        if task.target.resolve() == task.source.resolve():
+        target = task.target.resolve()
+        first = claimed.setdefault(target, task.rel)
+        if target == task.source.resolve():
             settled.append(FileResult(task.rel, "failed", "output would overwrite the source"))
         elif first != task.rel:
             settled.append(FileResult(task.rel, "failed", f"its output {_rel(task.target, out)} is also that of {first} "
@@ -287,11 +289,7 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
         task.pixels, pages, kind = _header(task.source)
-        if kind in ANIMATED_FORMATS and pages > 1:
-            refusal = f"animated {kind.upper()} ({pages} frames), not a still"  # as read_stills will say
-        else:
-            refusal = pages_refusal(task.fmt, pages)
-        if refusal:
+        if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages):
             plan.settled.append(FileResult(task.rel, "failed", refusal))
             continue
         plan.todo.append(task)

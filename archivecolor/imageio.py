@@ -112,14 +112,21 @@ def read_stills(path: Path) -> list[Still]:
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")
-    if fmt in ANIMATED_FORMATS and (frames := _frames(data)) > 1:
-        raise BadInput(f"animated {fmt.upper()} ({frames} frames), not a still")
+    if fmt in ANIMATED_FORMATS and (refusal := animated_refusal(fmt, _frames(data))):
+        raise BadInput(refusal)
     stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
         if min(h, w) < MIN_SIDE:
             raise BadInput(f"too small ({w}×{h} px; at least {MIN_SIDE} px a side)")
     return stills
+
+
+def animated_refusal(fmt: str, frames: int) -> str | None:
+    """Why an animated GIF, PNG or WebP is not colorized (a still's tools would keep one frame); None for a still."""
+    if fmt in ANIMATED_FORMATS and frames > 1:
+        return f"animated {fmt.upper()} ({frames} frames), not a still"
+    return None
 
 
 def _frames(data: bytes) -> int:

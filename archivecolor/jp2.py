@@ -17,10 +17,9 @@ XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 _ICC_METHODS = (2, 3)  # restricted ICC, any ICC
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, bytes, bytes]]:
-    """(type, payload, the whole box) of each box in data[start:end]; stops at anything malformed."""
-    end = len(data) if end is None else end
-    at = start
+def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(type, payload, the whole box) of each box in `data`; stops at anything malformed."""
+    end, at = len(data), 0
     while at + 8 <= end:
         length, kind = struct.unpack(">I4s", data[at : at + 8])
         header = 8
