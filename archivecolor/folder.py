@@ -373,7 +373,7 @@ def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | 
         raise BadInput(refusal)
     if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
         return None
-    luminance = [full_luminance(s.pixels) for s in stills]
+    luminance = [full_luminance(s.pixels, s.metadata.icc) for s in stills]
     return DecodedFile(task, stills, luminance, [prepare(L) for L in luminance])
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__, jp2
+from . import __version__, icc, jp2
 
 # OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
 # would break into the progress bar; a file that cannot be read is reported by BadInput instead.
@@ -309,12 +309,11 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
 
 
 def _for_colour_output(meta: Metadata) -> Metadata:
-    """The metadata for a colour (RGB) picture: a source's grey or CMYK ICC profile (scanners embed
-    "Gray Gamma 2.2" or "Dot Gain 20%" in grey scans) would not fit it and colour-managed viewers
-    would refuse or misread it, so it is left out; untagged RGB is read as sRGB, which it is."""
-    if meta.icc is not None and meta.icc[16:20] != b"RGB ":
-        return replace(meta, icc=None)
-    return meta
+    """The metadata for a colour (RGB) picture, whose pixels are sRGB: a profile whose numbers were
+    converted (Dot Gain 20%, Adobe RGB…) gives way to sRGB's; a grey or CMYK one that was not
+    (colour-managed viewers would refuse or misread it on RGB pixels) is left out."""
+    profile = icc.output_profile(meta.icc)
+    return meta if profile is meta.icc else replace(meta, icc=profile)
 
 
 def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JPEG_QUALITY) -> bytes:

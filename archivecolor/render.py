@@ -191,17 +191,23 @@ def _lab_to_rgb8(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
     return lab.astype(np.uint8)
 
 
-def full_luminance(pixels: np.ndarray, strip_rows: int = STRIP_ROWS) -> np.ndarray:
+def full_luminance(pixels: np.ndarray, icc: bytes | None = None, strip_rows: int = STRIP_ROWS) -> np.ndarray:
     """L* (H, W) float32 from grey (H, W) or RGB(A) (H, W, 3|4) pixels at their full bit depth.
 
-    Grey takes the exact grey -> L* formula; colour goes through sRGB -> Lab. Strips keep the
-    float temporaries small on huge scans.
+    Numbers are read as the source's ICC profile says (Dot Gain 20%, Adobe RGB…) where it is one
+    that `icc.tone_of` evaluates, else as sRGB: grey by the exact grey -> L* formula, colour
+    through sRGB -> Lab. Strips keep the float temporaries small on huge scans.
     """
+    from .icc import luminance, tone_of
     from .lab import grey_to_luminance, srgb_to_luminance
 
+    tone = tone_of(icc) if pixels.dtype in (np.uint8, np.uint16) else None
     H = pixels.shape[0]
     L = np.empty(pixels.shape[:2], dtype=np.float32)
     for start in range(0, H, strip_rows):
         rows = pixels[start : start + strip_rows]
-        L[start : start + strip_rows] = grey_to_luminance(rows) if rows.ndim == 2 else srgb_to_luminance(rows[..., :3])
+        if tone is not None:
+            L[start : start + strip_rows] = luminance(rows, tone)
+        else:
+            L[start : start + strip_rows] = grey_to_luminance(rows) if rows.ndim == 2 else srgb_to_luminance(rows[..., :3])
     return L

@@ -158,7 +158,7 @@ def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
         stills = read_stills(task.source)
         if len(stills) != len(jobs):
             raise ValueError("the file changed during the run")
-        images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels) for s in stills], jobs), config)
+        images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels, s.metadata.icc) for s in stills], jobs), config)
     except Exception as exc:
         return _outcome(row, "failed", f"could not write {output}: {exc}")
     sheet = pickle.dumps(sheet_pair(jobs[0]), protocol=5) if config.sheet else b""
