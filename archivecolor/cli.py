@@ -153,9 +153,10 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 
 
 @main.command()
-@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it).")
+              help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it); "
+                   "for a single picture, its folder's: scans/a.jpg -> scans-colorized/a.jpg.")
 @click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2"]), default=None,
               help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless).")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
@@ -175,7 +176,8 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif).
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif),
+    or SOURCE itself where it is one picture.
 
     Sources are never written. Each output is written under a temporary name and renamed when
     complete, so an interrupted run leaves nothing half-written; run the same command again to

@@ -122,22 +122,32 @@ class DecodedFile:
 
 
 def default_output_folder(source: Path) -> Path:
-    """Beside the input, never inside it: scans/ -> scans-colorized/."""
+    """Beside the input, never inside it: scans/ -> scans-colorized/. A single picture goes where
+    a run on its folder would put it: scans/a.jpg -> scans-colorized/a.jpg."""
     source = Path(source).resolve()
+    if source.is_file():
+        source = source.parent
     return source.parent / f"{source.name}-colorized"
 
 
 def check_output_folder(source: Path, out: Path) -> None:
     source, out = Path(source).resolve(), Path(out).resolve()
+    if source.is_file():
+        return  # one picture: only its own output could overwrite it, which triage refuses
     if out == source or out.is_relative_to(source):
         raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
 
 
 def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list[FileTask], Listing]:
-    """Every still below `source`, with its mirrored target under `out`, in a stable order; and
-    the listing (hidden or system files left out, other files counted)."""
+    """Every still below `source` (or `source` itself, a single picture), with its mirrored target
+    under `out`, in a stable order; and the listing (hidden or system files left out, other files
+    counted)."""
     tasks = []
-    listing = archive_files(source, STILL_EXTENSIONS)
+    if source.is_file():
+        listing = Listing([source])  # named by the user: a file it cannot read fails, by name
+        source = source.parent
+    else:
+        listing = archive_files(source, STILL_EXTENSIONS)
     for path in listing.files:
         rel = path.relative_to(source)
         if output_format is None:  # the source's own format, unless it cannot hold the colour picture
@@ -288,6 +298,9 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     settled, todo = triage(tasks, Path(out), config.overwrite)
     plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
+        if still_format(task.source) is None:  # a single file named by the user
+            plan.settled.append(FileResult(task.rel, "failed", f"unsupported file type {task.source.suffix!r}"))
+            continue
         task.pixels, pages, kind = _header(task.source)
         if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages):
             plan.settled.append(FileResult(task.rel, "failed", refusal))

@@ -331,6 +331,29 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, tiny_weights):
     assert report["summary"]["done"] + report["summary"]["skipped"] == 160 and report["summary"]["failed"] == 0
 
 
+def test_a_single_picture_goes_where_a_run_on_its_folder_would_put_it(tmp_path, tiny_weights):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    cv2.imwrite(str(scans / "a.jpg"), grey_of(real_photo(0)))
+    cv2.imwrite(str(scans / "b.png"), grey_of(real_photo(1)))
+    (scans / "notes.pdf").write_bytes(b"%PDF-1.4")
+    before = tree_hashes(scans)
+    args = ["--weights", str(tiny_weights), "--render-size", "64"]
+    assert run_cli(["folder", str(scans / "a.jpg"), *args]).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "scans-colorized").iterdir()) == ["a.jpg", "archivecolor-report.json"]
+    result = run_cli(["folder", str(scans), *args])  # the folder's run finds it done
+    assert result.exit_code == 0
+    summary = json.loads((tmp_path / "scans-colorized" / "archivecolor-report.json").read_text())["summary"]
+    assert summary == {"done": 1, "skipped": 1, "failed": 0}
+    # an output folder beside the picture is fine; a file it cannot read fails by name, in the dry run too
+    assert run_cli(["folder", str(scans / "b.png"), "--out", str(scans / "colour"), *args]).exit_code == 0
+    assert (scans / "colour" / "b.png").exists()
+    for extra in ([], ["--dry-run"]):
+        result = run_cli(["folder", str(scans / "notes.pdf"), *args, *extra])
+        assert result.exit_code == 1 and "notes.pdf" in result.output and "unsupported file type '.pdf'" in result.output
+    assert {k: v for k, v in tree_hashes(scans).items() if not k.startswith("colour/")} == before
+
+
 def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
     src = tmp_path / "src"
     src.mkdir()

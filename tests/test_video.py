@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from archivecolor.backends import open_backend
 from archivecolor.cli import main
@@ -115,6 +116,21 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(kind, test_clip, colorizer, t
     assert "\n" not in str(info.value)
     assert "Errno" not in str(info.value) and str(src) not in str(info.value)  # the error line names the file once
     assert not out.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_a_still_picture_is_not_taken_for_a_one_frame_film(tmp_path, colorizer):
+    """FFmpeg opens a JPEG or PNG as a film of one frame; `video` used to colour it into a.jpg.mkv."""
+    grey = np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))
+    stills = [tmp_path / "scan.jpg", tmp_path / "scan.png", tmp_path / "scan.tif", tmp_path / "one-frame.gif"]
+    for path in stills:
+        Image.fromarray(grey).save(path)
+    for path in stills:
+        with pytest.raises(VideoError, match="a still picture, not a film: colorize it with `archivecolor folder`"):
+            colorize_video(path, tmp_path / f"{path.stem}-colorized.mkv", colorizer)
+    frames = [Image.fromarray(np.roll(grey, 8 * i, axis=1)) for i in range(4)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    assert colorize_video(tmp_path / "anim.gif", tmp_path / "anim-colorized.mkv", colorizer).frames == 4  # an animation is a film
+    assert sorted(p.name for p in tmp_path.glob("*.mkv")) == ["anim-colorized.mkv"]
 
 
 def test_cli_goes_on_after_a_bad_film_and_exits_1(test_clip, tiny_weights, tmp_path):

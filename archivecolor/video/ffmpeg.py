@@ -119,6 +119,8 @@ def probe(path: Path) -> VideoInfo:
         if not container.streams.video:
             raise VideoError("no video stream")
         stream = container.streams.video[0]
+        if _single_picture(container, stream):
+            raise VideoError("a still picture, not a film: colorize it with `archivecolor folder`")
         ctx = stream.codec_context
         rate = stream.guessed_rate or stream.average_rate or stream.base_rate
         if not rate:
@@ -144,6 +146,23 @@ def probe(path: Path) -> VideoInfo:
             comment=container.metadata.get("comment") or container.metadata.get("COMMENT"),
             container=container.format.name or "",
         )
+
+
+IMAGE_DEMUXERS = ("image2", "gif", "apng", "webp")  # and every "*_pipe" (png_pipe, tiff_pipe, j2k_pipe…)
+
+
+def _single_picture(container, stream) -> bool:
+    """A photo handed to `video` (FFmpeg reads it as a one-frame film); an animated GIF or PNG is a film."""
+    name = container.format.name or ""
+    if not (name in IMAGE_DEMUXERS or name.endswith("_pipe")):
+        return False
+    pictures = 0
+    for packet in container.demux(stream):
+        pictures += bool(packet.size)
+        if pictures > 1:
+            break
+    container.seek(0)
+    return pictures <= 1
 
 
 NEUTRAL_CHROMA_LEVELS = 2  # 8-bit U/V within this of 128 on every sampled pixel: no colour
