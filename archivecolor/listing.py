@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+FOLDER_LINK = "link to a folder (not followed)"
 SYSTEM_FOLDERS = frozenset({"@eaDir", "__MACOSX", "$RECYCLE.BIN", "System Volume Information", "#recycle", "#snapshot"})
 
 
@@ -42,6 +43,10 @@ def archive_files(root: Path, extensions) -> Listing:
     listing = Listing([])
     for path in root.rglob("*"):
         if not (path.is_file() or path.is_symlink()):
+            continue
+        if path.is_dir():  # a link to a folder: not followed (links can loop, or list a folder twice)
+            if not is_hidden_or_system(path.relative_to(root)):
+                listing.others[FOLDER_LINK] += 1
             continue
         suffix = path.suffix.lower()
         if is_hidden_or_system(path.relative_to(root)):

@@ -160,14 +160,15 @@ def test_hidden_and_system_files_are_left_out_and_counted(archive, tiny_weights,
     for name in ("finding-aid.pdf", "box-list.pdf", "README"):  # the archive's other files: counted, not read
         (archive / name).write_bytes(b"not a picture")
     (archive / "from-the-web.jfif").write_bytes(cv2.imencode(".jpg", grey_of(real_photo(8)))[1].tobytes())  # JPEG, other name
+    (archive / "1920s" / "back-up").symlink_to(archive)  # a link to a folder (here a loop): named, not followed
     out = tmp_path / "out"
     result = run_cli(["folder", str(archive), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
     assert result.exit_code == 0, result.output
     assert "left out 3 hidden or system" in result.output
-    assert "left as they are: 2 × .pdf, 1 × (no suffix)" in result.output
+    assert "left as they are: 2 × .pdf, 1 × (no suffix), 1 × link to a folder (not followed)" in result.output
     report = json.loads((out / "archivecolor-report.json").read_text())
     assert report["hidden_or_system_left_out"] == 3 and report["summary"] == {"done": 8, "skipped": 0, "failed": 0}
-    assert report["other_files_not_read"].endswith("2 × .pdf, 1 × (no suffix)") and (out / "from-the-web.jfif").exists()
+    assert report["other_files_not_read"].endswith("2 × .pdf, 1 × (no suffix), 1 × link to a folder (not followed)") and (out / "from-the-web.jfif").exists()
     assert not (out / "1920s" / "@eaDir").exists() and not (out / "__MACOSX").exists()
 
 
