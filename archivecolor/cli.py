@@ -158,7 +158,8 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
               help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it); "
                    "for a single picture, its folder's: scans/a.jpg -> scans-colorized/a.jpg.")
 @click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2"]), default=None,
-              help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless).")
+              help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless); "
+                   "GIF gives PNG, HEIC JPEG, PGM/PBM PPM.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
 @click.option("--skip-color", is_flag=True, help="Leave out inputs that are already in colour (default: colorize them from their luminance).")
 @click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,
@@ -176,7 +177,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif),
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic),
     or SOURCE itself where it is one picture.
 
     Sources are never written. Each output is written under a temporary name and renamed when

@@ -33,6 +33,7 @@ from .imageio import (
     read_stills,
     still_format,
 )
+from . import heif
 from .listing import Listing, archive_files
 from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
@@ -170,7 +171,7 @@ def triage(tasks: list[FileTask], out: Path, overwrite: bool) -> tuple[list[File
             settled.append(FileResult(task.rel, "failed", "output would overwrite the source"))
         elif first != task.rel:
             settled.append(FileResult(task.rel, "failed", f"its output {_rel(task.target, out)} is also that of {first} "
-                                      "(--format gives both one name): colorize one of them separately"))
+                                      "(the output format gives both one name): colorize one of them separately, with --out elsewhere"))
         elif task.target.exists() and not overwrite:
             settled.append(FileResult(task.rel, "skipped", "already done", _rel(task.target, out)))
         else:
@@ -302,7 +303,7 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
             plan.settled.append(FileResult(task.rel, "failed", f"unsupported file type {task.source.suffix!r}"))
             continue
         task.pixels, pages, kind = _header(task.source)
-        if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages):
+        if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages, kind):
             plan.settled.append(FileResult(task.rel, "failed", refusal))
             continue
         plan.todo.append(task)
@@ -357,6 +358,12 @@ def _header(path: Path) -> tuple[int, int, str]:
     cannot be read (decoding will say why)."""
     from PIL import Image
 
+    if still_format(path) == "heif":
+        try:
+            pixels, pictures = heif.header(path)
+            return pixels, pictures, "heif"
+        except heif.HeifError:
+            return 0, 1, ""
     try:
         with Image.open(path) as im:
             kind = (im.format or "").lower()
@@ -371,10 +378,12 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def pages_refusal(fmt: str, pages: int) -> str | None:
-    """Why `pages` pictures cannot go into one `fmt` file (only TIFF holds several); None if they can."""
+def pages_refusal(fmt: str, pages: int, source_format: str | None = None) -> str | None:
+    """Why `pages` pictures (a TIFF's pages, a HEIC burst) cannot go into one `fmt` file (only
+    TIFF holds several); None if they can."""
     if pages > 1 and fmt != "tiff":
-        return f"{pages} pages, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
+        what = "pictures (a burst)" if source_format == "heif" else "pages"
+        return f"{pages} {what}, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
     return None
 
 
@@ -382,7 +391,7 @@ def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | 
     """Read every page and prepare its network input with `prepare(L_full) -> RenderJob`;
     None for a colour file that --skip-color leaves out."""
     stills = read_stills(task.source)
-    if refusal := pages_refusal(task.fmt, len(stills)):
+    if refusal := pages_refusal(task.fmt, len(stills), still_format(task.source)):
         raise BadInput(refusal)
     if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
         return None

@@ -20,19 +20,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__, icc, jp2
+from . import __version__, heif, icc, jp2
 
 # OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
 # would break into the progress bar; a file that cannot be read is reported by BadInput instead.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
-                    ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif"}
+                    ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif",
+                    ".heic": "heif", ".heif": "heif", ".hif": "heif"}
 OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm")
 FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm"}
 # Names that cannot hold the colour picture (a scanner's grey .pgm, bilevel .pbm; GIF's 256
-# colours): the format and suffix their colour output is written as.
-COLOUR_OUTPUT = {".pgm": ("pnm", ".ppm"), ".pbm": ("pnm", ".ppm"), ".gif": ("png", ".png")}
+# colours) or that are only read (HEIC): the format and suffix their colour output is written as.
+COLOUR_OUTPUT = {".pgm": ("pnm", ".ppm"), ".pbm": ("pnm", ".ppm"), ".gif": ("png", ".png"),
+                 ".heic": ("jpeg", ".jpg"), ".heif": ("jpeg", ".jpg"), ".hif": ("jpeg", ".jpg")}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
@@ -89,6 +91,8 @@ def content_format(data: bytes) -> str | None:
     """The format the bytes themselves say; archives hold PNG or TIFF data under .jpg names."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if heif.is_heif(data):
+        return "heif"
     return next((fmt for signature, fmt in _SIGNATURES if data.startswith(signature)), None)
 
 
@@ -114,7 +118,7 @@ def read_stills(path: Path) -> list[Still]:
         raise BadInput("truncated JPEG (no end-of-image marker)")
     if fmt in ANIMATED_FORMATS and (refusal := animated_refusal(fmt, _frames(data))):
         raise BadInput(refusal)
-    stills = _read_tiff(data) if fmt == "tiff" else [_read_other(data, fmt)]
+    stills = _read_tiff(data) if fmt == "tiff" else _read_heif(data) if fmt == "heif" else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
         if min(h, w) < MIN_SIDE:
@@ -196,6 +200,25 @@ def _read_other(data: bytes, fmt: str) -> Still:
         meta = _read_metadata(data)
     pixels = _orient(pixels, meta.orientation)
     return Still(pixels, meta)
+
+
+def _read_heif(data: bytes) -> list[Still]:
+    """Every picture of a HEIC file, upright (libheif applies its rotation: EXIF's is not applied again)."""
+    from PIL import Image
+
+    try:
+        pictures = heif.read(data)
+    except heif.HeifError as exc:
+        raise BadInput(str(exc)) from None
+    stills = []
+    for picture in pictures:
+        meta = Metadata(exif=picture.exif, xmp=picture.xmp, icc=picture.icc)
+        if picture.exif:
+            tags = Image.Exif()
+            tags.load(b"Exif\x00\x00" + picture.exif)
+            meta.descriptive = {tag: str(tags[tag]) for tag in DESCRIPTIVE_TAGS if tags.get(tag)}
+        stills.append(Still(picture.pixels, meta))
+    return stills
 
 
 def _read_tiff(data: bytes) -> list[Still]:
