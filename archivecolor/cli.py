@@ -338,7 +338,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
-    outputs are left out of folders).
+    outputs are left out of folders), or folders of numbered frames (a film scanner's image
+    sequence: reel1/reel1_000001.tif …), colorized into NAME-colorized/ frame by frame, with the
+    same names, bit depth and metadata; a re-run continues after the last frame written.
 
     Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
     is smoothed over time (reset at scene cuts), colour is recombined with each frame's own
@@ -350,9 +352,11 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .video.ffmpeg import EncodeOptions, VideoError
     from .listing import Listing, archive_files
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
+    from .video.sequence import find_sequence
     from .video.smooth import SmoothingConfig
 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
+    sequences = []  # folders of numbered frames (a film scanner's image sequence)
     skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
     for item in inputs:
         if not item.is_dir():  # named by the user: always taken
@@ -360,6 +364,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             names.append(Path(item.name))
             continue
         listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
+        if not listing.files and (sequence := find_sequence(item)):
+            sequences.append(sequence)
+            continue
         skipped.hidden += listing.hidden
         skipped.others += listing.others
         for film in listing.files:
@@ -371,9 +378,12 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     _say_left_out(skipped.hidden, skipped.others_line("films"))
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
-    if not films:
-        raise click.ClickException("no video files found")
-    single_file_out = out is not None and len(films) == 1 and out.suffix != ""
+    if not films and not sequences:
+        raise click.ClickException("no video files (or folders of numbered frames) found")
+    single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
+    if sequences and cluster is not None:
+        raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
+    sequence_targets = [_sequence_target(sequence, out, len(inputs)) for sequence in sequences]
     config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
@@ -385,7 +395,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     else:
         targets = [default_output(film, codec) for film in films]
     if dry_run:
-        if _say_video_plan(films, targets, config, overwrite):
+        failing = _say_video_plan(films, targets, config, overwrite) if films else 0
+        _say_sequence_plan(sequences, sequence_targets, overwrite)
+        if failing:
             raise SystemExit(1)
         return
     if cluster is not None:
@@ -423,9 +435,59 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         if result.resumed_chunks:
             console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
         console.info(f"{film} → {target}")
+    for sequence, target in zip(sequences, sequence_targets):
+        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table)
     console.stderr.print(table)
     if failed:
         raise SystemExit(1)
+
+
+def _sequence_target(sequence, out: Path | None, inputs: int) -> Path:
+    """A sequence's output folder: --out itself for one input, --out/NAME for several, else NAME-colorized beside it."""
+    from .video.sequence import default_sequence_output
+
+    target = default_sequence_output(sequence.folder) if out is None else out if inputs == 1 else out / sequence.folder.name
+    source, resolved = sequence.folder.resolve(), target.resolve()
+    if resolved == source or resolved.is_relative_to(source):
+        raise click.ClickException(f"the output folder {resolved} is inside the frames' folder {source}: choose one beside it")
+    return target
+
+
+def _sequence_label(sequence) -> str:
+    return f"{sequence.folder.name}/ ({len(sequence.frames)} frames)"
+
+
+def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
+    from . import console
+    from .video.sequence import frame_target
+
+    for sequence, target in zip(sequences, targets):
+        done = 0 if overwrite else sum(frame_target(frame, target)[0].exists() for frame in sequence.frames)
+        console.info(f"{sequence.folder}: a sequence of {len(sequence.frames)} frames ({sequence.span}), "
+                     f"{done} already done → {target}/")
+        for line in (sequence.gaps_line(), f"{sequence.others} other pictures in the folder are not its frames: left as they are" if sequence.others else None):
+            if line:
+                console.info(f"{sequence.folder}: {line}")
+
+
+def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table) -> int:
+    """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
+    from . import console
+    from .video.sequence import colorize_sequence
+
+    if line := sequence.gaps_line():
+        console.info(f"{sequence.folder}: {line}")
+    with console.make_progress("frames/s") as progress:
+        bar = progress.add_task(sequence.folder.name, total=None)
+        result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
+                                   on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line)
+    cdc, static = _temporal_cells(result.temporal)
+    status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
+    if result.already_done:
+        status += f" ({result.already_done} done earlier)"
+    table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+    console.info(f"{sequence.folder} → {target}/")
+    return 1 if result.failed else 0
 
 
 def _film_table(title: str, columns: tuple, left: tuple):

@@ -268,6 +268,8 @@ def _read_tiff(data: bytes) -> list[Still]:
                 to_dpi = 2.54 if int(unit) == 3 else 1.0
                 meta.dpi = (xr[0] / xr[1] * to_dpi, yr[0] / yr[1] * to_dpi)
             meta.descriptive = {tag: str(tags[tag].value) for tag in DESCRIPTIVE_TAGS if tag in tags and isinstance(tags[tag].value, str) and tags[tag].value}
+            if page.is_shaped:  # tifffile's own '{"shape": [h, w]}' description: the colour page has another shape
+                meta.descriptive.pop(270, None)
             stills.append(Still(np.ascontiguousarray(pixels), meta))
     if not stills:
         raise BadInput("TIFF holds no pages")

@@ -192,6 +192,19 @@ def test_descriptive_tags_cross_between_exif_and_tiff(tmp_path):
         assert tags[315] == "Jane Archivist" and tags[33432] == "(c) Town Museum" and tags[0x0131] == PROVENANCE
 
 
+def test_tifffiles_own_shape_description_is_not_carried_onto_the_colour_page(tmp_path):
+    """tifffile writes '{"shape": [h, w]}' as a grey TIFF's description; on the RGB output it
+    would state the wrong shape (tifffile readers then warn and mis-shape the picture)."""
+    src = tmp_path / "frame.tif"
+    tifffile.imwrite(src, np.zeros((24, 32), np.uint16))
+    (still,) = read_stills(src)
+    assert 270 not in still.metadata.descriptive
+    out = tmp_path / "colour.tif"
+    out.write_bytes(encode_tiff_pages([(np.zeros((24, 32, 3), np.uint16), still.metadata)]))
+    with tifffile.TiffFile(out) as t:
+        assert not t.pages[0].is_shaped and t.asarray().shape == (24, 32, 3)
+
+
 def test_jp2_round_trip_is_lossless_sixteen_bit_with_metadata_and_provenance(tmp_path):
     rgb16 = (np.random.default_rng(4).random((36, 40, 3)) * 65535).astype(np.uint16)
     source_xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

@@ -1,0 +1,183 @@
+"""Image sequences: a film scanner's numbered frames (reel1/frame_000001.tif …), colorized as a film.
+
+Restorers keep scanned film as one still per frame, 16-bit TIFF and the like, not as a video
+file. A folder of such frames goes through the film path's smoothing (flicker is a film's
+problem whatever holds it) and the still path's reading and writing (full bit depth, ICC,
+metadata, atomic writes): decode → batch → infer → smooth → write, frame by frame, in order.
+The output is a folder of frames with the same names. A re-run continues after the last frame
+written, priming the smoothing on the frames before it so that colour does not jump there.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..colorizer import Colorizer
+from ..folder import FileTask, FolderConfig, decode_file, remove_stale_partials, write_file
+from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
+from ..listing import is_hidden_or_system
+from .pipeline import VideoConfig, VideoResult
+from .smooth import TemporalSmoother
+from .temporal import TemporalMeter
+
+FRAME_NUMBER = re.compile(r"^(.*?)(\d+)$")  # a stem ending in digits: "reel1_000123" -> ("reel1_", "000123")
+MIN_FRAMES = 2
+NOT_FRAMES = {"heif", "gif"}  # phone photos and animations are not what film scanners write
+
+
+@dataclass
+class FrameSequence:
+    folder: Path
+    frames: list[Path]  # in frame-number order
+    others: int = 0  # pictures in the folder that are not frames of this sequence (left as they are)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) frame numbers missing
+
+    @property
+    def span(self) -> str:
+        """'frame_000001.tif … frame_001440.tif'"""
+        return f"{self.frames[0].name} … {self.frames[-1].name}"
+
+    def gaps_line(self) -> str | None:
+        if not self.gaps:
+            return None
+        shown = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in self.gaps[:5])
+        return f"frame numbers missing: {shown}" + (f" and {len(self.gaps) - 5} more gaps" if len(self.gaps) > 5 else "")
+
+
+def find_sequence(folder: Path) -> FrameSequence | None:
+    """The numbered frames directly in `folder` (the largest set sharing a name pattern and a
+    format, at least MIN_FRAMES of them); None where it holds none."""
+    groups: dict[tuple[str, str, int], list[tuple[int, Path]]] = {}
+    for path in Path(folder).iterdir():
+        fmt = still_format(path)
+        if not path.is_file() or fmt is None or fmt in NOT_FRAMES or is_hidden_or_system(Path(path.name)):
+            continue
+        match = FRAME_NUMBER.match(path.stem)
+        if match:
+            prefix, digits = match.groups()
+            groups.setdefault((prefix, path.suffix.lower(), len(digits)), []).append((int(digits), path))
+    if not groups:
+        return None
+    best = max(groups.values(), key=len)
+    if len(best) < MIN_FRAMES:
+        return None
+    best.sort()
+    numbers = [n for n, _ in best]
+    gaps = [(a + 1, b - 1) for a, b in zip(numbers, numbers[1:]) if b - a > 1]
+    others = sum(len(g) for g in groups.values()) - len(best)
+    return FrameSequence(Path(folder), [p for _, p in best], others, gaps)
+
+
+def default_sequence_output(folder: Path) -> Path:
+    folder = Path(folder).resolve()
+    return folder.parent / f"{folder.name}-colorized"
+
+
+def frame_target(frame: Path, out: Path) -> tuple[Path, str]:
+    """Where a frame's colour version goes (same name; a grey-only format's colour one) and its format."""
+    fmt, suffix = COLOUR_OUTPUT.get(frame.suffix.lower(), (STILL_EXTENSIONS[frame.suffix.lower()], frame.suffix))
+    return out / (frame.stem + suffix), fmt
+
+
+@dataclass
+class SequenceResult(VideoResult):
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (frame name, reason)
+    already_done: int = 0  # frames an earlier run wrote
+
+
+def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(),
+                      overwrite: bool = False, jobs: int = 2, on_frames=None, on_total=None, on_error=None) -> SequenceResult:
+    """Colorize every frame of `sequence` into the folder `out`, in order, smoothing a/b over time.
+
+    A frame that cannot be read is reported through `on_error(path, reason)` and left out; the
+    rest go on. Frames already in `out` are kept unless `overwrite`; the smoothing is primed on
+    up to `config.smoothing.settle_frames()` frames before the first one still to do.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)
+    result = SequenceResult(str(sequence.folder), str(out))
+    tasks = []
+    for frame in sequence.frames:
+        target, fmt = frame_target(frame, out)
+        tasks.append(FileTask(frame, frame.name, target, fmt))
+    todo = [i for i, task in enumerate(tasks) if overwrite or not task.target.exists()]
+    result.already_done = len(tasks) - len(todo)
+    if on_total is not None:
+        on_total(len(todo))
+    if not todo:
+        return result
+    start = max(0, todo[0] - config.smoothing.settle_frames())
+    to_write = set(todo)
+    smoother = TemporalSmoother(config.smoothing)
+    meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
+    folder_config = FolderConfig(jobs=jobs)
+    started = time.perf_counter()
+    order = list(range(start, len(tasks)))
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    with ThreadPoolExecutor(jobs, thread_name_prefix="decode") as decoders, ThreadPoolExecutor(jobs, thread_name_prefix="encode") as encoders:
+        ahead: deque[list[tuple[int, Future]]] = deque()
+        writing: deque[tuple[int, Future]] = deque()
+
+        def submit(batch):
+            ahead.append([(i, decoders.submit(decode_file, tasks[i], colorizer.prepare, folder_config)) for i in batch])
+
+        def settle_writes(limit: int) -> None:
+            while len(writing) > limit:
+                index, future = writing.popleft()
+                try:
+                    future.result()
+                except BadInput as exc:
+                    _fail(result, tasks[index], str(exc), on_error)
+                else:
+                    result.frames += 1
+                    if on_frames is not None:
+                        on_frames(1)
+
+        for batch in batches[:2]:
+            submit(batch)
+        for number in range(len(batches)):
+            decoded = []
+            for index, future in ahead.popleft():
+                try:
+                    item = future.result()
+                    if len(item.stills) != 1:
+                        raise BadInput(f"{len(item.stills)} pages: a frame is one picture")
+                    decoded.append((index, item))
+                except BadInput as exc:
+                    if index in to_write:
+                        _fail(result, tasks[index], str(exc), on_error)
+            if number + 2 < len(batches):
+                submit(batches[number + 2])
+            colorizer.predict([item.jobs[0] for _, item in decoded], config.batch_size)
+            for index, item in decoded:
+                job = item.jobs[0]
+                if index not in to_write:  # done in an earlier run: primes the smoothing only
+                    cuts = smoother.cuts
+                    smoother(job.L_render, job.ab)
+                    smoother.cuts = cuts  # counted when that frame was written
+                    continue
+                if meters:
+                    meters["per_frame"].add(job.L_render, job.ab)
+                job.ab = smoother(job.L_render, job.ab)
+                if meters:
+                    meters["smoothed"].add(job.L_render, job.ab)
+                writing.append((index, encoders.submit(write_file, item, folder_config)))
+            settle_writes(2 * jobs)
+        settle_writes(0)
+    result.seconds = time.perf_counter() - started
+    result.scene_cuts = smoother.cuts
+    result.temporal = {name: meter.result() for name, meter in meters.items()} if result.frames > 1 else {}
+    return result
+
+
+def _fail(result: SequenceResult, task: FileTask, reason: str, on_error) -> None:
+    result.failed.append((task.rel, reason))
+    if on_error is not None:
+        on_error(task.source, reason)
+

@@ -1,0 +1,101 @@
+"""Image sequences (a film scanner's numbered frames): colorized as a film, frame by frame, resumable."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+
+from archivecolor.backends import open_backend
+from archivecolor.cli import main
+from archivecolor.colorizer import Colorizer
+from archivecolor.imageio import PROVENANCE, read_stills
+from archivecolor.video.pipeline import VideoConfig
+from archivecolor.video.sequence import colorize_sequence, find_sequence
+from archivecolor.video.smooth import SmoothingConfig
+
+
+def scan_frames(folder, count=12, h=40, w=56, name="reel1_{:06d}.tif", start=1):
+    """A 16-bit grey pan across a textured scene, one TIFF per frame, as film scanners write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    scene = (rng.random((h, w * 3)) * 0.4 + np.linspace(0.2, 0.6, w * 3)[None]) * 65535
+    for i in range(count):
+        tifffile.imwrite(folder / name.format(start + i), scene[:, 2 * i : 2 * i + w].astype(np.uint16))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_weights):
+    return Colorizer(open_backend("torch", tiny_weights, device="cpu").backend, render_size=64)
+
+
+def tree_hashes(root):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir())}
+
+
+def test_a_folder_of_numbered_frames_is_found_in_order_with_its_gaps(tmp_path):
+    reel = scan_frames(tmp_path / "reel", count=3, name="reel_{:04d}.tif", start=8)
+    scan_frames(reel, count=2, name="reel_{:04d}.tif", start=13)  # 11 and 12 missing
+    (reel / "notes.txt").write_text("scanned 2026")
+    (reel / "slate.tif").write_bytes((reel / "reel_0008.tif").read_bytes())  # not a numbered frame
+    sequence = find_sequence(reel)
+    assert [p.name for p in sequence.frames] == ["reel_0008.tif", "reel_0009.tif", "reel_0010.tif", "reel_0013.tif", "reel_0014.tif"]
+    assert sequence.gaps == [(11, 12)] and "11–12" in sequence.gaps_line()
+    assert find_sequence(tmp_path) is None  # no frames directly in it
+
+
+def test_video_colorizes_a_sequence_into_frames_of_the_same_depth_and_names(tmp_path, tiny_weights):
+    reel = scan_frames(tmp_path / "reel1")
+    before = tree_hashes(reel)
+    result = CliRunner().invoke(main, ["video", str(reel), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "reel1-colorized"
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    frame = tifffile.TiffFile(out / "reel1_000005.tif").pages[0]
+    assert frame.dtype == np.uint16 and frame.shape == (40, 56, 3) and frame.software == PROVENANCE
+    assert tree_hashes(reel) == before
+    assert f"{reel} → {out}/" in result.output
+
+
+def test_smoothing_steadies_the_colour_of_a_sequence(tmp_path, colorizer):
+    reel = scan_frames(tmp_path / "reel", count=16)
+    sequence = find_sequence(reel)
+    outputs = {}
+    for mode in ("none", "ema"):
+        config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode=mode, strength=0.8))
+        result = colorize_sequence(sequence, tmp_path / mode, colorizer, config)
+        assert result.frames == 16 and not result.failed
+        frames = [read_stills(p)[0].pixels.astype(np.float64) for p in sorted((tmp_path / mode).glob("*.tif"))]
+        outputs[mode] = np.mean([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])])
+    assert outputs["ema"] < outputs["none"]  # less frame-to-frame change: steadier colour
+
+
+def test_a_rerun_continues_after_the_last_frame_with_the_colour_it_had(tmp_path, colorizer):
+    reel = scan_frames(tmp_path / "reel", count=20)
+    sequence = find_sequence(reel)
+    config = VideoConfig(batch_size=4)
+    colorize_sequence(sequence, tmp_path / "once", colorizer, config)
+    colorize_sequence(sequence, tmp_path / "twice", colorizer, config)
+    for frame in sorted((tmp_path / "twice").glob("*.tif"))[13:]:  # as if killed after frame 13
+        frame.unlink()
+    result = colorize_sequence(sequence, tmp_path / "twice", colorizer, config)
+    assert result.already_done == 13 and result.frames == 7
+    for name in sorted(p.name for p in (tmp_path / "once").iterdir()):
+        a = read_stills(tmp_path / "once" / name)[0].pixels.astype(int)
+        b = read_stills(tmp_path / "twice" / name)[0].pixels.astype(int)
+        assert np.abs(a - b).max() <= 257, name  # primed smoothing: within one 8-bit level of the one-pass colour
+
+
+def test_a_bad_frame_is_named_and_the_rest_go_on(tmp_path, tiny_weights):
+    reel = scan_frames(tmp_path / "reel", count=10)
+    (reel / "reel1_000004.tif").write_bytes((reel / "reel1_000004.tif").read_bytes()[:200])  # cut off in a copy
+    runner = CliRunner()
+    result = runner.invoke(main, ["video", str(reel), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    assert "error: " in result.output and "reel1_000004.tif" in result.output and "failed" in result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(written) == 9 and "reel1_000004.tif" not in written
+    plan = runner.invoke(main, ["video", str(reel), "--out", str(tmp_path / "out"), "--dry-run"])
+    assert plan.exit_code == 0 and "a sequence of 10 frames" in plan.output and "9 already done" in plan.output
