@@ -352,7 +352,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .video.ffmpeg import EncodeOptions, VideoError
     from .listing import Listing, archive_files
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
-    from .video.sequence import find_sequence
+    from .video.sequence import find_sequences
     from .video.smooth import SmoothingConfig
 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
@@ -364,8 +364,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             names.append(Path(item.name))
             continue
         listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
-        if not listing.files and (sequence := find_sequence(item)):
-            sequences.append(sequence)
+        if not listing.files and (found := find_sequences(item)):
+            sequences += found
             continue
         skipped.hidden += listing.hidden
         skipped.others += listing.others
@@ -383,7 +383,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
     if sequences and cluster is not None:
         raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
-    sequence_targets = [_sequence_target(sequence, out, len(inputs)) for sequence in sequences]
+    sequence_targets = [_sequence_target(sequence, out, len(inputs), len(sequences) == 1) for sequence in sequences]
     config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
@@ -442,11 +442,12 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         raise SystemExit(1)
 
 
-def _sequence_target(sequence, out: Path | None, inputs: int) -> Path:
-    """A sequence's output folder: --out itself for one input, --out/NAME for several, else NAME-colorized beside it."""
+def _sequence_target(sequence, out: Path | None, inputs: int, alone: bool) -> Path:
+    """A sequence's output folder: --out itself for the one sequence of one input, --out/NAME for
+    several, else NAME-colorized beside it."""
     from .video.sequence import default_sequence_output
 
-    target = default_sequence_output(sequence.folder) if out is None else out if inputs == 1 else out / sequence.folder.name
+    target = default_sequence_output(sequence.folder) if out is None else out if inputs == 1 and alone else out / sequence.folder.name
     source, resolved = sequence.folder.resolve(), target.resolve()
     if resolved == source or resolved.is_relative_to(source):
         raise click.ClickException(f"the output folder {resolved} is inside the frames' folder {source}: choose one beside it")

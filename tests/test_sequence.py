@@ -99,3 +99,15 @@ def test_a_bad_frame_is_named_and_the_rest_go_on(tmp_path, tiny_weights):
     assert len(written) == 9 and "reel1_000004.tif" not in written
     plan = runner.invoke(main, ["video", str(reel), "--out", str(tmp_path / "out"), "--dry-run"])
     assert plan.exit_code == 0 and "a sequence of 10 frames" in plan.output and "9 already done" in plan.output
+
+
+def test_a_folder_of_reels_colours_each_and_a_rerun_leaves_its_outputs_alone(tmp_path, tiny_weights):
+    scans = tmp_path / "scans"
+    scan_frames(scans / "reel1", count=4)
+    scan_frames(scans / "reel2", count=5, name="r2_{:05d}.tif")
+    args = ["video", str(scans), "--weights", str(tiny_weights), "--render-size", "64"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert len(list((scans / "reel1-colorized").iterdir())) == 4 and len(list((scans / "reel2-colorized").iterdir())) == 5
+    again = CliRunner().invoke(main, args + ["--dry-run"])
+    assert "4 already done" in again.output and "5 already done" in again.output
+    assert "reel1-colorized:" not in again.output  # its outputs are not taken for a third reel

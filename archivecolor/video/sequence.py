@@ -73,6 +73,20 @@ def find_sequence(folder: Path) -> FrameSequence | None:
     return FrameSequence(Path(folder), [p for _, p in best], others, gaps)
 
 
+def find_sequences(folder: Path) -> list[FrameSequence]:
+    """The sequence in `folder`, else those in its subfolders (a folder of reels: scans/reel1/,
+    scans/reel2/ …), leaving out hidden and system folders and this tool's NAME-colorized ones."""
+    folder = Path(folder)
+    if sequence := find_sequence(folder):
+        return [sequence]
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        ours = sub.name.endswith("-colorized") and sub.with_name(sub.name.removesuffix("-colorized")).is_dir()
+        if not ours and not is_hidden_or_system(Path(sub.name)) and (sequence := find_sequence(sub)):
+            found.append(sequence)
+    return found
+
+
 def default_sequence_output(folder: Path) -> Path:
     folder = Path(folder).resolve()
     return folder.parent / f"{folder.name}-colorized"
