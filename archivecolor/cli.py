@@ -159,7 +159,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
                    "for a single picture, its folder's: scans/a.jpg -> scans-colorized/a.jpg.")
 @click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2"]), default=None,
               help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless); "
-                   "GIF gives PNG, HEIC JPEG, PGM/PBM PPM.")
+                   "GIF gives PNG, HEIC JPEG, DPX 16-bit TIFF, PGM/PBM PPM.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
 @click.option("--skip-color", is_flag=True, help="Leave out inputs that are already in colour (default: colorize them from their luminance).")
 @click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,
@@ -177,7 +177,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 @cluster_options
 def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
-    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic),
+    """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic, dpx),
     or SOURCE itself where it is one picture.
 
     Sources are never written. Each output is written under a temporary name and renamed when
@@ -339,8 +339,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
     outputs are left out of folders), or folders of numbered frames (a film scanner's image
-    sequence: reel1/reel1_000001.tif …), colorized into NAME-colorized/ frame by frame, with the
-    same names, bit depth and metadata; a re-run continues after the last frame written.
+    sequence: reel1/reel1_000001.dpx or .tif …; or a folder of such reels), colorized into
+    NAME-colorized/ frame by frame with the same names, bit depth and metadata (DPX frames
+    become 16-bit TIFF); a re-run continues after the last frame written.
 
     Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
     is smoothed over time (reset at scene cuts), colour is recombined with each frame's own

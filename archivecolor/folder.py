@@ -33,7 +33,7 @@ from .imageio import (
     read_stills,
     still_format,
 )
-from . import heif
+from . import dpx, heif
 from .listing import Listing, archive_files
 from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
@@ -358,6 +358,13 @@ def _header(path: Path) -> tuple[int, int, str]:
     cannot be read (decoding will say why)."""
     from PIL import Image
 
+    if still_format(path) == "dpx":
+        try:
+            with open(path, "rb") as f:
+                dims = dpx.size(f.read(784))
+        except OSError:
+            dims = None
+        return (dims[0] * dims[1], 1, "dpx") if dims else (0, 1, "")
     if still_format(path) == "heif":
         try:
             pixels, pictures = heif.header(path)

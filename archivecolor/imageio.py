@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__, heif, icc, jp2
+from . import __version__, dpx, heif, icc, jp2
 
 # OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
 # would break into the progress bar; a file that cannot be read is reported by BadInput instead.
@@ -28,13 +28,14 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
                     ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif",
-                    ".heic": "heif", ".heif": "heif", ".hif": "heif"}
+                    ".heic": "heif", ".heif": "heif", ".hif": "heif", ".dpx": "dpx"}
 OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm")
 FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm"}
 # Names that cannot hold the colour picture (a scanner's grey .pgm, bilevel .pbm; GIF's 256
-# colours) or that are only read (HEIC): the format and suffix their colour output is written as.
+# colours) or that are only read (HEIC; DPX, whose film scans go to 16-bit TIFF): the format and
+# suffix their colour output is written as.
 COLOUR_OUTPUT = {".pgm": ("pnm", ".ppm"), ".pbm": ("pnm", ".ppm"), ".gif": ("png", ".png"),
-                 ".heic": ("jpeg", ".jpg"), ".heif": ("jpeg", ".jpg"), ".hif": ("jpeg", ".jpg")}
+                 ".heic": ("jpeg", ".jpg"), ".heif": ("jpeg", ".jpg"), ".hif": ("jpeg", ".jpg"), ".dpx": ("tiff", ".tif")}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
@@ -82,7 +83,7 @@ def still_format(path: Path) -> str | None:
     return STILL_EXTENSIONS.get(Path(path).suffix.lower())
 
 
-_SIGNATURES = ((jp2.SIGNATURE, "jp2"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+_SIGNATURES = ((jp2.SIGNATURE, "jp2"), *((magic, "dpx") for magic in dpx.MAGICS), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
                (b"II+\x00", "tiff"), (b"MM\x00+", "tiff"), (b"BM", "bmp"),
                (b"GIF8", "gif"), *((b"P" + bytes([digit]), "pnm") for digit in b"123456"))
 
@@ -118,7 +119,8 @@ def read_stills(path: Path) -> list[Still]:
         raise BadInput("truncated JPEG (no end-of-image marker)")
     if fmt in ANIMATED_FORMATS and (refusal := animated_refusal(fmt, _frames(data))):
         raise BadInput(refusal)
-    stills = _read_tiff(data) if fmt == "tiff" else _read_heif(data) if fmt == "heif" else [_read_other(data, fmt)]
+    readers = {"tiff": _read_tiff, "heif": _read_heif, "dpx": _read_dpx}
+    stills = readers[fmt](data) if fmt in readers else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
         if min(h, w) < MIN_SIDE:
@@ -219,6 +221,17 @@ def _read_heif(data: bytes) -> list[Still]:
             meta.descriptive = {tag: str(tags[tag]) for tag in DESCRIPTIVE_TAGS if tags.get(tag)}
         stills.append(Still(picture.pixels, meta))
     return stills
+
+
+def _read_dpx(data: bytes) -> list[Still]:
+    """A DPX frame at its full depth; its project and copyright fields carried as description and copyright."""
+    try:
+        picture = dpx.read(data)
+    except dpx.DpxError as exc:
+        raise BadInput(str(exc)) from None
+    meta = Metadata()
+    meta.descriptive = {tag: value for tag, value in ((270, picture.project), (33432, picture.copyright)) if value}
+    return [Still(picture.pixels, meta)]
 
 
 def _read_tiff(data: bytes) -> list[Still]:
