@@ -188,7 +188,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from rich.table import Table
 
     from . import console
-    from .folder import FolderConfig, check_output_folder, colorize_folder, default_output_folder
+    from .folder import FolderConfig, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
     from .weights import atomic_write_bytes
 
     out = out or default_output_folder(source)
@@ -222,6 +222,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                                             lambda total: progress.update(bar, total=total))
         except click.ClickException:
             raise
+        except OutputUnwritable as exc:
+            raise click.ClickException(str(exc)) from None
         except Exception as exc:
             if debug:
                 raise
@@ -475,14 +477,20 @@ def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
 def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table) -> int:
     """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
     from . import console
+    from .folder import OutputUnwritable
     from .video.sequence import colorize_sequence
 
     if line := sequence.gaps_line():
         console.info(f"{sequence.folder}: {line}")
-    with console.make_progress("frames/s") as progress:
-        bar = progress.add_task(sequence.folder.name, total=None)
-        result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
-                                   on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line)
+    try:
+        with console.make_progress("frames/s") as progress:
+            bar = progress.add_task(sequence.folder.name, total=None)
+            result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
+                                       on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line)
+    except OutputUnwritable as exc:
+        console.error_line(target, str(exc))
+        table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
+        return 1
     cdc, static = _temporal_cells(result.temporal)
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:

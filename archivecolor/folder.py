@@ -8,6 +8,7 @@ file is one line in the report and the run goes on.
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections import defaultdict, deque
@@ -44,6 +45,23 @@ SHEET_NAME = "before-after.jpg"
 SHEET_IMAGES = 12  # pairs on the before/after sheet
 SHEET_THUMB_HEIGHT = 160  # pixels
 SHEET_COLUMNS = 3  # before|after pairs per row
+
+
+# Output errors that every later file would meet too: a full disk, a spent quota, a read-only mount.
+STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+class OutputUnwritable(Exception):
+    """The output folder takes no more files (disk full, quota, read-only): the run stops, resumable."""
+
+
+def stops_the_run(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in STOPPING_ERRNOS
+
+
+def write_failure(exc: BaseException) -> str:
+    """'No space left on device', without the errno and path the error line already says."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 @dataclass(frozen=True)
@@ -214,8 +232,11 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
                     record(FileResult(task.rel, "done", output=_rel(task.target, out)))
                 except BadInput as exc:
                     record(FileResult(task.rel, "failed", str(exc)))
-                except Exception as exc:  # an encoder or disk error: this file fails, the run goes on
-                    record(FileResult(task.rel, "failed", f"could not write {_rel(task.target, out)}: {exc}"))
+                except Exception as exc:  # an encoder or disk error: this file fails, the run goes on…
+                    record(FileResult(task.rel, "failed", f"could not write {_rel(task.target, out)}: {write_failure(exc)}"))
+                    if stops_the_run(exc):  # …unless every file after it would fail the same way
+                        raise OutputUnwritable(f"stopped: {write_failure(exc)} (writing {_rel(task.target, out)}); "
+                                               "finished files are kept: make room and run the same command again") from None
 
         def run_network(force: bool) -> None:
             """Infer the waiting files once a size bucket fills (or everything, when forced)."""

@@ -373,6 +373,36 @@ def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
         assert tags[0x010F] == "ScanCo" and tags[0x0112] == 1 and tags[0x0131] == PROVENANCE
 
 
+def test_a_full_disk_stops_the_run_instead_of_failing_every_file_and_a_rerun_resumes(tmp_path, tiny_weights, monkeypatch):
+    import errno
+
+    import archivecolor.folder as folder_module
+
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(src / f"p{i:02d}.png"), grey_of(real_photo(i)))
+    real_write, written = folder_module.atomic_write_bytes, []
+
+    def disk_fills_after_three(path, data):
+        if len(written) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+        written.append(path)
+
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_fills_after_three)
+    args = ["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64",
+            "--jobs", "1", "--batch-size", "2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "run the same command again" in result.output
+    assert result.output.count("error: ") < 6  # stopped at the first failures, not one line per remaining file
+    assert not list((tmp_path / "out").glob(".*.part"))
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)  # room made
+    assert run_cli(args).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(p.name for p in src.iterdir())
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_unreadable_file_is_reported(tmp_path, tiny_weights):
     src = tmp_path / "src"

@@ -111,3 +111,26 @@ def test_a_folder_of_reels_colours_each_and_a_rerun_leaves_its_outputs_alone(tmp
     again = CliRunner().invoke(main, args + ["--dry-run"])
     assert "4 already done" in again.output and "5 already done" in again.output
     assert "reel1-colorized:" not in again.output  # its outputs are not taken for a third reel
+
+
+def test_a_full_disk_stops_a_sequence_and_a_rerun_finishes_it(tmp_path, colorizer, monkeypatch):
+    import errno
+
+    import archivecolor.folder as folder_module
+    from archivecolor.folder import OutputUnwritable
+
+    reel = scan_frames(tmp_path / "reel", count=12)
+    real_write, written = folder_module.atomic_write_bytes, []
+
+    def disk_fills_after_five(path, data):
+        if len(written) >= 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+        written.append(path)
+
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_fills_after_five)
+    with pytest.raises(OutputUnwritable, match="No space left on device"):
+        colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)
+    result = colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
+    assert result.already_done == 5 and result.frames == 7 and len(list((tmp_path / "out").iterdir())) == 12

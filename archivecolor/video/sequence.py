@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..colorizer import Colorizer
-from ..folder import FileTask, FolderConfig, decode_file, remove_stale_partials, write_file
+from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_file, remove_stale_partials, stops_the_run,
+                      write_failure, write_file)
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
 from .pipeline import VideoConfig, VideoResult
@@ -148,6 +149,11 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
                     future.result()
                 except BadInput as exc:
                     _fail(result, tasks[index], str(exc), on_error)
+                except Exception as exc:  # a disk or encoder error: this frame fails…
+                    _fail(result, tasks[index], f"could not write it: {write_failure(exc)}", on_error)
+                    if stops_the_run(exc):  # …and every later one would too
+                        raise OutputUnwritable(f"stopped: {write_failure(exc)}; finished frames are kept: make room "
+                                               "and run the same command again") from None
                 else:
                     result.frames += 1
                     if on_frames is not None:
