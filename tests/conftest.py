@@ -24,6 +24,21 @@ def synthetic_photo(rng: np.random.Generator, size: int = 48) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
+def disk_that_fills(after: int, write):
+    """`write` (an atomic_write_bytes) until `after` files are written, then ENOSPC, as a full disk does."""
+    import errno
+
+    written = []
+
+    def fill(path, data):
+        if len(written) >= after:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, data)
+        written.append(path)
+
+    return fill
+
+
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -20,7 +20,7 @@ from archivecolor.cli import main
 from archivecolor.imageio import PROVENANCE, read_stills
 from archivecolor.lab import srgb_to_lab
 
-from conftest import SHARED_DATA, synthetic_photo, write_rgb
+from conftest import SHARED_DATA, disk_that_fills, synthetic_photo, write_rgb
 
 BSD100 = SHARED_DATA / "eval" / "bsd100"
 
@@ -374,23 +374,14 @@ def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
 
 
 def test_a_full_disk_stops_the_run_instead_of_failing_every_file_and_a_rerun_resumes(tmp_path, tiny_weights, monkeypatch):
-    import errno
-
     import archivecolor.folder as folder_module
 
     src = tmp_path / "scans"
     src.mkdir()
     for i in range(12):
         cv2.imwrite(str(src / f"p{i:02d}.png"), grey_of(real_photo(i)))
-    real_write, written = folder_module.atomic_write_bytes, []
-
-    def disk_fills_after_three(path, data):
-        if len(written) >= 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, data)
-        written.append(path)
-
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_fills_after_three)
+    real_write = folder_module.atomic_write_bytes
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_that_fills(3, real_write))
     args = ["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64",
             "--jobs", "1", "--batch-size", "2"]
     result = CliRunner().invoke(main, args)

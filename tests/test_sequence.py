@@ -15,6 +15,8 @@ from archivecolor.video.pipeline import VideoConfig
 from archivecolor.video.sequence import colorize_sequence, find_sequence
 from archivecolor.video.smooth import SmoothingConfig
 
+from conftest import disk_that_fills
+
 
 def scan_frames(folder, count=12, h=40, w=56, name="reel1_{:06d}.tif", start=1):
     """A 16-bit grey pan across a textured scene, one TIFF per frame, as film scanners write."""
@@ -114,21 +116,12 @@ def test_a_folder_of_reels_colours_each_and_a_rerun_leaves_its_outputs_alone(tmp
 
 
 def test_a_full_disk_stops_a_sequence_and_a_rerun_finishes_it(tmp_path, colorizer, monkeypatch):
-    import errno
-
     import archivecolor.folder as folder_module
     from archivecolor.folder import OutputUnwritable
 
     reel = scan_frames(tmp_path / "reel", count=12)
-    real_write, written = folder_module.atomic_write_bytes, []
-
-    def disk_fills_after_five(path, data):
-        if len(written) >= 5:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, data)
-        written.append(path)
-
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_fills_after_five)
+    real_write = folder_module.atomic_write_bytes
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_that_fills(5, real_write))
     with pytest.raises(OutputUnwritable, match="No space left on device"):
         colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
     monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)

@@ -362,16 +362,11 @@ class Segment:
                     colorizer.predict([job for _, job in batch], config.batch_size)
                     written = 0
                     for L, job in batch:
-                        if priming > 0:  # before the chunk: only the smoothing sees it (its cuts were counted there)
-                            cuts = smoother.cuts
-                            smoother(job.L_render, job.ab)
-                            smoother.cuts, priming = cuts, priming - 1
+                        if priming > 0:  # before the chunk: only the smoothing sees it
+                            smoother.prime(job.L_render, job.ab)
+                            priming -= 1
                             continue
-                        if meters:
-                            meters["per_frame"].add(job.L_render, job.ab)
-                        job.ab = smoother(job.L_render, job.ab)
-                        if meters:
-                            meters["smoothed"].add(job.L_render, job.ab)
+                        smooth_measured(job, smoother, meters)
                         if not _put(to_encode, (L, job), stop):
                             break
                         written += 1
@@ -409,6 +404,15 @@ class Segment:
             raise VideoError(f"no frames could be decoded{': ' + _last_line(decoder_err) if decoder_err else ''}")
         return frames
 
+
+
+def smooth_measured(job, smoother: TemporalSmoother, meters: dict) -> None:
+    """job.ab smoothed in place, the temporal figures taken before and after (when measuring)."""
+    if meters:
+        meters["per_frame"].add(job.L_render, job.ab)
+    job.ab = smoother(job.L_render, job.ab)
+    if meters:
+        meters["smoothed"].add(job.L_render, job.ab)
 
 
 class _TimedMuxer:

@@ -22,7 +22,7 @@ from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_file, rem
                       write_failure, write_file)
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
-from .pipeline import VideoConfig, VideoResult
+from .pipeline import VideoConfig, VideoResult, smooth_measured
 from .smooth import TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -178,15 +178,9 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
             for index, item in decoded:
                 job = item.jobs[0]
                 if index not in to_write:  # done in an earlier run: primes the smoothing only
-                    cuts = smoother.cuts
-                    smoother(job.L_render, job.ab)
-                    smoother.cuts = cuts  # counted when that frame was written
+                    smoother.prime(job.L_render, job.ab)
                     continue
-                if meters:
-                    meters["per_frame"].add(job.L_render, job.ab)
-                job.ab = smoother(job.L_render, job.ab)
-                if meters:
-                    meters["smoothed"].add(job.L_render, job.ab)
+                smooth_measured(job, smoother, meters)
                 writing.append((index, encoders.submit(write_file, item, folder_config)))
             settle_writes(2 * jobs)
         settle_writes(0)

@@ -98,6 +98,13 @@ class TemporalSmoother:
         self.prev_L, self.prev_hist, self.prev_ab = L, hist, out.astype(np.float32)
         return self.prev_ab
 
+    def prime(self, L: np.ndarray, ab: np.ndarray) -> None:
+        """Carry the state through a frame that is not written now (before a chunk, or done in an
+        earlier run): its scene cut was counted where it was written."""
+        cuts = self.cuts
+        self(L, ab)
+        self.cuts = cuts
+
     def _warp_previous(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Previous a/b moved to where its pixels are now, and where that can be trusted."""
         cur8 = np.clip(L * 2.55, 0, 255).astype(np.uint8)
