@@ -329,6 +329,8 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
 @click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")
 @click.option("--chunk-frames", type=click.IntRange(0), default=3000, show_default=True,
               help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
+@click.option("--sheet", is_flag=True,
+              help="Also write a before/after sheet of 12 frames spread over each film (NAME-colorized-sheet.jpg beside its output).")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
 @click.option("--dry-run", is_flag=True,
               help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
@@ -336,7 +338,7 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
                    "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, ffmpeg_path, dry_run,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, ffmpeg_path, dry_run,
           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
@@ -387,7 +389,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if sequences and cluster is not None:
         raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
     sequence_targets = [_sequence_target(sequence, out, len(inputs), len(sequences) == 1) for sequence in sequences]
-    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None,
+    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None, sheet=sheet,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None))
@@ -437,7 +439,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
         if result.resumed_chunks:
             console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
-        console.info(f"{film} → {target}")
+        console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
     for sequence, target in zip(sequences, sequence_targets):
         failed += _run_sequence(sequence, target, colorizer, config, overwrite, table)
     console.stderr.print(table)
@@ -496,7 +498,7 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     if result.already_done:
         status += f" ({result.already_done} done earlier)"
     table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
-    console.info(f"{sequence.folder} → {target}/")
+    console.info(f"{sequence.folder} → {target}/" + (f" (sheet: {result.sheet})" if result.sheet else ""))
     return 1 if result.failed else 0
 
 

@@ -36,15 +36,13 @@ from .imageio import (
 )
 from . import dpx, heif
 from .listing import Listing, archive_files
+from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
 from .weights import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
 PIXELS_IN_FLIGHT = 150_000_000  # decoded but unwritten pixels held at most (~12 bytes each): bounds memory on huge scans
 SHEET_NAME = "before-after.jpg"
-SHEET_IMAGES = 12  # pairs on the before/after sheet
-SHEET_THUMB_HEIGHT = 160  # pixels
-SHEET_COLUMNS = 3  # before|after pairs per row
 
 
 # Output errors that every later file would meet too: a full disk, a spent quota, a read-only mount.
@@ -443,36 +441,3 @@ def write_file(item: DecodedFile, config: FolderConfig) -> int:
         data = encode_still(pages[0][0], item.task.fmt, pages[0][1], config.quality)
     atomic_write_bytes(item.task.target, data)
     return len(pages)
-
-
-def sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
-    """Small grey and colour versions of one picture, for the before/after sheet."""
-    import cv2
-
-    from .lab import lab_to_srgb
-
-    L = job.L_render
-    scale = SHEET_THUMB_HEIGHT / L.shape[0]
-    size = (max(1, round(L.shape[1] * scale)), SHEET_THUMB_HEIGHT)
-    lab = np.dstack([L, job.ab])
-    colour = (lab_to_srgb(cv2.resize(lab, size, interpolation=cv2.INTER_AREA)) * 255 + 0.5).astype(np.uint8)
-    grey = (lab_to_srgb(np.dstack([cv2.resize(L, size, interpolation=cv2.INTER_AREA), np.zeros((*size[::-1], 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
-    return grey, colour
-
-
-def sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = SHEET_COLUMNS) -> bytes:
-    """A grid of 'before | after' thumbnail pairs on white, as JPEG."""
-    import cv2
-
-    gap = 8
-    cell_w = max(g.shape[1] + c.shape[1] for g, c in pairs) + 3 * gap
-    cell_h = SHEET_THUMB_HEIGHT + gap
-    rows = -(-len(pairs) // columns)
-    sheet = np.full((rows * cell_h + gap, min(columns, len(pairs)) * cell_w, 3), 255, np.uint8)
-    for index, (grey, colour) in enumerate(pairs):
-        top, left = (index // columns) * cell_h + gap, (index % columns) * cell_w + gap
-        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + grey.shape[1]] = grey
-        left += grey.shape[1] + gap
-        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + colour.shape[1]] = colour
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return data.tobytes()

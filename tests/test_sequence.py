@@ -127,3 +127,11 @@ def test_a_full_disk_stops_a_sequence_and_a_rerun_finishes_it(tmp_path, colorize
     monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)
     result = colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
     assert result.already_done == 5 and result.frames == 7 and len(list((tmp_path / "out").iterdir())) == 12
+
+
+def test_a_sequence_sheet_goes_beside_its_output_folder(tmp_path, tiny_weights):
+    reel = scan_frames(tmp_path / "reel1", count=6)
+    result = CliRunner().invoke(main, ["video", str(reel), "--sheet", "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "reel1-colorized-sheet.jpg").stat().st_size > 0
+    assert len(list((tmp_path / "reel1-colorized").iterdir())) == 6  # the sheet is not among the frames

@@ -74,6 +74,38 @@ def test_output_keeps_frames_rate_size_duration_and_audio(test_clip, colorizer, 
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_a_sheet_shows_frames_spread_over_the_film_beside_its_output(test_clip, tiny_weights, tmp_path):
+    out = tmp_path / "pattern-colorized.mp4"
+    result = CliRunner().invoke(main, ["video", str(test_clip), "--out", str(out), "--sheet", "--weights", str(tiny_weights),
+                                       "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    sheet = Image.open(tmp_path / "pattern-colorized-sheet.jpg")
+    assert sheet.format == "JPEG" and sheet.height > 4 * 160  # 12 pairs of 160 px thumbnails, 3 to a row
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_frame_sheet_picks_twelve_frames_spread_over_the_film():
+    from archivecolor.colorizer import prepare_job
+    from archivecolor.sheet import FrameSheet
+
+    job = prepare_job(np.full((32, 48), 50.0, np.float32), 32, 16)
+    job.ab = np.zeros((*job.L_render.shape, 2), np.float32)
+
+    def picked(frames, rate=None, length=None):
+        sheet, chosen = FrameSheet(frames, rate), []
+        for index in range(length or frames):
+            before = len(sheet.pairs)
+            sheet.offer(index, job)
+            if len(sheet.pairs) > before:
+                chosen.append(index)
+        return chosen
+
+    assert picked(90) == [3, 10, 17, 24, 31, 38, 45, 52, 59, 66, 73, 80]  # mid-interval, not the first (black) frame
+    assert picked(1000)[:2] == [41, 124] and len(picked(1000)) == 12
+    assert picked(5) == [0, 1, 2, 3, 4]  # a short film: every frame
+    assert picked(None, rate=25.0, length=3000)[:2] == [125, 375]  # unknown length: one every 10 s
+
+
 def test_shared_real_footage_desaturated(colorizer, tmp_path):
     src = SHARED_DATA / "video" / "realshort.mp4"
     if not src.exists():

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..colorizer import RenderJob, prepare_job
 from ..folder import (
-    SHEET_IMAGES,
     DecodedFile,
     FileResult,
     FileTask,
@@ -31,9 +30,9 @@ from ..folder import (
     decode_file,
     end_run,
     remove_stale_partials,
-    sheet_pair,
     write_file,
 )
+from ..sheet import SHEET_IMAGES, sheet_pair
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 # Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP

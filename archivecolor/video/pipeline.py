@@ -25,6 +25,7 @@ import numpy as np
 
 from ..colorizer import Colorizer
 from ..render import recombine_into
+from ..sheet import FrameSheet, sheet_path
 from ..imageio import COLORIZED_MARK
 from ..weights import atomic_write_bytes, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
@@ -51,6 +52,7 @@ class VideoConfig:
     measure: bool = True  # temporal figures for the smoothed and the per-frame output
     queue_frames: int = 16  # frames held at most between two stages
     chunk_frames: int | None = 3000  # long films go in chunks of about this many frames (resumable); None: one pass
+    sheet: bool = False  # also a before/after sheet of frames spread over each film, beside its output
 
 
 @dataclass
@@ -63,6 +65,7 @@ class VideoResult:
     resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
     variable_rate: bool = False  # the source's own frame timestamps were kept
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
+    sheet: str | None = None  # the before/after sheet written, if asked for
 
     @property
     def frames_per_s(self) -> float:
@@ -129,13 +132,17 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     started = time.perf_counter()
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    segment = Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps)
+    sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
+    segment = Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps, sheet)
     if len(film.chunks) <= 1:
         with temporary_beside(target) as tmp:
             result.frames = segment.run(tmp, film.container, with_streams=True)
             os.replace(tmp, target)
     else:
         result.frames = _run_chunks(segment, film.chunks, target, film.container, result)
+    if sheet is not None and (jpeg := sheet.jpeg()):
+        atomic_write_bytes(sheet_path(target), jpeg)
+        result.sheet = str(sheet_path(target))
     result.seconds = time.perf_counter() - started
     result.scene_cuts = smoother.cuts
     result.temporal = {name: meter.result() for name, meter in meters.items()}
@@ -283,6 +290,7 @@ class Segment:
     meters: dict
     on_frames: object = None
     timestamps: tuple | None = None  # (pts list, time base) for a variable-rate source
+    sheet: FrameSheet | None = None  # offered every frame written, by its index in the film
 
     def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None,
             warmup_frames: int = 0) -> int:
@@ -367,6 +375,8 @@ class Segment:
                             priming -= 1
                             continue
                         smooth_measured(job, smoother, meters)
+                        if self.sheet is not None:
+                            self.sheet.offer(first_frame + frames + written, job)
                         if not _put(to_encode, (L, job), stop):
                             break
                         written += 1

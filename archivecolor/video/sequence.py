@@ -22,6 +22,8 @@ from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_file, rem
                       write_failure, write_file)
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
+from ..sheet import FrameSheet, sheet_path
+from ..weights import atomic_write_bytes
 from .pipeline import VideoConfig, VideoResult, smooth_measured
 from .smooth import TemporalSmoother
 from .temporal import TemporalMeter
@@ -130,6 +132,8 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     start = max(0, todo[0] - config.smoothing.settle_frames())
     to_write = set(todo)
     smoother = TemporalSmoother(config.smoothing)
+    sheet = FrameSheet(len(todo)) if config.sheet else None
+    position = {index: n for n, index in enumerate(todo)}  # among the frames written in this run
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     folder_config = FolderConfig(jobs=jobs)
     started = time.perf_counter()
@@ -181,9 +185,14 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
                     smoother.prime(job.L_render, job.ab)
                     continue
                 smooth_measured(job, smoother, meters)
+                if sheet is not None:
+                    sheet.offer(position[index], job)
                 writing.append((index, encoders.submit(write_file, item, folder_config)))
             settle_writes(2 * jobs)
         settle_writes(0)
+    if sheet is not None and (jpeg := sheet.jpeg()):
+        atomic_write_bytes(sheet_path(out), jpeg)
+        result.sheet = str(sheet_path(out))
     result.seconds = time.perf_counter() - started
     result.scene_cuts = smoother.cuts
     result.temporal = {name: meter.result() for name, meter in meters.items()} if result.frames > 1 else {}
