@@ -353,6 +353,9 @@ def test_a_single_picture_goes_where_a_run_on_its_folder_would_put_it(tmp_path, 
         result = run_cli(["folder", str(scans / "notes.pdf"), *args, *extra])
         assert result.exit_code == 1 and "notes.pdf" in result.output and "unsupported file type '.pdf'" in result.output
     assert {k: v for k, v in tree_hashes(scans).items() if not k.startswith("colour/")} == before
+    # --out is a folder: a picture's name given as one is refused, before anything is made
+    result = run_cli(["folder", str(scans / "a.jpg"), "--out", str(tmp_path / "result.jpg"), *args])
+    assert result.exit_code == 1 and "--out names a folder" in result.output and not (tmp_path / "result.jpg").exists()
 
 
 def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
