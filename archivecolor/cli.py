@@ -463,6 +463,20 @@ def _sequence_target(sequence, out: Path | None, inputs: int, alone: bool) -> Pa
     return target
 
 
+def _sequence_notes(sequence) -> list[str]:
+    """What to know before colouring a reel: gaps in its numbering, pictures that are not its
+    frames, and log-encoded DPX (coloured as scanned, with no log-to-display conversion)."""
+    from .dpx import log_encoding
+
+    notes = [sequence.gaps_line()]
+    if sequence.others:
+        notes.append(f"{sequence.others} other pictures in the folder are not its frames: left as they are")
+    if encoding := log_encoding(sequence.frames[0]):
+        notes.append(f"its DPX frames hold {encoding} (film densities, not display tones): they are coloured as "
+                     "scanned, tones kept, without a log-to-display conversion")
+    return [f"{sequence.folder}: {note}" for note in notes if note]
+
+
 def _sequence_label(sequence) -> str:
     return f"{sequence.folder.name}/ ({len(sequence.frames)} frames)"
 
@@ -475,9 +489,8 @@ def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
         done = 0 if overwrite else sum(frame_target(frame, target)[0].exists() for frame in sequence.frames)
         console.info(f"{sequence.folder}: a sequence of {len(sequence.frames)} frames ({sequence.span}), "
                      f"{done} already done → {target}/")
-        for line in (sequence.gaps_line(), f"{sequence.others} other pictures in the folder are not its frames: left as they are" if sequence.others else None):
-            if line:
-                console.info(f"{sequence.folder}: {line}")
+        for note in _sequence_notes(sequence):
+            console.info(note)
 
 
 def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table) -> int:
@@ -486,8 +499,8 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     from .folder import OutputUnwritable
     from .video.sequence import colorize_sequence
 
-    if line := sequence.gaps_line():
-        console.info(f"{sequence.folder}: {line}")
+    for note in _sequence_notes(sequence):
+        console.info(note)
     try:
         with console.make_progress("frames/s") as progress:
             bar = progress.add_task(sequence.folder.name, total=None)

@@ -68,3 +68,16 @@ def size(head: bytes) -> tuple[int, int] | None:
         return None
     order = "big" if head[:4] == b"SDPX" else "little"
     return int.from_bytes(head[772:776], order), int.from_bytes(head[776:780], order)
+
+
+def log_encoding(path) -> str | None:
+    """'printing density' or 'logarithmic' where a DPX file's header says its code values are film
+    densities rather than display tones; None otherwise (or where it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_TRANSFER + 1)
+    except OSError:
+        return None
+    if head[:4] not in MAGICS or len(head) <= _TRANSFER:
+        return None
+    return LOG_TRANSFERS.get(head[_TRANSFER])

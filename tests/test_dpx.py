@@ -47,11 +47,13 @@ def test_a_dpx_reel_becomes_sixteen_bit_tiff_frames_with_its_header_fields(tmp_p
         write_dpx(reel / f"reel_{i:07d}.dpx", np.roll(grey_ramp(), 4 * i, axis=1), "gray16le", "gray16be")
         data = bytearray((reel / f"reel_{i:07d}.dpx").read_bytes())
         data[260:260 + 12], data[460:460 + 14] = b"Harbour 1921", b"(c) Film Archv"  # project, copyright fields
+        data[801] = 1  # transfer: printing density, as a film scanner's log scan says
         (reel / f"reel_{i:07d}.dpx").write_bytes(bytes(data))
     plan = plan_folder(reel, tmp_path / "plan", FolderConfig())  # the dry run reads DPX headers
     assert not plan.unreadable and plan.pixels == 3 * 48 * 64 and [t.target.suffix for t in plan.todo] == [".tif"] * 3
     result = CliRunner().invoke(main, ["video", str(reel), "--weights", str(tiny_weights), "--render-size", "64"])
     assert result.exit_code == 0, result.output
+    assert "its DPX frames hold printing density" in result.output  # said, since no log-to-display conversion is made
     frames = sorted((tmp_path / "reel-colorized").iterdir())
     assert [p.name for p in frames] == ["reel_0000000.tif", "reel_0000001.tif", "reel_0000002.tif"]
     with tifffile.TiffFile(frames[1]) as tif:
