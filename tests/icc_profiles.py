@@ -72,6 +72,17 @@ def grey_profile(curve: bytes) -> bytes:
     return profile(b"GRAY", {b"kTRC": curve})
 
 
+# Display P3 (phones' photos) as Apple's profile states it: D50-adapted colorants, the sRGB curve
+DISPLAY_P3_XYZ = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+
+def display_p3_profile() -> bytes:
+    curve = parametric_srgb_curve()
+    r, g, b = DISPLAY_P3_XYZ
+    return profile(b"RGB ", {b"rXYZ": xyz_tag(r), b"gXYZ": xyz_tag(g), b"bXYZ": xyz_tag(b),
+                             b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+
+
 def adobe_rgb_profile() -> bytes:
     curve = gamma_curve(ADOBE_RGB_GAMMA)
     r, g, b = ADOBE_RGB_XYZ
