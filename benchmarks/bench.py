@@ -10,7 +10,8 @@ Sections:
   model      model-only images/s per backend (torch eager, channels_last, compiled; onnxruntime; bf16),
              render sizes 256 and 512, batch 1/4/8, as a share of the ceiling
   pipelines  `folder` on real photos and `video` on a 720p clip end to end, against model-only at the
-             same render size; ffmpeg decode+encode alone (the I/O ceiling)
+             same render size; ffmpeg decode+encode alone (the I/O ceiling); `video` on the clip's
+             frames as a 16-bit TIFF image sequence
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
   gpu        model-only per GPU backend (torch fp16 channels_last, torch.compile with CUDA graphs,
              onnxruntime CUDA and TensorRT where installed) over batch 1-64, and the batch that
@@ -271,12 +272,31 @@ def section_pipelines(weights: Path, model_best: dict | None) -> None:
             rows.append([f"ffmpeg decode + encode only, {w}×{h}, x264 {preset}", "ffmpeg", io_rate, float("nan"), float("nan")])
             slower = "ffmpeg decode + encode" if io_rate < video_model_rate else "the network"
             limits.append([preset, result.frames_per_s, video_model_rate, io_rate, slower])
+        rows.append(sequence_row(grey, work, ffmpeg, colorizer, backend.name, video_model_rate, w, h))
         shutil.rmtree(work, ignore_errors=True)
     table("pipelines end to end (render size 256)", ["pipeline", "backend", "items/s", "model-only items/s", "ratio"], rows)
     if limits:
         # On a GPU the network and ffmpeg run on different hardware: the slower one alone bounds
         # video. On a CPU they share the cores and their costs add up instead.
         table(f"what limits video ({backend.name})", ["x264 preset", "video frames/s", "network alone", "ffmpeg alone", "slower alone"], limits)
+
+
+SEQUENCE_FRAMES = 120
+
+
+def sequence_row(grey_clip: Path, work: Path, ffmpeg: str, colorizer, backend_name: str, model_rate: float, w: int, h: int) -> list:
+    """`video` on a film scanner's image sequence: the clip's first frames as 16-bit grey TIFFs
+    (deflate), read, colorized, smoothed and written back as 16-bit RGB TIFFs."""
+    from archivecolor.video.pipeline import VideoConfig
+    from archivecolor.video.sequence import colorize_sequence, find_sequence
+
+    reel = work / "reel"
+    reel.mkdir()
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(grey_clip), "-frames:v", str(SEQUENCE_FRAMES), "-pix_fmt", "gray16le",
+                    "-compression_algo", "deflate", str(reel / "reel_%06d.tif")], check=True)
+    result = colorize_sequence(find_sequence(reel), work / "reel-colorized", colorizer, VideoConfig(batch_size=8))
+    return [f"video on an image sequence, {w}×{h}, {result.frames} 16-bit TIFF frames", backend_name, result.frames_per_s,
+            model_rate, result.frames_per_s / model_rate]
 
 
 # --- cluster -----------------------------------------------------------------------------------

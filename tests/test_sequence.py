@@ -44,7 +44,7 @@ def test_a_folder_of_numbered_frames_is_found_in_order_with_its_gaps(tmp_path):
     (reel / "slate.tif").write_bytes((reel / "reel_0008.tif").read_bytes())  # not a numbered frame
     sequence = find_sequence(reel)
     assert [p.name for p in sequence.frames] == ["reel_0008.tif", "reel_0009.tif", "reel_0010.tif", "reel_0013.tif", "reel_0014.tif"]
-    assert sequence.gaps == [(11, 12)] and "11–12" in sequence.gaps_line()
+    assert sequence.gaps == [(11, 12)] and "11–12" in sequence.gaps_line() and sequence.others == 1  # the slate
     assert find_sequence(tmp_path) is None  # no frames directly in it
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..colorizer import Colorizer
-from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_file, remove_stale_partials, stops_the_run,
+from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_failure, decode_file, remove_stale_partials, stops_the_run,
                       write_failure, write_file)
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
@@ -56,10 +56,12 @@ def find_sequence(folder: Path) -> FrameSequence | None:
     """The numbered frames directly in `folder` (the largest set sharing a name pattern and a
     format, at least MIN_FRAMES of them); None where it holds none."""
     groups: dict[tuple[str, str, int], list[tuple[int, Path]]] = {}
+    pictures = 0
     for path in Path(folder).iterdir():
         fmt = still_format(path)
         if not path.is_file() or fmt is None or fmt in NOT_FRAMES or is_hidden_or_system(Path(path.name)):
             continue
+        pictures += 1
         match = FRAME_NUMBER.match(path.stem)
         if match:
             prefix, digits = match.groups()
@@ -72,8 +74,7 @@ def find_sequence(folder: Path) -> FrameSequence | None:
     best.sort()
     numbers = [n for n, _ in best]
     gaps = [(a + 1, b - 1) for a, b in zip(numbers, numbers[1:]) if b - a > 1]
-    others = sum(len(g) for g in groups.values()) - len(best)
-    return FrameSequence(Path(folder), [p for _, p in best], others, gaps)
+    return FrameSequence(Path(folder), [p for _, p in best], pictures - len(best), gaps)
 
 
 def find_sequences(folder: Path) -> list[FrameSequence]:
@@ -173,9 +174,9 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
                     if len(item.stills) != 1:
                         raise BadInput(f"{len(item.stills)} pages: a frame is one picture")
                     decoded.append((index, item))
-                except BadInput as exc:
+                except Exception as exc:  # this frame fails; the reel goes on (Ctrl-C is no Exception: it stops)
                     if index in to_write:
-                        _fail(result, tasks[index], str(exc), on_error)
+                        _fail(result, tasks[index], decode_failure(exc), on_error)
             if number + 2 < len(batches):
                 submit(batches[number + 2])
             colorizer.predict([item.jobs[0] for _, item in decoded], config.batch_size)
