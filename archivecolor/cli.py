@@ -239,6 +239,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                   f"{result.seconds:.1f}", f"{result.images_per_s:.2f}")
     console.stderr.print(table)
     _say_left_out(result.left_out, result.others)
+    _hint_film_reels(source, (r.source for r in result.results))
     if report is not None:
         atomic_write_bytes(report, result.to_json().encode())
     if result.failed:
@@ -266,7 +267,22 @@ def _say_folder_plan(source, out, config) -> int:
                   str(len(plan.unreadable)))
     console.stderr.print(table)
     _say_left_out(plan.left_out, plan.others)
+    _hint_film_reels(source, [task.rel for task in plan.todo] + [result.source for result in plan.settled])
     return plan.count("failed") + len(plan.unreadable)
+
+
+def _hint_film_reels(source: Path, relative_files) -> None:
+    """`folder` colours each frame of a scanned reel on its own; `video` would smooth them over time."""
+    from . import console
+    from .video.sequence import film_reels
+
+    root = source if source.is_dir() else source.parent
+    reels = film_reels(root / Path(rel).parent for rel in relative_files)
+    for reel in reels[:3]:
+        console.info(f"hint: {reel.folder} holds {len(reel.frames)} film frames ({reel.span}): `archivecolor video "
+                     f"{reel.folder}` colours them as a film, smoothing colour over time against flicker")
+    if len(reels) > 3:
+        console.info(f"hint: and {len(reels) - 3} more folders of film frames")
 
 
 def _say_left_out(hidden: int, others: str | None = None) -> None:
@@ -367,7 +383,13 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
     sequences = []  # folders of numbered frames (a film scanner's image sequence)
     skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
+    frames_named = 0  # single frames of a reel named as films: refused with the reel's command
     for item in inputs:
+        if not item.is_dir() and (reel := _reel_of(item)):
+            console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
+                                     f"{reel.folder}` colours the reel")
+            frames_named += 1
+            continue
         if not item.is_dir():  # named by the user: always taken
             films.append(item)
             names.append(Path(item.name))
@@ -388,6 +410,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
     if not films and not sequences:
+        if frames_named:
+            raise SystemExit(1)
         raise click.ClickException("no video files (or folders of numbered frames) found")
     single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
     if sequences and cluster is not None:
@@ -406,7 +430,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if dry_run:
         failing = _say_video_plan(films, targets, config, overwrite) if films else 0
         _say_sequence_plan(sequences, sequence_targets, overwrite)
-        if failing:
+        if failing or frames_named:
             raise SystemExit(1)
         return
     if cluster is not None:
@@ -447,8 +471,19 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     for sequence, target in zip(sequences, sequence_targets):
         failed += _run_sequence(sequence, target, colorizer, config, overwrite, table)
     console.stderr.print(table)
-    if failed:
+    if failed or frames_named:
         raise SystemExit(1)
+
+
+def _reel_of(path: Path):
+    """The image sequence a still named to `video` is one frame of, if it is one."""
+    from .imageio import still_format
+    from .video.sequence import find_sequence
+
+    if still_format(path) is None:
+        return None
+    reel = find_sequence(path.parent)
+    return reel if reel is not None and path in reel.frames else None
 
 
 def _sequence_target(sequence, out: Path | None, inputs: int, alone: bool) -> Path:

@@ -135,3 +135,14 @@ def test_a_sequence_sheet_goes_beside_its_output_folder(tmp_path, tiny_weights):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reel1-colorized-sheet.jpg").stat().st_size > 0
     assert len(list((tmp_path / "reel1-colorized").iterdir())) == 6  # the sheet is not among the frames
+
+
+def test_folder_points_a_scanned_reel_to_video_and_a_named_frame_to_its_reel(tmp_path):
+    archive = tmp_path / "archive"
+    scan_frames(archive / "reel7", count=24, name="reel7_{:07d}.tif")  # film scanners' long frame numbers
+    scan_frames(archive / "family", count=30, name="IMG_{:04d}.tif")  # a camera's: photos, not a film
+    plan = CliRunner().invoke(main, ["folder", str(archive), "--dry-run"])
+    assert plan.output.count("hint: ") == 1 and f"`archivecolor video {archive / 'reel7'}`" in plan.output
+    frame = archive / "reel7" / "reel7_0000003.tif"
+    result = CliRunner().invoke(main, ["video", str(frame), "--dry-run"])
+    assert result.exit_code == 1 and f"one frame of {archive / 'reel7'} (24 frames)" in result.output

@@ -91,6 +91,29 @@ def find_sequences(folder: Path) -> list[FrameSequence]:
     return found
 
 
+FILM_FRAME_DIGITS = 6  # film scanners number frames with 6-8 digits; cameras with 4 (IMG_0001)
+FILM_FRAMES_AT_LEAST = 24  # a second of film
+
+
+def looks_like_film_frames(sequence: FrameSequence) -> bool:
+    """Whether `folder` would do better to leave these to `video`: DPX, which only film scanners
+    write, or a second or more of frames numbered with film scanners' long numbers."""
+    first = sequence.frames[0]
+    digits = len(FRAME_NUMBER.match(first.stem).group(2))
+    long_run = len(sequence.frames) >= FILM_FRAMES_AT_LEAST and digits >= FILM_FRAME_DIGITS
+    return first.suffix.lower() == ".dpx" or long_run
+
+
+def film_reels(folders) -> list[FrameSequence]:
+    """The reels of film frames among `folders`, for `folder` to point at `video`."""
+    reels = []
+    for folder in sorted(set(folders)):
+        sequence = find_sequence(folder)
+        if sequence and looks_like_film_frames(sequence):
+            reels.append(sequence)
+    return reels
+
+
 def default_sequence_output(folder: Path) -> Path:
     folder = Path(folder).resolve()
     return folder.parent / f"{folder.name}-colorized"
