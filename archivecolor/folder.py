@@ -321,6 +321,9 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
         if still_format(task.source) is None:  # a single file named by the user
             plan.settled.append(FileResult(task.rel, "failed", f"unsupported file type {task.source.suffix!r}"))
             continue
+        if still_format(task.source) == "heif" and not heif.available():
+            plan.settled.append(FileResult(task.rel, "failed", heif.MISSING))
+            continue
         task.pixels, pages, kind = _header(task.source)
         if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages, kind):
             plan.settled.append(FileResult(task.rel, "failed", refusal))

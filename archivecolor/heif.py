@@ -40,6 +40,13 @@ def is_heif(data: bytes) -> bool:
     return major in HEVC_BRANDS or (major in (b"mif1", b"msf1") and bool(compatible & HEVC_BRANDS))
 
 
+def available() -> bool:
+    """Whether pillow-heif is installed (the `heif` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pillow_heif") is not None
+
+
 def _open(source):
     try:
         import pillow_heif

@@ -80,3 +80,6 @@ def test_without_pillow_heif_a_heic_fails_with_what_to_install(tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "pillow_heif", None)
     with pytest.raises(BadInput, match=r'pip install "archivecolor\[heif\]"'):
         read_stills(path)
+    monkeypatch.setattr("archivecolor.heif.available", lambda: False)
+    plan = CliRunner().invoke(main, ["folder", str(tmp_path), "--out", str(tmp_path.parent / "out"), "--dry-run"])
+    assert plan.exit_code == 1 and 'pip install "archivecolor[heif]"' in plan.output  # the dry run says so too
