@@ -351,6 +351,8 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
               help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
 @click.option("--sheet", is_flag=True,
               help="Also write a before/after sheet of 12 frames spread over each film (NAME-colorized-sheet.jpg beside its output).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a JSON report here: each film's or reel's result, reason, frames, speed, cuts and temporal figures.")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
 @click.option("--dry-run", is_flag=True,
               help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
@@ -358,7 +360,7 @@ def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on
                    "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, ffmpeg_path, dry_run,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, report, ffmpeg_path, dry_run,
           weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
@@ -435,33 +437,32 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         return
     if cluster is not None:
         _videos_on_cluster(films, targets, config, weights, _model_spec(backend, device, precision, engine), render_size, overwrite,
-                           cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus))
+                           cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
         return
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
     table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
-    failed = 0
+    failed, records = 0, []  # records: the JSON report's entries
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
+            records.append(_video_record(film, target, "skipped", "exists"))
             continue
         try:
             with console.make_progress("frames/s") as progress:
                 bar = progress.add_task(film.name, total=None)
                 result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n),
                                         on_total=lambda n: progress.update(bar, total=n))
-        except VideoError as exc:
-            failed += 1
-            console.error_line(film, str(exc))
-            table.add_row(film.name, "failed", "", "", "", "", "")
-            continue
         except Exception as exc:
-            if debug:
+            if debug and not isinstance(exc, VideoError):
                 raise
             failed += 1
-            console.error_line(film, f"{type(exc).__name__}: {exc}")
+            reason = str(exc) if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
+            console.error_line(film, reason)
             table.add_row(film.name, "failed", "", "", "", "", "")
+            records.append(_video_record(film, target, "failed", reason))
             continue
+        records.append(_video_record(film, target, "done", result=result))
         cdc, static = _temporal_cells(result.temporal)
         status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
@@ -469,10 +470,35 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
         console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
     for sequence, target in zip(sequences, sequence_targets):
-        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table)
+        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records)
     console.stderr.print(table)
+    if report is not None:
+        _write_video_report(report, records)
     if failed or frames_named:
         raise SystemExit(1)
+
+
+def _video_record(source: Path, output: Path, status: str, reason: str = "", result=None, kind: str = "film") -> dict:
+    """One film's or reel's entry in `video --report`: what happened, and its figures when it ran."""
+    import dataclasses
+
+    record = {"kind": kind, "source": str(source), "output": str(output), "status": status, "reason": reason}
+    if result is not None:
+        figures = dataclasses.asdict(result)
+        if "failed" in figures:  # an image sequence's frames that failed
+            figures["failed_frames"] = [{"frame": frame, "reason": why} for frame, why in figures.pop("failed")]
+        record.update({k: v for k, v in figures.items() if k not in ("source", "output")},
+                      frames_per_s=round(result.frames_per_s, 3), seconds=round(result.seconds, 3))
+    return record
+
+
+def _write_video_report(path: Path, records: list[dict]) -> None:
+    import json
+
+    from .weights import atomic_write_bytes
+
+    summary = {status: sum(r["status"] == status for r in records) for status in ("done", "skipped", "failed", "stopped")}
+    atomic_write_bytes(path, json.dumps({"summary": summary, "films": records}, indent=1).encode())
 
 
 def _reel_of(path: Path):
@@ -528,7 +554,7 @@ def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
             console.info(note)
 
 
-def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table) -> int:
+def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list) -> int:
     """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
     from . import console
     from .folder import OutputUnwritable
@@ -544,7 +570,10 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     except OutputUnwritable as exc:
         console.error_line(target, str(exc))
         table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
+        records.append(_video_record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
         return 1
+    records.append(_video_record(sequence.folder, target, "failed" if result.failed else "done",
+                                 f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))
     cdc, static = _temporal_cells(result.temporal)
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
@@ -596,7 +625,7 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
     return failing
 
 
-def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster):
+def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster, report: Path | None = None):
     from . import console
     from .cluster import ClusterError
     from .cluster.video import colorize_films_on_cluster
@@ -626,6 +655,14 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
             status += f" ({outcome.resumed_chunks} chunks resumed)"
         table.add_row(Path(outcome.source).name, status, str(outcome.frames), str(outcome.chunks), str(outcome.scene_cuts), cdc, static)
     console.stderr.print(table)
+    if report is not None:
+        import dataclasses
+
+        records = []
+        for outcome in outcomes:
+            figures = {k: v for k, v in dataclasses.asdict(outcome).items() if not k.startswith("_") and k not in ("source", "target")}
+            records.append({"kind": "film", "source": outcome.source, "output": outcome.target, **figures})
+        _write_video_report(report, records)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise SystemExit(1)
 

@@ -177,6 +177,35 @@ def test_cli_goes_on_after_a_bad_film_and_exits_1(test_clip, tiny_weights, tmp_p
     assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
 
 
+def test_report_records_each_film_and_reel_with_its_figures(test_clip, tiny_weights, tmp_path):
+    import json
+
+    import tifffile
+
+    films = tmp_path / "films"
+    films.mkdir()
+    (films / "a-broken.mp4").write_bytes(b"nope")
+    (films / "b-good.mp4").write_bytes(test_clip.read_bytes())
+    reel = tmp_path / "reel"
+    reel.mkdir()
+    for i in range(4):
+        tifffile.imwrite(reel / f"reel_{i:06d}.tif", np.full((32, 48), 1000 * (i + 20), np.uint16))
+    (reel / "reel_000002.tif").write_bytes(b"II*\x00 cut off")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["video", str(films), str(reel), "--out", str(tmp_path / "out"), "--report", str(report),
+                                       "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    data = json.loads(report.read_text())
+    by_source = {Path(f["source"]).name: f for f in data["films"]}
+    assert data["summary"] == {"done": 1, "skipped": 0, "failed": 2, "stopped": 0}
+    assert by_source["a-broken.mp4"]["status"] == "failed" and by_source["a-broken.mp4"]["reason"]
+    good = by_source["b-good.mp4"]
+    assert good["status"] == "done" and good["frames"] == stream_facts(test_clip)[0] and good["temporal"]["smoothed"]["cdc"] >= 0
+    reel_record = by_source["reel"]
+    assert reel_record["kind"] == "image sequence" and reel_record["frames"] == 3
+    assert [f["frame"] for f in reel_record["failed_frames"]] == ["reel_000002.tif"]
+
+
 def test_a_folder_of_films_never_takes_its_own_outputs_or_system_files_for_films(test_clip, tiny_weights, tmp_path):
     films = tmp_path / "films"
     (films / "@eaDir").mkdir(parents=True)
