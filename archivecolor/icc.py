@@ -63,7 +63,8 @@ class Tone:
 
     def linear_tables(self, dtype: str) -> tuple[np.ndarray, ...]:
         """Linear light of every level of `dtype`, per channel, already weighted by its Y share."""
-        return _tables(self, dtype)
+        with np.errstate(all="ignore"):
+            return _tables(self, dtype)
 
     @property
     def is_srgb(self) -> bool:
@@ -89,10 +90,23 @@ def tone_of(icc: bytes | None) -> Tone | None:
     if not icc:
         return None
     try:
-        tone = _parse(icc)
-    except (struct.error, ValueError, IndexError, ZeroDivisionError):
+        with np.errstate(all="ignore"):
+            tone = _parse(icc)
+            if tone is None or not _sane(tone) or tone.is_srgb:
+                return None
+    except Exception:  # a damaged profile is read as none: the profile is a courtesy, the pixels decide
         return None
-    return None if tone is None or tone.is_srgb else tone
+    return tone
+
+
+def _sane(tone: Tone) -> bool:
+    """Curves that give finite light from black to white, rising overall: a damaged profile does not."""
+    levels = np.linspace(0.0, 1.0, 256)
+    for curve in tone.curves:
+        light = curve(levels)
+        if not np.isfinite(light).all() or light[-1] <= light[0]:
+            return False
+    return all(np.isfinite(w) for w in tone.y_weights)
 
 
 def _parse(icc: bytes) -> Tone | None:

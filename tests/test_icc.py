@@ -107,3 +107,18 @@ def test_folder_keeps_the_tones_a_dot_gain_scan_shows(tmp_path, tiny_weights):
     # 8-bit output and out-of-gamut colour clipping leave about a level; read as sRGB it was ~11 off
     assert np.abs(colorized - shown).mean() < 0.6
     assert np.abs(grey_to_luminance(grey) - shown).mean() > 5
+
+
+def test_a_damaged_profile_is_read_as_none_never_raises():
+    """Scanned archives hold profiles cut off or bit-flipped in copies: the pixels still decide."""
+    rng = np.random.default_rng(0)
+    for base in (adobe_rgb_profile(), grey_profile(dot_gain_curve()), display_p3_profile()):
+        for _ in range(400):
+            damaged = bytearray(base)
+            for _ in range(rng.integers(1, 6)):
+                damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
+            if rng.random() < 0.2:
+                damaged = damaged[: rng.integers(0, len(damaged))]
+            with np.errstate(all="raise"):  # no warnings leak out either
+                L = full_luminance(GREY_RAMP, bytes(damaged))
+            assert np.isfinite(L).all() and L.min() >= -1 and L.max() <= 101
