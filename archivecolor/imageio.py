@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,9 @@ from . import __version__, dpx, heif, icc, jp2
 # OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
 # would break into the progress bar; a file that cannot be read is reported by BadInput instead.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# Pillow parses EXIF with its TIFF plugin and warns on damaged tags ("Truncated File Read"); the
+# metadata is a courtesy, read as far as it goes, and the warnings would break into the progress bar.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
                     ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif",
@@ -216,9 +220,12 @@ def _read_heif(data: bytes) -> list[Still]:
     for picture in pictures:
         meta = Metadata(exif=picture.exif, xmp=picture.xmp, icc=picture.icc)
         if picture.exif:
-            tags = Image.Exif()
-            tags.load(b"Exif\x00\x00" + picture.exif)
-            meta.descriptive = {tag: str(tags[tag]) for tag in DESCRIPTIVE_TAGS if tags.get(tag)}
+            try:
+                tags = Image.Exif()
+                tags.load(b"Exif\x00\x00" + picture.exif)
+                meta.descriptive = {tag: str(tags[tag]) for tag in DESCRIPTIVE_TAGS if tags.get(tag)}
+            except Exception:
+                pass  # metadata is a courtesy: pixels decide whether a file is readable
         stills.append(Still(picture.pixels, meta))
     return stills
 

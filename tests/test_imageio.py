@@ -251,3 +251,17 @@ def test_a_grey_scans_icc_profile_is_not_put_on_its_colour_output(tmp_path):
         path.write_bytes(encode_still(rgb, fmt, Metadata(icc=grey_icc, xmp=XMP)))
         (still,) = read_stills(path)
         assert still.metadata.icc is None and still.metadata.xmp is not None, fmt  # the rest still travels
+
+
+def test_a_damaged_exif_block_is_read_as_far_as_it_goes_without_warnings_on_screen(tmp_path):
+    """Pillow warns on cut-off EXIF tags; the warning would break into the progress bar."""
+    import subprocess
+    import sys
+
+    exif = Image.Exif()
+    exif[0x010F] = "A scanner maker with a long name"
+    path = tmp_path / "damaged-exif.jpg"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(path, exif=exif.tobytes()[:-10])
+    code = f"from archivecolor.imageio import read_stills; print(read_stills({str(path)!r})[0].pixels.shape)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "(32, 32)" and "Warning" not in run.stderr
