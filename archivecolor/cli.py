@@ -379,7 +379,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .video.ffmpeg import EncodeOptions, VideoError
     from .listing import Listing, archive_files
     from .video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
-    from .video.sequence import find_sequences
+    from .video import report as video_report
+    from .video.sequence import find_sequences, reel_of, sequence_output
     from .video.smooth import SmoothingConfig
 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
@@ -387,7 +388,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
     frames_named = 0  # single frames of a reel named as films: refused with the reel's command
     for item in inputs:
-        if not item.is_dir() and (reel := _reel_of(item)):
+        if not item.is_dir() and (reel := reel_of(item)):
             console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
                                      f"{reel.folder}` colours the reel")
             frames_named += 1
@@ -418,7 +419,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
     if sequences and cluster is not None:
         raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
-    sequence_targets = [_sequence_target(sequence, out, len(inputs), len(sequences) == 1) for sequence in sequences]
+    try:
+        sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1) for sequence in sequences]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None, sheet=sheet,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
@@ -446,7 +450,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
-            records.append(_video_record(film, target, "skipped", "exists"))
+            records.append(video_report.record(film, target, "skipped", "exists"))
             continue
         try:
             with console.make_progress("frames/s") as progress:
@@ -460,9 +464,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             reason = str(exc) if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
             console.error_line(film, reason)
             table.add_row(film.name, "failed", "", "", "", "", "")
-            records.append(_video_record(film, target, "failed", reason))
+            records.append(video_report.record(film, target, "failed", reason))
             continue
-        records.append(_video_record(film, target, "done", result=result))
+        records.append(video_report.record(film, target, "done", result=result))
         cdc, static = _temporal_cells(result.temporal)
         status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
@@ -473,69 +477,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records)
     console.stderr.print(table)
     if report is not None:
-        _write_video_report(report, records)
+        video_report.write(report, records)
     if failed or frames_named:
         raise SystemExit(1)
-
-
-def _video_record(source: Path, output: Path, status: str, reason: str = "", result=None, kind: str = "film") -> dict:
-    """One film's or reel's entry in `video --report`: what happened, and its figures when it ran."""
-    import dataclasses
-
-    record = {"kind": kind, "source": str(source), "output": str(output), "status": status, "reason": reason}
-    if result is not None:
-        figures = dataclasses.asdict(result)
-        if "failed" in figures:  # an image sequence's frames that failed
-            figures["failed_frames"] = [{"frame": frame, "reason": why} for frame, why in figures.pop("failed")]
-        record.update({k: v for k, v in figures.items() if k not in ("source", "output")},
-                      frames_per_s=round(result.frames_per_s, 3), seconds=round(result.seconds, 3))
-    return record
-
-
-def _write_video_report(path: Path, records: list[dict]) -> None:
-    import json
-
-    from .weights import atomic_write_bytes
-
-    summary = {status: sum(r["status"] == status for r in records) for status in ("done", "skipped", "failed", "stopped")}
-    atomic_write_bytes(path, json.dumps({"summary": summary, "films": records}, indent=1).encode())
-
-
-def _reel_of(path: Path):
-    """The image sequence a still named to `video` is one frame of, if it is one."""
-    from .imageio import still_format
-    from .video.sequence import find_sequence
-
-    if still_format(path) is None:
-        return None
-    reel = find_sequence(path.parent)
-    return reel if reel is not None and path in reel.frames else None
-
-
-def _sequence_target(sequence, out: Path | None, inputs: int, alone: bool) -> Path:
-    """A sequence's output folder: --out itself for the one sequence of one input, --out/NAME for
-    several, else NAME-colorized beside it."""
-    from .video.sequence import default_sequence_output
-
-    target = default_sequence_output(sequence.folder) if out is None else out if inputs == 1 and alone else out / sequence.folder.name
-    source, resolved = sequence.folder.resolve(), target.resolve()
-    if resolved == source or resolved.is_relative_to(source):
-        raise click.ClickException(f"the output folder {resolved} is inside the frames' folder {source}: choose one beside it")
-    return target
-
-
-def _sequence_notes(sequence) -> list[str]:
-    """What to know before colouring a reel: gaps in its numbering, pictures that are not its
-    frames, and log-encoded DPX (coloured as scanned, with no log-to-display conversion)."""
-    from .dpx import log_encoding
-
-    notes = [sequence.gaps_line()]
-    if sequence.others:
-        notes.append(f"{sequence.others} other pictures in the folder are not its frames: left as they are")
-    if encoding := log_encoding(sequence.frames[0]):
-        notes.append(f"its DPX frames hold {encoding} (film densities, not display tones): they are coloured as "
-                     "scanned, tones kept, without a log-to-display conversion")
-    return [f"{sequence.folder}: {note}" for note in notes if note]
 
 
 def _sequence_label(sequence) -> str:
@@ -544,13 +488,13 @@ def _sequence_label(sequence) -> str:
 
 def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
     from . import console
-    from .video.sequence import frame_target
+    from .video.sequence import frame_target, notes
 
     for sequence, target in zip(sequences, targets):
         done = 0 if overwrite else sum(frame_target(frame, target)[0].exists() for frame in sequence.frames)
         console.info(f"{sequence.folder}: a sequence of {len(sequence.frames)} frames ({sequence.span}), "
                      f"{done} already done → {target}/")
-        for note in _sequence_notes(sequence):
+        for note in notes(sequence):
             console.info(note)
 
 
@@ -558,9 +502,10 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
     from . import console
     from .folder import OutputUnwritable
-    from .video.sequence import colorize_sequence
+    from .video import report as video_report
+    from .video.sequence import colorize_sequence, notes
 
-    for note in _sequence_notes(sequence):
+    for note in notes(sequence):
         console.info(note)
     try:
         with console.make_progress("frames/s") as progress:
@@ -570,10 +515,10 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     except OutputUnwritable as exc:
         console.error_line(target, str(exc))
         table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
-        records.append(_video_record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
+        records.append(video_report.record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
         return 1
-    records.append(_video_record(sequence.folder, target, "failed" if result.failed else "done",
-                                 f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))
+    records.append(video_report.record(sequence.folder, target, "failed" if result.failed else "done",
+                                       f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))
     cdc, static = _temporal_cells(result.temporal)
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
@@ -656,13 +601,9 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
         table.add_row(Path(outcome.source).name, status, str(outcome.frames), str(outcome.chunks), str(outcome.scene_cuts), cdc, static)
     console.stderr.print(table)
     if report is not None:
-        import dataclasses
+        from .video import report as video_report
 
-        records = []
-        for outcome in outcomes:
-            figures = {k: v for k, v in dataclasses.asdict(outcome).items() if not k.startswith("_") and k not in ("source", "target")}
-            records.append({"kind": "film", "source": outcome.source, "output": outcome.target, **figures})
-        _write_video_report(report, records)
+        video_report.write(report, [video_report.cluster_record(outcome) for outcome in outcomes])
     if any(outcome.status == "failed" for outcome in outcomes):
         raise SystemExit(1)
 

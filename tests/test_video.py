@@ -165,19 +165,7 @@ def test_a_still_picture_is_not_taken_for_a_one_frame_film(tmp_path, colorizer):
     assert sorted(p.name for p in tmp_path.glob("*.mkv")) == ["anim-colorized.mkv"]
 
 
-def test_cli_goes_on_after_a_bad_film_and_exits_1(test_clip, tiny_weights, tmp_path):
-    films = tmp_path / "films"
-    films.mkdir()
-    (films / "a-broken.mp4").write_bytes(b"nope")
-    (films / "b-good.mp4").write_bytes(test_clip.read_bytes())
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["video", str(films), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
-    assert result.exit_code == 1
-    assert "a-broken.mp4" in result.output
-    assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
-
-
-def test_report_records_each_film_and_reel_with_its_figures(test_clip, tiny_weights, tmp_path):
+def test_cli_goes_on_after_a_bad_film_and_exits_1_and_reports_each_film_and_reel(test_clip, tiny_weights, tmp_path):
     import json
 
     import tifffile
@@ -191,10 +179,12 @@ def test_report_records_each_film_and_reel_with_its_figures(test_clip, tiny_weig
     for i in range(4):
         tifffile.imwrite(reel / f"reel_{i:06d}.tif", np.full((32, 48), 1000 * (i + 20), np.uint16))
     (reel / "reel_000002.tif").write_bytes(b"II*\x00 cut off")
-    report = tmp_path / "report.json"
-    result = CliRunner().invoke(main, ["video", str(films), str(reel), "--out", str(tmp_path / "out"), "--report", str(report),
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["video", str(films), str(reel), "--out", str(out), "--report", str(report),
                                        "--weights", str(tiny_weights), "--render-size", "64"])
     assert result.exit_code == 1
+    assert "a-broken.mp4" in result.output
+    assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
     data = json.loads(report.read_text())
     by_source = {Path(f["source"]).name: f for f in data["films"]}
     assert data["summary"] == {"done": 1, "skipped": 0, "failed": 2, "stopped": 0}

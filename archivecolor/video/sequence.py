@@ -118,6 +118,42 @@ def default_sequence_output(folder: Path) -> Path:
     folder = Path(folder).resolve()
     return folder.parent / f"{folder.name}-colorized"
 
+def reel_of(path: Path) -> FrameSequence | None:
+    """The image sequence a still is one frame of, if it is one (named alone to `video`)."""
+    path = Path(path)
+    if still_format(path) is None:
+        return None
+    reel = find_sequence(path.parent)
+    return reel if reel is not None and path in reel.frames else None
+
+
+def sequence_output(sequence: FrameSequence, out: Path | None, one_input: bool, one_sequence: bool) -> Path:
+    """A reel's output folder: --out itself for the one reel of one input, --out/NAME among
+    several, else NAME-colorized beside it. Raises ValueError for one inside the frames' folder."""
+    if out is None:
+        target = default_sequence_output(sequence.folder)
+    else:
+        target = out if one_input and one_sequence else out / sequence.folder.name
+    source, resolved = sequence.folder.resolve(), Path(target).resolve()
+    if resolved == source or resolved.is_relative_to(source):
+        raise ValueError(f"the output folder {resolved} is inside the frames' folder {source}: choose one beside it")
+    return Path(target)
+
+
+def notes(sequence: FrameSequence) -> list[str]:
+    """What to know before colouring a reel: gaps in its numbering, pictures that are not its
+    frames, and log-encoded DPX (coloured as scanned, with no log-to-display conversion)."""
+    from ..dpx import log_encoding
+
+    lines = [sequence.gaps_line()]
+    if sequence.others:
+        lines.append(f"{sequence.others} other pictures in the folder are not its frames: left as they are")
+    if encoding := log_encoding(sequence.frames[0]):
+        lines.append(f"its DPX frames hold {encoding} (film densities, not display tones): they are coloured as "
+                     "scanned, tones kept, without a log-to-display conversion")
+    return [f"{sequence.folder}: {line}" for line in lines if line]
+
+
 
 def frame_target(frame: Path, out: Path) -> tuple[Path, str]:
     """Where a frame's colour version goes (same name; a grey-only format's colour one) and its format."""
