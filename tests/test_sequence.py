@@ -46,6 +46,8 @@ def test_a_folder_of_numbered_frames_is_found_in_order_with_its_gaps(tmp_path):
     assert [p.name for p in sequence.frames] == ["reel_0008.tif", "reel_0009.tif", "reel_0010.tif", "reel_0013.tif", "reel_0014.tif"]
     assert sequence.gaps == [(11, 12)] and "11–12" in sequence.gaps_line() and sequence.others == 1  # the slate
     assert find_sequence(tmp_path) is None  # no frames directly in it
+    unpadded = scan_frames(tmp_path / "export", count=12, name="frame_{}.tif", start=1)  # frame_1 … frame_12
+    assert [p.name for p in find_sequence(unpadded).frames][8:10] == ["frame_9.tif", "frame_10.tif"]
 
 
 def test_video_colorizes_a_sequence_into_frames_of_the_same_depth_and_names(tmp_path, tiny_weights):

@@ -55,7 +55,7 @@ class FrameSequence:
 def find_sequence(folder: Path) -> FrameSequence | None:
     """The numbered frames directly in `folder` (the largest set sharing a name pattern and a
     format, at least MIN_FRAMES of them); None where it holds none."""
-    groups: dict[tuple[str, str, int], list[tuple[int, Path]]] = {}
+    groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}  # by name pattern; frame_9 and frame_10 are one
     pictures = 0
     for path in Path(folder).iterdir():
         fmt = still_format(path)
@@ -65,7 +65,7 @@ def find_sequence(folder: Path) -> FrameSequence | None:
         match = FRAME_NUMBER.match(path.stem)
         if match:
             prefix, digits = match.groups()
-            groups.setdefault((prefix, path.suffix.lower(), len(digits)), []).append((int(digits), path))
+            groups.setdefault((prefix, path.suffix.lower()), []).append((int(digits), path))
     if not groups:
         return None
     best = max(groups.values(), key=len)
