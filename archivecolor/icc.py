@@ -1,13 +1,14 @@
 """What a scan's ICC profile says its numbers mean, for the two kinds of profile scans carry.
 
 Archives scan black-and-white prints as grey with "Dot Gain 20%" or "Gray Gamma 2.2" (a tone
-curve, `kTRC`) or as RGB in Adobe RGB or ProPhoto (three tone curves and a matrix). Read as sRGB,
+curve, `kTRC`) or as RGB in Adobe RGB or ProPhoto, and phones save Display P3 (three tone curves
+and a matrix). Read as sRGB,
 their numbers give the wrong lightness: a Dot Gain 20% scan comes out with lighter midtones than
 Photoshop shows it. These profiles are small enough to evaluate here, at full 16-bit precision,
 without a colour-management engine: `tone_of` gives the curves, `output_profile` the profile that
-fits the colorized (sRGB) pixels. Profiles built on lookup tables are not evaluated; their
-numbers are read as sRGB and the profile is carried, as before (for neutral tones that keeps what
-a viewer shows).
+fits the colorized (sRGB) pixels. Profiles built on lookup tables, and damaged ones, are not
+evaluated: their numbers are read as sRGB and an RGB one is carried, as before (for neutral
+tones that keeps what a viewer shows).
 """
 
 from __future__ import annotations
