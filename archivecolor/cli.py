@@ -139,7 +139,7 @@ def say_actor_plan(plan, resources) -> None:
 
 def open_colorizer(weights, backend, device, precision, render_size, engine=None):
     from . import console
-    from .backends import BackendError, open_backend
+    from .backends import BackendError, bf16_emulated_warning, open_backend
     from .colorizer import Colorizer
     from .weights import WeightsError
 
@@ -149,6 +149,8 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
     except (BackendError, WeightsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     console.info(f"backend: {choice.backend.name} ({choice.reason})")
+    if getattr(choice.backend, "precision", None) == "bf16" and (slow := bf16_emulated_warning(choice.backend.device.type)):
+        console.warn(f"--precision bf16: {slow}")
     return colorizer
 
 

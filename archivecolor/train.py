@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from . import console
+from .backends import bf16_emulated_warning
 from .data import ColorizationDataset, ScanResult, scan_folder, split_train_val
 from .monitor import failure_watch, validate, write_curves, write_sample_sheet
 from .nets import DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, UNetGenerator
@@ -304,6 +305,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d or config.lr, betas=(config.beta1, config.beta2))
     amp_dtype = torch.float16 if device.type == "cuda" else (torch.bfloat16 if config.bf16 else None)
+    if amp_dtype == torch.bfloat16 and dist.main and (slow := bf16_emulated_warning(device.type)):
+        console.warn(f"--bf16: {slow}")
     scaler_g = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     scaler_d = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 

@@ -78,6 +78,18 @@ def test_train_without_out_makes_a_run_folder(colour_folder, tmp_path, monkeypat
     assert len(runs) == 1 and (runs[0] / "generator.safetensors").exists()
 
 
+def test_train_bf16_on_a_cpu_without_bf16_instructions_warns(colour_folder, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    result = CliRunner().invoke(main, ["train", str(colour_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "32",
+                                       "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "0", "--no-progress",
+                                       "--max-val", "2", "--bf16"])
+    assert result.exit_code == 0, result.output
+    assert "--bf16: this CPU has no bfloat16 instructions" in result.output
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-the-job", "sigterm-to-the-main-process"])
 def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(colour_folder, tmp_path, how):
     """Ctrl-C reaches the foreground job's whole process group; a scheduler's SIGTERM may reach
