@@ -46,7 +46,7 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same data order and initialisation.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX). CUDA uses fp16 autocast automatically.")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX; slower elsewhere, where it is emulated: it warns). CUDA uses fp16 autocast automatically.")
 @click.option("--log-every", type=click.IntRange(1), default=20, show_default=True, help="Steps between loss lines in log.jsonl.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: all cores).")
 @click.option("--init-weights", "init_generator", default=None, metavar="FILE|default",
@@ -93,7 +93,7 @@ def runtime_options(command):
                      help="Inference engine. auto: the TensorRT engine (else torch fp16) on a CUDA GPU, onnxruntime fp32 on a CPU; it says what it picked."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
-                     help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX."),
+                     help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX (elsewhere emulated and slower: it warns)."),
         click.option("--render-size", type=click.IntRange(32), default=256, show_default=True,
                      help="Short side (pixels) the network sees. Colour is predicted at this size and upsampled onto the original full-resolution luminance."),
         click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per network call."),
