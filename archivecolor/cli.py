@@ -40,6 +40,13 @@ def main():
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
               help="Normalisation in the generator; 'instance' has no running statistics that can drift from training.")
 @click.option("--dropout", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Dropout in the innermost decoder blocks.")
+@click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
+              help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
+                   "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "
+                   "For a scheduler's window, a lent GPU, a night. --resume with a longer limit continues.")
+@click.option("--decay-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="With --time-limit: decay the learning rate linearly to 0 over the last N minutes (as --decay-epochs does "
+                   "for a run sized in epochs).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Cap each epoch at N batches (more frequent checkpoints on large folders).")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="Share of images held out for validation.")
 @click.option("--max-val", type=click.IntRange(1), default=200, show_default=True, help="At most this many validation images.")
@@ -73,6 +80,8 @@ def train(data_dir, run_dir, resume, no_progress, **options):
             raise click.UsageError("--resume needs --out naming the run folder to continue")
         run_dir = Path("runs") / f"{data_dir.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
         click.echo(f"run folder: {run_dir}", err=True)
+    if options["decay_minutes"] and options["time_limit_minutes"] is None and not resume:
+        raise click.UsageError("--decay-minutes counts back from the end of --time-limit: give both")
     config = TrainConfig(**options)
     try:
         result = run_training(data_dir, run_dir, config, resume=resume, show_progress=not no_progress)

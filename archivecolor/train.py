@@ -64,6 +64,9 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
     keep_epochs: bool = False  # also keep generator-epochNNN.safetensors for every epoch, to choose one by held-out metrics
     init_generator: str | None = None  # start G from these weights ("default": the shipped model) to fine-tune; its shape wins
+    # A run sized in time rather than epochs (a scheduler's window, a lent GPU, "overnight"):
+    time_limit_minutes: float | None = None  # end at the first step after this much training (validation included; resumes add up)
+    decay_minutes: float = 0.0  # with time_limit_minutes: decay the learning rate linearly to 0 over its last N minutes
 
     def generator_config(self) -> GeneratorConfig:
         return GeneratorConfig(width=self.width, depth=self.depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout)
@@ -74,6 +77,17 @@ class TrainConfig:
             return 1.0
         start = self.epochs - self.decay_epochs
         return 1.0 - max(0, epoch + 1 - start) / float(self.decay_epochs + 1)
+
+    def time_factor(self, trained_s: float) -> float:
+        """Learning-rate multiplier after `trained_s` seconds of training: 1, then linear to 0 over
+        the last decay_minutes of the time limit (epochs cannot say when a timed run ends)."""
+        if not self.time_limit_minutes or self.decay_minutes <= 0:
+            return 1.0
+        left_s = self.time_limit_minutes * 60 - trained_s
+        return min(1.0, max(0.0, left_s / (self.decay_minutes * 60)))
+
+    def out_of_time(self, trained_s: float) -> bool:
+        return self.time_limit_minutes is not None and trained_s >= self.time_limit_minutes * 60
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -191,6 +205,7 @@ class TrainResult:
     scan: ScanResult
     failure: str | None = None  # why the run stopped early on its own (state saved; --resume continues)
     stop_signal: int | None = None  # SIGINT or SIGTERM, when one stopped the run (state saved)
+    out_of_time: bool = False  # ended by time_limit_minutes (validated, exported, resumable with a longer limit)
 
 
 class _Stopped(KeyboardInterrupt):
@@ -262,7 +277,10 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         if not run.checkpoint.exists():
             raise FileNotFoundError(f"{run.checkpoint}: nothing to resume (no checkpoint)")
         saved = TrainConfig.from_dict(json.loads(run.config.read_text()))
-        config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs)
+        config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs,
+                         # a timed run is continued with a longer limit (and, if given, a new decay)
+                         time_limit_minutes=config.time_limit_minutes if config.time_limit_minutes is not None else saved.time_limit_minutes,
+                         decay_minutes=config.decay_minutes or saved.decay_minutes)
         checkpoint = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
     init_state = None
     if config.init_generator and checkpoint is None:
@@ -311,6 +329,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     scaler_d = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     start_epoch, start_step, global_step, best_psnr = 0, 0, 0, None
+    trained_before = 0.0  # seconds of training in earlier processes of this run (time_limit_minutes counts them)
     if checkpoint is not None:
         generator.load_state_dict(checkpoint["generator"])
         discriminator.load_state_dict(checkpoint["discriminator"])
@@ -320,6 +339,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         scaler_d.load_state_dict(checkpoint["scaler_d"])
         start_epoch, start_step = checkpoint["epoch"], checkpoint["step"]
         global_step, best_psnr = checkpoint["global_step"], checkpoint.get("best_val_psnr")
+        trained_before = checkpoint.get("trained_seconds", 0.0)
         torch.set_rng_state(checkpoint["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in checkpoint:
             torch.cuda.set_rng_state(checkpoint["rng_cuda"], device)
@@ -343,6 +363,21 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         x = x.to(device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
+    loop_started = time.perf_counter()  # the training clock: time_limit_minutes counts from here
+
+    def trained_here_s() -> float:
+        return trained_before + time.perf_counter() - loop_started
+
+    def trained_s() -> float:
+        """Seconds of training in this run so far; under DDP rank 0's clock (every rank calls this
+        together), so that every rank stops at the same step with the same learning rate."""
+        seconds = trained_here_s()
+        if dist.world > 1 and config.time_limit_minutes is not None:
+            clock = torch.tensor([seconds], dtype=torch.float64, device=device)
+            torch.distributed.broadcast(clock, src=0)
+            seconds = clock.item()
+        return seconds
+
     def state(epoch: int, step: int) -> dict:
         s = {
             "generator": generator.state_dict(),
@@ -355,6 +390,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             "step": step,
             "global_step": global_step,
             "best_val_psnr": best_psnr,
+            "trained_seconds": trained_here_s(),
             "rng_cpu": torch.get_rng_state(),
         }
         if device.type == "cuda":
@@ -367,11 +403,14 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     steps_full = len(sampler) // config.batch_size
     steps_per_epoch = min(steps_full, config.steps_per_epoch or steps_full)
 
-    interrupted, failure, stop_signal = False, None, None
+    interrupted, failure, stop_signal, out_of_time = False, None, None, False
     epoch = start_epoch
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
     with progress, _sigterm_saves(enabled=dist.world == 1) as stop_requested:
         for epoch in range(start_epoch, config.epochs):
+            if config.out_of_time(trained_s()):  # the limit passed while the last epoch was validated and saved
+                out_of_time = True
+                break
             adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
             lr_g = config.lr * config.lr_factor(epoch)
             lr_d = (config.lr_d or config.lr) * config.lr_factor(epoch)
@@ -399,6 +438,13 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 for l_net, ab_real in loader:
                     if stop_requested.is_set():
                         raise _Stopped()
+                    if config.time_limit_minutes is not None:
+                        if config.out_of_time(now := trained_s()):
+                            out_of_time = True
+                            break
+                        for optimiser, lr in ((opt_g, lr_g), (opt_d, lr_d)):
+                            for group in optimiser.param_groups:
+                                group["lr"] = lr * config.time_factor(now)
                     l_net, ab_real = to_device(l_net), to_device(ab_real)
                     with autocast():
                         ab_fake = g_model(l_net)
@@ -459,13 +505,17 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 break
             finally:
                 progress.remove_task(task)
+            if out_of_time and n_steps == 0:  # out of time before this epoch's first step: the last save stands
+                break
 
             elapsed = time.perf_counter() - t0
             record = {
-                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": lr_g, "steps": n_steps,
+                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": opt_g.param_groups[0]["lr"], "steps": n_steps,
                 "images_per_s": n_steps * config.batch_size * dist.world / max(elapsed, 1e-9),
                 **{k: v / max(n_steps, 1) for k, v in sums.items()},
             }
+            if out_of_time:
+                record["out_of_time"] = True  # a partial epoch: the time limit ended the run at this step
             if dist.main:
                 val = validate(generator, val_set, device, config.batch_size, amp_dtype, channels_last)
                 record["val"] = val
@@ -480,7 +530,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 if best_psnr is None or val["psnr"] > best_psnr:
                     best_psnr = val["psnr"]
                     save_generator(run.best, generator, info={"epoch": epoch + 1, "val": val})
-                _save_checkpoint(run, state(epoch + 1, 0))
+                _save_checkpoint(run, state(epoch, step) if out_of_time else state(epoch + 1, 0))
                 write_sample_sheet(run.samples, generator, val_set, config.samples, device)
                 write_curves(run.curves, run.read_log())
                 console.info(
@@ -491,12 +541,17 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 )
             if dist.world > 1:
                 torch.distributed.barrier()
+            if out_of_time:
+                break
+    if out_of_time and dist.main:
+        console.info(f"time limit ({config.time_limit_minutes:g} min) reached after {global_step} steps: the generator is "
+                     "validated and saved; --resume with a longer --time-limit continues")
 
-    epochs_done = epoch if interrupted else config.epochs
+    epochs_done = epoch if interrupted or out_of_time else config.epochs
     if dist.world > 1:
         torch.distributed.destroy_process_group()
     return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure,
-                       stop_signal=stop_signal)
+                       stop_signal=stop_signal, out_of_time=out_of_time)
 
 
 def _scan_with_progress(data_dir: Path, show: bool) -> ScanResult:

@@ -78,6 +78,12 @@ def test_train_without_out_makes_a_run_folder(colour_folder, tmp_path, monkeypat
     assert len(runs) == 1 and (runs[0] / "generator.safetensors").exists()
 
 
+def test_train_decay_minutes_needs_a_time_limit(colour_folder, tmp_path):
+    result = CliRunner().invoke(main, ["train", str(colour_folder), "--out", str(tmp_path / "run"), "--decay-minutes", "5"])
+    assert result.exit_code == 2 and "give both" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_bf16_on_a_cpu_without_bf16_instructions_warns(colour_folder, tmp_path, monkeypatch):
     import torch
 

@@ -135,6 +135,40 @@ def test_a_run_folder_in_use_is_refused_naming_its_holder(colour_folder, tmp_pat
     assert train(colour_folder, run, replace(TINY, epochs=1), show_progress=False).epochs_done == 1
 
 
+def test_a_timed_run_decays_its_learning_rate_over_its_last_minutes():
+    timed = replace(TINY, time_limit_minutes=10, decay_minutes=2)
+    assert [timed.time_factor(minutes * 60) for minutes in (0, 8, 9, 10, 11)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    assert replace(timed, decay_minutes=0).time_factor(599) == 1.0 and TINY.time_factor(10**6) == 1.0
+    assert timed.out_of_time(600) and not timed.out_of_time(599.9) and not TINY.out_of_time(10**9)
+
+
+def test_a_timed_run_ends_validated_and_saved_and_a_longer_limit_resumes_it(colour_folder, tmp_path, monkeypatch):
+    """--time-limit: a run sized in minutes (a scheduler's window, a lent GPU) ends at a step,
+    with its generator validated and exported, and --resume with a longer limit goes on from there."""
+    import archivecolor.train as training
+
+    clock = iter(range(0, 10**6, 1))  # every look at the clock is one second later: deterministic
+    monkeypatch.setattr(training.time, "perf_counter", lambda: float(next(clock)))
+    run = tmp_path / "run"
+    cap = replace(TINY, epochs=500, time_limit_minutes=0.5)  # 30 "seconds"
+    first = train(colour_folder, run, cap, show_progress=False)
+    assert first.out_of_time and not first.interrupted and first.epochs_done < 500
+    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    epochs = [e for e in log if e["kind"] == "epoch"]
+    assert epochs and all("val" in e and e["steps"] > 0 for e in epochs)  # no empty epoch at the end
+    assert (run / "generator.safetensors").exists() and (run / "generator-best.safetensors").exists()
+    saved = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert 20 <= saved["trained_seconds"] < 60  # at the last save, at most an epoch before the limit
+    steps_before = saved["global_step"]
+    assert steps_before == sum(e["steps"] for e in epochs)  # the checkpoint is where the log stops: nothing lost or redone
+
+    second = train(colour_folder, run, replace(cap, time_limit_minutes=1.0), resume=True, show_progress=False)
+    assert second.out_of_time
+    resumed = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert resumed["global_step"] > steps_before and saved["trained_seconds"] + 10 < resumed["trained_seconds"] < 90  # the clock went on
+    assert json.loads((run / "config.json").read_text())["time_limit_minutes"] == 1.0
+
+
 def test_failure_watch_names_the_remedy():
     warnings = failure_watch({"d": 0.01, "val": {"chroma_std_ratio": 0.1}}, adversarial=True)
     assert any("--lr-d" in w for w in warnings) and any("mode collapse" in w for w in warnings)
@@ -155,6 +189,22 @@ def test_ddp_on_gloo_with_two_processes(colour_folder, tmp_path):
     # 16 images - 1 held out (5 %) = 15; DistributedSampler(drop_last) gives each rank 7; batch 2 -> 3 steps
     assert epochs[0]["steps"] == 3
     assert (run / "generator.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_ddp_ranks_end_a_timed_run_at_the_same_step(colour_folder, tmp_path):
+    """Each rank reads rank 0's clock: were they to stop at different steps, the others would wait for ever."""
+    run = tmp_path / "ddp-timed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
+           "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1000", "--crop", "32",
+           "--width", "4", "--depth", "4", "--d-width", "4", "--batch-size", "1", "--workers", "0", "--no-progress", "--device", "cpu",
+           "--time-limit", "0.1", "--decay-minutes", "0.05", "--steps-per-epoch", "5"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "time limit (0.1 min) reached" in proc.stderr
+    epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
+    assert 1 <= len(epochs) < 1000 and epochs[-1]["lr"] < 2e-4  # decayed towards the end
 
 
 def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folder, tiny_weights, tmp_path):
