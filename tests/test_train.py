@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -175,15 +176,20 @@ def test_failure_watch_names_the_remedy():
     assert failure_watch({"d": 0.6, "val": {"chroma_std_ratio": 0.9}}, adversarial=True) == []
 
 
+def train_on_two_gloo_processes(data: Path, run: Path, port: int, *options: str) -> subprocess.CompletedProcess:
+    """`archivecolor train` under torchrun: two CPU processes (DDP on gloo), a tiny network."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "archivecolor", "train", str(data), "--out", str(run), "--crop", "32", "--width", "4", "--depth", "4",
+           "--d-width", "4", "--workers", "0", "--no-progress", "--device", "cpu", *options]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.slow
 def test_ddp_on_gloo_with_two_processes(colour_folder, tmp_path):
     run = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1", "--crop", "32",
-           "--width", "4", "--depth", "4", "--d-width", "4", "--batch-size", "2", "--workers", "0", "--no-progress", "--device", "cpu"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_on_two_gloo_processes(colour_folder, run, 29533, "--epochs", "1", "--batch-size", "2")
     epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
     assert len(epochs) == 1  # rank 0 alone writes
     # 16 images - 1 held out (5 %) = 15; DistributedSampler(drop_last) gives each rank 7; batch 2 -> 3 steps
@@ -195,13 +201,8 @@ def test_ddp_on_gloo_with_two_processes(colour_folder, tmp_path):
 def test_ddp_ranks_end_a_timed_run_at_the_same_step(colour_folder, tmp_path):
     """Each rank reads rank 0's clock: were they to stop at different steps, the others would wait for ever."""
     run = tmp_path / "ddp-timed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
-           "-m", "archivecolor", "train", str(colour_folder), "--out", str(run), "--epochs", "1000", "--crop", "32",
-           "--width", "4", "--depth", "4", "--d-width", "4", "--batch-size", "1", "--workers", "0", "--no-progress", "--device", "cpu",
-           "--time-limit", "0.1", "--decay-minutes", "0.05", "--steps-per-epoch", "5"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = train_on_two_gloo_processes(colour_folder, run, 29534, "--epochs", "1000", "--batch-size", "1", "--steps-per-epoch", "5",
+                                       "--time-limit", "0.1", "--decay-minutes", "0.05")
     assert "time limit (0.1 min) reached" in proc.stderr
     epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
     assert 1 <= len(epochs) < 1000 and epochs[-1]["lr"] < 2e-4  # decayed towards the end
