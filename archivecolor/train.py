@@ -429,7 +429,11 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,
             )
             phase = "GAN" if adversarial else "L1"
-            task = progress.add_task(f"epoch {epoch + 1}/{config.epochs} {phase}", total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
+            if config.time_limit_minutes is not None:  # a timed run's epoch count says nothing; the time left does
+                label = f"epoch {epoch + 1} {phase}, {max(0.0, config.time_limit_minutes - trained_s() / 60):.0f} min left"
+            else:
+                label = f"epoch {epoch + 1}/{config.epochs} {phase}"
+            task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
             sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0}
             n_steps, t0, step = 0, time.perf_counter(), skip
             generator.train()
