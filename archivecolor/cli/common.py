@@ -1,0 +1,104 @@
+"""What the commands share: the inference and cluster options, opening the model, one-line notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def runtime_options(command):
+    """Options every inference command shares: which weights, which backend, where."""
+    options = [
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="Generator weights (.safetensors from `archivecolor train`). Default: the model shipped inside archivecolor."),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "tensorrt"]), default="auto", show_default=True,
+                     help="Inference engine. auto: the TensorRT engine (else torch fp16) on a CUDA GPU, onnxruntime fp32 on a CPU; it says what it picked."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
+                     help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX (elsewhere emulated and slower: it warns)."),
+        click.option("--render-size", type=click.IntRange(32), default=256, show_default=True,
+                     help="Short side (pixels) the network sees. Colour is predicted at this size and upsampled onto the original full-resolution luminance."),
+        click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per network call."),
+        click.option("--engine", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="TensorRT engine file (default: the one `archivecolor build-engine` wrote to engines/ for these weights, this GPU and TensorRT)."),
+        click.option("--debug", is_flag=True, help="Show full tracebacks."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cluster_options(command):
+    """Options of the commands that can run on a Ray cluster."""
+    options = [
+        click.option("--cluster", default=None, metavar="auto|local|ADDRESS",
+                     help='Run on a Ray cluster (pip install "archivecolor[cluster]"): auto = $RAY_ADDRESS or the cluster '
+                          '`ray start` made on this machine, else a new local one; local = a new one on this machine; or '
+                          'HOST:PORT / ray://HOST:10001. Every node must see the inputs and outputs under the same paths.'),
+        click.option("--cluster-actors", type=click.IntRange(1), default=None,
+                     help="Model actors (each holds the model once). Default: one per GPU; on CPUs, as many as half the CPUs hold (all, for video)."),
+        click.option("--actor-cpus", type=click.FloatRange(0.1), default=None, help="CPUs per model actor. Default: 1 with a GPU, else up to 4."),
+        click.option("--actor-gpus", type=click.FloatRange(0), default=None, help="GPUs per model actor. Default: 1 where the cluster has GPUs, else 0."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus):
+    from ..cluster import ClusterConfig
+
+    return ClusterConfig(address=cluster, actors=cluster_actors, cpus_per_actor=actor_cpus, gpus_per_actor=actor_gpus)
+
+
+def say_actor_plan(plan, resources) -> None:
+    from .. import console
+
+    gpus = f", {resources['GPU']:g} GPUs" if resources.get("GPU") else ""
+    console.info(f"cluster: {resources.get('CPU', 0):g} CPUs{gpus}; {plan.actors} model actor(s) with {plan.cpus:g} CPU"
+                 + (f" and {plan.gpus:g} GPU" if plan.gpus else "") + " each")
+
+
+def open_colorizer(weights, backend, device, precision, render_size, engine=None):
+    from .. import console
+    from ..backends import BackendError, bf16_emulated_warning, open_backend
+    from ..colorizer import Colorizer
+    from ..weights import WeightsError
+
+    try:
+        choice = open_backend(backend, weights=weights, device=device, precision=precision, engine=engine)
+        colorizer = Colorizer(choice.backend, render_size=render_size)
+    except (BackendError, WeightsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console.info(f"backend: {choice.backend.name} ({choice.reason})")
+    if getattr(choice.backend, "precision", None) == "bf16" and (slow := bf16_emulated_warning(choice.backend.device.type)):
+        console.warn(f"--precision bf16: {slow}")
+    return colorizer
+
+
+def say_left_out(hidden: int, others: str | None = None) -> None:
+    from .. import console
+
+    if hidden:
+        console.info(f"left out {hidden} hidden or system file(s) (AppleDouble ._ files, @eaDir, __MACOSX, …): not part of the archive")
+    if others:
+        console.info(others)
+
+
+def model_spec(backend, device, precision, engine):
+    from ..cluster import ModelSpec
+
+    return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None)
+
+
+def cluster_weights(weights):
+    """The weights file to ship to the actors, checked here so a bad one fails before any cluster starts."""
+    from ..weights import WeightsError, read_metadata, resolve_weights
+
+    try:
+        weights = resolve_weights(weights)
+        read_metadata(weights)
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return weights

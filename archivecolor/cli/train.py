@@ -1,0 +1,111 @@
+"""`archivecolor train` and `archivecolor average-weights`: making a generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder: checkpoint, log.jsonl, samples.png, curves.png and the exported generator land here. "
+                   "Default: runs/DATA_DIR-NAME-YYYYmmdd-HHMMSS.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (its saved settings are used; --epochs may extend it).")
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Training epochs (the design's 100–200).")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Images per step (the design's 1–4).")
+@click.option("--crop", type=click.IntRange(16), default=256, show_default=True, help="Training crop side in pixels; a multiple of 2^depth.")
+@click.option("--resize", type=click.IntRange(16), default=None, help="Scale each image to this short side before cropping; use the render size inference will run at.")
+@click.option("--l1-weight", type=float, default=100.0, show_default=True, help="λ, weight of the L1 term. Raise it against colour bleeding.")
+@click.option("--gan-weight", type=float, default=1.0, show_default=True, help="Weight of the adversarial term; 0 trains on L1 alone.")
+@click.option("--l1-only-epochs", type=click.IntRange(0), default=0, show_default=True, help="'NoGAN' pre-training: epochs of L1 alone before the adversarial term starts.")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate of the generator (and of D unless --lr-d).")
+@click.option("--lr-d", type=float, default=None, help="Discriminator learning rate; lower it if D's loss collapses or oscillates.")
+@click.option("--decay-epochs", type=click.IntRange(0), default=0, show_default=True, help="Decay the learning rate linearly to 0 over the last N epochs.")
+@click.option("--width", type=click.IntRange(1), default=64, show_default=True, help="Generator width (channels of the first level).")
+@click.option("--depth", type=click.IntRange(2), default=6, show_default=True, help="Generator levels (stride-2 steps).")
+@click.option("--d-width", type=click.IntRange(1), default=64, show_default=True, help="Discriminator width.")
+@click.option("--upsample", type=click.Choice(["transpose", "resize"]), default="transpose", show_default=True,
+              help="Decoder upsampling: 'resize' (nearest + conv) is the design's remedy for checkerboard artifacts.")
+@click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
+              help="Normalisation in the generator; 'instance' has no running statistics that can drift from training.")
+@click.option("--dropout", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Dropout in the innermost decoder blocks.")
+@click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
+              help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
+                   "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "
+                   "For a scheduler's window, a lent GPU, a night. --resume with a longer limit continues.")
+@click.option("--decay-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="With --time-limit: decay the learning rate linearly to 0 over the last N minutes (as --decay-epochs does "
+                   "for a run sized in epochs).")
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Cap each epoch at N batches (more frequent checkpoints on large folders).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="Share of images held out for validation.")
+@click.option("--max-val", type=click.IntRange(1), default=200, show_default=True, help="At most this many validation images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same data order and initialisation.")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX; slower elsewhere, where it is emulated: it warns). CUDA uses fp16 autocast automatically.")
+@click.option("--log-every", type=click.IntRange(1), default=20, show_default=True, help="Steps between loss lines in log.jsonl.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: all cores).")
+@click.option("--init-weights", "init_generator", default=None, metavar="FILE|default",
+              help="Start the generator from these weights and fine-tune them (e.g. `default`, the shipped model, on photos like "
+                   "your archive's); their network shape replaces --width/--depth/--upsample/--norm. The discriminator starts fresh.")
+@click.option("--keep-epochs", is_flag=True, help="Also keep generator-epochNNN.safetensors for every epoch, to pick one by held-out metrics "
+                                                  "or to average the last few (`archivecolor average-weights`).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
+def train(data_dir, run_dir, resume, no_progress, **options):
+    """Train the cGAN on a folder tree of colour images (jpg/png/webp/tiff/bmp/jp2, recursive).
+
+    Near-grey images are skipped and counted; unreadable ones are reported and skipped.
+    Every epoch writes a checkpoint, log.jsonl, samples.png (grey | predicted | truth),
+    curves.png and generator.safetensors to the run folder. Ctrl-C or SIGTERM (kill, a
+    scheduler's time limit) saves and stops; --resume continues. Multi-GPU: torchrun --nproc_per_node N -m archivecolor train ...
+    """
+    import signal
+    import time
+
+    from ..train import TrainConfig, train as run_training
+
+    if run_dir is None:
+        if resume:
+            raise click.UsageError("--resume needs --out naming the run folder to continue")
+        run_dir = Path("runs") / f"{data_dir.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        click.echo(f"run folder: {run_dir}", err=True)
+    if options["decay_minutes"] and options["time_limit_minutes"] is None and not resume:
+        raise click.UsageError("--decay-minutes counts back from the end of --time-limit: give both")
+    config = TrainConfig(**options)
+    try:
+        result = run_training(data_dir, run_dir, config, resume=resume, show_progress=not no_progress)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.failure:
+        raise click.ClickException(result.failure)
+    if result.interrupted:
+        raise SystemExit(128 + int(result.stop_signal or signal.SIGINT))
+
+
+@click.command("average-weights")
+@click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The averaged generator (.safetensors) to write.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (never one of the inputs).")
+def average_weights(weights, out, overwrite):
+    """Average the generator weights of several epochs of one run into one file.
+
+    Train with --keep-epochs, then average the last few epochs (e.g. the last 5:
+    RUN/generator-epoch01{3..7}.safetensors), as stochastic weight averaging does. On the default
+    run the mean was less colourful than its epochs, which PSNR and CIEDE2000 reward by themselves: judge
+    it with `archivecolor evaluate --weights OUT` against an epoch scored with --chroma-gain at
+    the same colourfulness.
+    """
+    from ..weights import WeightsError, average_generators, save_generator
+
+    if any(out.resolve() == w.resolve() for w in weights):
+        raise click.UsageError(f"--out {out} is one of the inputs; archivecolor never overwrites its inputs")
+    if out.exists() and not overwrite:
+        raise click.UsageError(f"{out} exists; pass --overwrite to replace it")
+    try:
+        generator = average_generators(list(weights))
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    save_generator(out, generator, info={"averaged": [str(w) for w in weights]})
+    click.echo(f"{out}: the mean of {len(weights)} generators", err=True)

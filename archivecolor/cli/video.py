@@ -1,0 +1,293 @@
+"""`archivecolor video`: films and image sequences, with their per-film tables and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, say_actor_plan, say_left_out
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output file (one input) or folder (several; a folder's tree is mirrored). Default: NAME-colorized.EXT beside "
+                   "each input (NAME-colorized.EXT.mkv where EXT cannot hold the codec: .dv, .vob, WebM with x264…).")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
+@click.option("--smoothing", type=click.Choice(["none", "ema", "flow"]), default="ema", show_default=True,
+              help="Temporal a/b smoothing against flicker: ema (moving average), flow (motion-compensated, slower), none.")
+@click.option("--smoothing-strength", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+              help="Weight of the past frames in the smoothing (0 = none; higher is steadier).")
+@click.option("--cut-threshold", type=click.FloatRange(0, 2), default=0.5, show_default=True,
+              help="Scene-cut sensitivity: L1 distance between consecutive luminance histograms that resets smoothing.")
+@click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
+@click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality for libx264/libx265 (lower is better).")
+@click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")
+@click.option("--chunk-frames", type=click.IntRange(0), default=3000, show_default=True,
+              help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
+@click.option("--sheet", is_flag=True,
+              help="Also write a before/after sheet of 12 frames spread over each film (NAME-colorized-sheet.jpg beside its output).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a JSON report here: each film's or reel's result, reason, frames, speed, cuts and temporal figures.")
+@click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
+                   "(and how many an interrupted run already finished), or why it would be skipped or fail. Reads the "
+                   "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
+@runtime_options
+@cluster_options
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, report, ffmpeg_path, dry_run,
+          weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
+    """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
+    ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
+    outputs are left out of folders), or folders of numbered frames (a film scanner's image
+    sequence: reel1/reel1_000001.dpx or .tif …; or a folder of such reels), colorized into
+    NAME-colorized/ frame by frame with the same names, bit depth and metadata (DPX frames
+    become 16-bit TIFF); a re-run continues after the last frame written.
+
+    Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
+    is smoothed over time (reset at scene cuts), colour is recombined with each frame's own
+    full-resolution luminance, and ffmpeg encodes the result with every audio and subtitle
+    stream of the source copied bit-exact. Frame rate, frame count, size and SAR are kept.
+    Each output is written under a temporary name and renamed when complete.
+    """
+    from .. import console
+    from ..video.ffmpeg import EncodeOptions, VideoError
+    from ..listing import Listing, archive_files
+    from ..video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
+    from ..video import report as video_report
+    from ..video.sequence import find_sequences, reel_of, sequence_output
+    from ..video.smooth import SmoothingConfig
+
+    films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
+    sequences = []  # folders of numbered frames (a film scanner's image sequence)
+    skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
+    frames_named = 0  # single frames of a reel named as films: refused with the reel's command
+    for item in inputs:
+        if not item.is_dir() and (reel := reel_of(item)):
+            console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
+                                     f"{reel.folder}` colours the reel")
+            frames_named += 1
+            continue
+        if not item.is_dir():  # named by the user: always taken
+            films.append(item)
+            names.append(Path(item.name))
+            continue
+        listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
+        if not listing.files and (found := find_sequences(item)):
+            sequences += found
+            continue
+        skipped.hidden += listing.hidden
+        skipped.others += listing.others
+        for film in listing.files:
+            if is_colorized_output(film):
+                ours += 1
+            else:
+                films.append(film)
+                names.append(film.relative_to(item))
+    say_left_out(skipped.hidden, skipped.others_line("films"))
+    if ours:
+        console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
+    if not films and not sequences:
+        if frames_named:
+            raise SystemExit(1)
+        raise click.ClickException("no video files (or folders of numbered frames) found")
+    single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
+    if sequences and cluster is not None:
+        raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
+    try:
+        sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1) for sequence in sequences]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None, sheet=sheet,
+                         smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
+                         encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
+                                              preset=preset if codec in ("libx264", "libx265") else None))
+    if single_file_out:
+        targets = [out]
+    elif out is not None:
+        targets = [out / name.parent / (name.stem + output_suffix(film, codec)) for film, name in zip(films, names)]
+    else:
+        targets = [default_output(film, codec) for film in films]
+    if dry_run:
+        failing = _say_video_plan(films, targets, config, overwrite) if films else 0
+        _say_sequence_plan(sequences, sequence_targets, overwrite)
+        if failing or frames_named:
+            raise SystemExit(1)
+        return
+    if cluster is not None:
+        _videos_on_cluster(films, targets, config, weights, model_spec(backend, device, precision, engine), render_size, overwrite,
+                           cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
+        return
+    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
+    table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
+                        ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
+    failed, records = 0, []  # records: the JSON report's entries
+    for film, target in zip(films, targets):
+        if target.exists() and not overwrite:
+            table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
+            records.append(video_report.record(film, target, "skipped", "exists"))
+            continue
+        try:
+            with console.make_progress("frames/s") as progress:
+                bar = progress.add_task(film.name, total=None)
+                result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n),
+                                        on_total=lambda n: progress.update(bar, total=n))
+        except Exception as exc:
+            if debug and not isinstance(exc, VideoError):
+                raise
+            failed += 1
+            reason = str(exc) if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
+            console.error_line(film, reason)
+            table.add_row(film.name, "failed", "", "", "", "", "")
+            records.append(video_report.record(film, target, "failed", reason))
+            continue
+        records.append(video_report.record(film, target, "done", result=result))
+        cdc, static = _temporal_cells(result.temporal)
+        status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
+        table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+        if result.resumed_chunks:
+            console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
+        console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
+    for sequence, target in zip(sequences, sequence_targets):
+        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records)
+    console.stderr.print(table)
+    if report is not None:
+        video_report.write(report, records)
+    if failed or frames_named:
+        raise SystemExit(1)
+
+
+def _temporal_cells(temporal: dict) -> tuple[str, str]:
+    """CDC and static Δab, per-frame → smoothed, for the video tables."""
+    if not temporal:
+        return "", ""
+    before, after = temporal["per_frame"], temporal["smoothed"]
+    return f"{before['cdc']:.4f} → {after['cdc']:.4f}", f"{before['static_delta_ab']:.2f} → {after['static_delta_ab']:.2f}"
+
+
+def _sequence_label(sequence) -> str:
+    return f"{sequence.folder.name}/ ({len(sequence.frames)} frames)"
+
+
+def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
+    from .. import console
+    from ..video.sequence import frame_target, notes
+
+    for sequence, target in zip(sequences, targets):
+        done = 0 if overwrite else sum(frame_target(frame, target)[0].exists() for frame in sequence.frames)
+        console.info(f"{sequence.folder}: a sequence of {len(sequence.frames)} frames ({sequence.span}), "
+                     f"{done} already done → {target}/")
+        for note in notes(sequence):
+            console.info(note)
+
+
+def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list) -> int:
+    """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
+    from .. import console
+    from ..folder import OutputUnwritable
+    from ..video import report as video_report
+    from ..video.sequence import colorize_sequence, notes
+
+    for note in notes(sequence):
+        console.info(note)
+    try:
+        with console.make_progress("frames/s") as progress:
+            bar = progress.add_task(sequence.folder.name, total=None)
+            result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
+                                       on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line)
+    except OutputUnwritable as exc:
+        console.error_line(target, str(exc))
+        table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
+        records.append(video_report.record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
+        return 1
+    records.append(video_report.record(sequence.folder, target, "failed" if result.failed else "done",
+                                       f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))
+    cdc, static = _temporal_cells(result.temporal)
+    status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
+    if result.already_done:
+        status += f" ({result.already_done} done earlier)"
+    table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
+    console.info(f"{sequence.folder} → {target}/" + (f" (sheet: {result.sheet})" if result.sheet else ""))
+    return 1 if result.failed else 0
+
+
+def _film_table(title: str, columns: tuple, left: tuple):
+    """A per-film table: text columns left-aligned, and every column folds rather than cut a film's name."""
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+    return table
+
+
+def _say_video_plan(films, targets, config, overwrite) -> int:
+    """The video dry run's table; returns how many films would fail."""
+    from .. import console
+    from ..video.ffmpeg import VideoError
+    from ..video.pipeline import finished_chunks, plan_film
+
+    table = _film_table("dry run: archivecolor video (nothing written)",
+                        ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"), left=("film", "would be", "picture"))
+    failing = 0
+    for film, target in zip(films, targets):
+        if target.exists() and not overwrite:
+            table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
+            continue
+        try:
+            plan = plan_film(film, target, config)
+        except VideoError as exc:
+            failing += 1
+            console.error_line(film, str(exc))
+            table.add_row(film.name, "failed", "", "", "", "", "")
+            continue
+        info = plan.info
+        height, width = info.display_hw
+        seconds = info.frames / info.rate if info.frames else info.duration
+        picture = (("black-and-white" if info.is_monochrome else "colour") + (", variable rate" if plan.timestamps else "")
+                   + ((", interlaced " + ("TFF" if info.top_field_first else "BFF")) if info.field_order else ""))
+        chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config.encode)})" if len(plan.chunks) > 1 else "1"
+        table.add_row(film.name, "colorized", str(info.frames or "?"), f"{float(seconds):.1f} s" if seconds else "?",
+                      f"{width}×{height}", picture, chunks)
+    console.stderr.print(table)
+    return failing
+
+
+def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster, report: Path | None = None):
+    from .. import console
+    from ..cluster import ClusterError
+    from ..cluster.video import colorize_films_on_cluster
+
+    weights = cluster_weights(weights)
+    table = _film_table("archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)",
+                        ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"), left=("film", "result"))
+    with console.make_progress("frames/s") as progress:
+        bar = progress.add_task("films", total=None)
+
+        def on_film(outcome):
+            if outcome.status == "failed":
+                console.error_line(outcome.source, outcome.reason)
+            elif outcome.status == "done":
+                console.info(f"{outcome.source} → {outcome.target}")
+
+        try:
+            outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, model, render_size, config,
+                                                 cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
+                                                 on_frames=lambda n: progress.advance(bar, n), on_film=on_film, on_start=say_actor_plan)
+        except ClusterError as exc:
+            raise click.ClickException(str(exc)) from None
+    for outcome in outcomes:
+        cdc, static = _temporal_cells(outcome.temporal)
+        status = outcome.status if outcome.status != "skipped" else "skipped (exists)"
+        if outcome.resumed_chunks:
+            status += f" ({outcome.resumed_chunks} chunks resumed)"
+        table.add_row(Path(outcome.source).name, status, str(outcome.frames), str(outcome.chunks), str(outcome.scene_cuts), cdc, static)
+    console.stderr.print(table)
+    if report is not None:
+        from ..video import report as video_report
+
+        video_report.write(report, [video_report.cluster_record(outcome) for outcome in outcomes])
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise SystemExit(1)
