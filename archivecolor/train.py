@@ -408,7 +408,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
     with progress, _sigterm_saves(enabled=dist.world == 1) as stop_requested:
         for epoch in range(start_epoch, config.epochs):
-            if config.out_of_time(trained_s()):  # the limit passed while the last epoch was validated and saved
+            epoch_started_s = trained_s()
+            if config.out_of_time(epoch_started_s):  # the limit passed while the last epoch was validated and saved
                 out_of_time = True
                 break
             adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
@@ -430,7 +431,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             )
             phase = "GAN" if adversarial else "L1"
             if config.time_limit_minutes is not None:  # a timed run's epoch count says nothing; the time left does
-                label = f"epoch {epoch + 1} {phase}, {max(0.0, config.time_limit_minutes - trained_s() / 60):.0f} min left"
+                label = f"epoch {epoch + 1} {phase}, {max(0.0, config.time_limit_minutes - epoch_started_s / 60):.0f} min left"
             else:
                 label = f"epoch {epoch + 1}/{config.epochs} {phase}"
             task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
