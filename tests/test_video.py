@@ -255,19 +255,68 @@ def test_out_folder_mirrors_the_tree_of_a_folder_of_films(test_clip, tiny_weight
     assert (out / "1950s" / "reel.mp4").exists() and (out / "1960s" / "reel.mp4").exists()
 
 
-def test_program_streams_have_no_index_so_a_long_one_goes_in_one_pass(colorizer, tmp_path):
-    """A seek in .mpg/.vob/.ts lands near, not on, a frame: chunks of such a film came out short
-    ("the chunk from frame 50 gave 37 frames"); they are done in one pass, every frame kept."""
-    from archivecolor.video.pipeline import plan_film
+@pytest.mark.parametrize("name, codec", [("dvd.mpg", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4", "-c:a", "mp2"]),
+                                         ("capture.ts", ["-c:v", "libx264", "-c:a", "aac", "-f", "mpegts"])])
+def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(name, codec, colorizer, tmp_path, monkeypatch):
+    """A seek in .mpg/.vob/.ts lands near, not on, a frame (chunks decoded from the source came out
+    short or shifted). Their chunks are decoded from a Matroska copy of the video stream, made once:
+    the chunked output equals the one-pass output frame for frame, an interrupted run resumes
+    with the copy it made, and the join keeps the source's audio."""
+    from archivecolor.video import pipeline
+    from archivecolor.video.ffmpeg import EncodeOptions
 
-    dvd = tmp_path / "dvd.mpg"
+    film = tmp_path / name
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4", "-f", "lavfi", "-i", "sine=duration=4",
-           "-vf", "hue=s=0", "-c:v", "mpeg2video", "-g", "25", "-q:v", "4", "-c:a", "mp2", str(dvd))
-    assert not probe(dvd).seeks_exactly
-    config = VideoConfig(chunk_frames=30)
-    assert plan_film(dvd, tmp_path / "out.mkv", config).chunks == [(0, 100)]
-    result = colorize_video(dvd, tmp_path / "out.mkv", colorizer, config)
-    assert result.frames == 100 and stream_facts(tmp_path / "out.mkv")[0] == 100
+           "-vf", "hue=s=0", "-g", "25", *codec, str(film))
+    before = film.read_bytes()
+    assert not probe(film).seeks_exactly
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=30)
+    plan = pipeline.plan_film(film, tmp_path / "out.mkv", config)
+    assert plan.index_copy and len(plan.chunks) > 1
+    one = colorize_video(film, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
+    assert one.frames == 100
+
+    real_run_chunk, ran = pipeline.run_chunk, []
+
+    def killed_after_one_chunk(segment, chunk, first, count):
+        if ran:
+            raise KeyboardInterrupt
+        ran.append(first)
+        real_run_chunk(segment, chunk, first, count)
+
+    monkeypatch.setattr(pipeline, "run_chunk", killed_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        colorize_video(film, tmp_path / "out.mkv", colorizer, config)
+    copy = tmp_path / ".out.mkv.chunks" / pipeline.INDEX_COPY
+    made = copy.stat().st_mtime_ns
+    assert probe(copy).seeks_exactly and not (tmp_path / "out.mkv").exists()
+    monkeypatch.setattr(pipeline, "run_chunk", real_run_chunk)
+    real_make_index_copy, copies = pipeline.make_index_copy, []
+
+    def watched_make_index_copy(*args):
+        copy, film_plan = real_make_index_copy(*args)
+        copies.append((copy.stat().st_mtime_ns, film_plan.chunks))
+        return copy, film_plan
+
+    monkeypatch.setattr(pipeline, "make_index_copy", watched_make_index_copy)
+    result = colorize_video(film, tmp_path / "out.mkv", colorizer, config)
+    (copied_at, chunks), = copies
+    assert copied_at == made  # the first run's copy, not a new one
+    assert len(chunks) > 1 and chunks[0][0] == ran[0] == 0
+    assert result.resumed_chunks == 1 and result.frames == 100 - chunks[0][1]
+
+    def frames(path):
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    chunked, single = frames(tmp_path / "out.mkv"), frames(tmp_path / "one.mkv")
+    assert len(chunked) == len(single) == 100
+    # each chunk primes its smoothing on the frames before it (a seek to a frame that is no keyframe)
+    difference = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(chunked, single)]
+    assert max(difference[: chunks[0][1]]) == 0 and max(difference) < 0.5
+    assert audio_hash(tmp_path / "out.mkv") == audio_hash(film)
+    assert film.read_bytes() == before
+    assert not (tmp_path / ".out.mkv.chunks").exists()  # the copy goes with the work folder
 
 
 # --- smoothing and its measure (pure arrays) ------------------------------------------------

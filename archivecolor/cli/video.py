@@ -249,6 +249,8 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
         picture = (("black-and-white" if info.is_monochrome else "colour") + (", variable rate" if plan.timestamps else "")
                    + ((", interlaced " + ("TFF" if info.top_field_first else "BFF")) if info.field_order else ""))
         chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config.encode)})" if len(plan.chunks) > 1 else "1"
+        if plan.index_copy:  # decoded from a copy of the video stream that the run makes first
+            chunks += ", index copy"
         table.add_row(film.name, "colorized", str(info.frames or "?"), f"{float(seconds):.1f} s" if seconds else "?",
                       f"{width}×{height}", picture, chunks)
     console.stderr.print(table)

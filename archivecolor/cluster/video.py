@@ -10,6 +10,7 @@ source's audio and subtitles, as soon as its last chunk is in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -58,6 +59,8 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
         except VideoError as exc:
             outcome.status, outcome.reason = "failed", str(exc)
             continue
+        if plan.index_copy:  # chunks of an unindexed stream need a copy made first: on the cluster, one pass
+            plan = dataclasses.replace(plan, chunks=[(0, plan.info.frames or 0)], index_copy=False)
         target.parent.mkdir(parents=True, exist_ok=True)
         base = {"film": index, "source": str(source), "plan": pickle.dumps(plan, protocol=5)}
         rows_before = len(rows)

@@ -355,6 +355,13 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     return cmd + ["-f", container_format, str(out)]
 
 
+def index_copy_command(ffmpeg: str, source: Path, out: Path) -> list[str]:
+    """The first video stream of `source` copied bit-exact (no re-encoding) into Matroska, whose
+    index makes seeks land on the frame asked for: what program and transport streams lack."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-fflags", "+genpts", "-i", str(source),
+            "-map", "0:v:0", "-c", "copy", "-f", "matroska", str(out)]
+
+
 def stream_index(path: Path) -> tuple[list[int], Fraction, list[int]]:
     """The first video stream's frame timestamps in presentation order, their time base, and the
     presentation-order indices of its keyframes: one demuxing pass, no decoding."""

@@ -30,7 +30,7 @@ from ..imageio import COLORIZED_MARK
 from ..weights import atomic_write_bytes, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
-                     is_variable_rate, keyframe_indices, probe, start, stream_index)
+                     index_copy_command, is_variable_rate, keyframe_indices, probe, start, stream_index)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -121,7 +121,8 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
 
     A film longer than 1.5 chunks is processed in chunks that start on keyframes, each written
     atomically under a work folder beside the target; a re-run continues after the last
-    finished chunk, and the chunks are joined (no re-encoding) with the source's audio.
+    finished chunk, and the chunks are joined (no re-encoding) with the source's audio. The
+    chunks of a program or transport stream are decoded from an index copy in that folder.
     """
     source, target = Path(source), Path(target)
     film = plan_film(source, target, config)
@@ -133,13 +134,17 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
-    segment = Segment(source, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames, film.timestamps, sheet)
+    ffmpeg = find_ffmpeg(config.ffmpeg)
+    decode_from = source
+    if film.index_copy:
+        decode_from, film = make_index_copy(ffmpeg, source, target, film, config.chunk_frames)
+    segment = Segment(decode_from, film.info, ffmpeg, colorizer, config, smoother, meters, on_frames, film.timestamps, sheet)
     if len(film.chunks) <= 1:
         with temporary_beside(target) as tmp:
             result.frames = segment.run(tmp, film.container, with_streams=True)
             os.replace(tmp, target)
     else:
-        result.frames = _run_chunks(segment, film.chunks, target, film.container, result)
+        result.frames = _run_chunks(segment, source, film.chunks, target, film.container, result)
     if sheet is not None and (jpeg := sheet.jpeg()):
         atomic_write_bytes(sheet_path(target), jpeg)
         result.sheet = str(sheet_path(target))
@@ -155,6 +160,7 @@ class FilmPlan:
     container: str  # ffmpeg's muxer for the target's extension
     chunks: list  # (first frame, frame count) per chunk; one entry: a single pass
     timestamps: tuple | None  # (pts list, time base) of a variable-rate source, kept frame by frame
+    index_copy: bool = False  # chunks are decoded from a Matroska copy of the video stream (the source has no index)
 
 
 def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
@@ -171,9 +177,10 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
         info = dataclasses.replace(info, frames=len(stamps))
     if is_variable_rate(stamps, time_base, info.rate):  # timestamps travel with the frames; one pass (chunks assume a constant rate)
         return FilmPlan(info, container, [(0, info.frames or 0)], (stamps, time_base))
-    if not info.seeks_exactly:  # a chunk would start where the seek lands, not on its frame: one pass
-        return FilmPlan(info, container, [(0, info.frames or 0)], None)
-    return FilmPlan(info, container, plan_chunks(source, info, config.chunk_frames, keys), None)
+    chunks = plan_chunks(source, info, config.chunk_frames, keys)
+    # A seek in a program or transport stream lands near a frame, not on it: its chunks are
+    # decoded from a copy with an index (made when the run starts).
+    return FilmPlan(info, container, chunks, None, index_copy=len(chunks) > 1 and not info.seeks_exactly)
 
 
 def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None, keys: list[int] | None = None) -> list[tuple[int, int]]:
@@ -192,6 +199,40 @@ def plan_chunks(source: Path, info: VideoInfo, chunk_frames: int | None, keys: l
 
 def _work_folder(target: Path) -> Path:
     return target.parent / f".{target.name}.chunks"
+
+
+INDEX_COPY = "source-video.mkv"  # in the work folder, with what it was copied from in INDEX_COPY_FROM
+INDEX_COPY_FROM = "source-video.json"
+
+
+def _source_signature(source: Path) -> dict:
+    stat = source.stat()
+    return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chunk_frames: int | None) -> tuple[Path, FilmPlan]:
+    """Copy the video stream of an unindexed source (.mpg, .vob, .ts) into Matroska in the work
+    folder, bit-exact (no re-encoding), unless an earlier run already did; chunks are planned and
+    decoded on the copy, whose seeks land on their frames. The copy costs the video stream's size
+    on disk until the chunks are joined. Returns the copy and the plan on it."""
+    work = _work_folder(target)
+    work.mkdir(exist_ok=True)
+    copy, made_from = work / INDEX_COPY, work / INDEX_COPY_FROM
+    signature = _source_signature(source)
+    try:
+        fresh = json.loads(made_from.read_text()) == signature and copy.exists()
+    except (OSError, ValueError):
+        fresh = False
+    if not fresh:
+        with temporary_beside(copy) as tmp:
+            proc = subprocess.run(index_copy_command(ffmpeg, source, tmp), capture_output=True)
+            if proc.returncode != 0:
+                raise VideoError(f"ffmpeg could not copy the video stream to give it an index: {_last_line(proc.stderr.decode(errors='replace'))}")
+            os.replace(tmp, copy)
+        atomic_write_bytes(made_from, json.dumps(signature).encode())
+    stamps, _, keys = stream_index(copy)
+    info = dataclasses.replace(film.info, frames=len(stamps))
+    return copy, dataclasses.replace(film, info=info, chunks=plan_chunks(copy, info, chunk_frames, keys), index_copy=False)
 
 
 def _chunk_plan(source: Path, chunks, encode: EncodeOptions) -> dict:
@@ -213,8 +254,9 @@ def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptio
     plan = _chunk_plan(source, chunks, encode)
     plan_file = work / "plan.json"
     if plan_file.exists() and json.loads(plan_file.read_text()) != plan:
-        for stale in work.iterdir():  # another source or other settings: start over
-            stale.unlink()
+        for stale in work.iterdir():  # another source or other settings: start over (an index copy checks its own source)
+            if stale.name not in (INDEX_COPY, INDEX_COPY_FROM):
+                stale.unlink()
     atomic_write_bytes(plan_file, json.dumps(plan).encode())
     for stale in work.glob(".*.part"):
         stale.unlink()
@@ -258,8 +300,10 @@ def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: 
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_chunks(segment: "Segment", chunks, target: Path, container: str, result: VideoResult) -> int:
-    work, names = prepare_chunk_folder(segment.source, chunks, target, segment.config.encode)
+def _run_chunks(segment: "Segment", source: Path, chunks, target: Path, container: str, result: VideoResult) -> int:
+    """The chunks not finished yet, then the join; `source` gives the audio and subtitles (the
+    segment may decode from an index copy)."""
+    work, names = prepare_chunk_folder(source, chunks, target, segment.config.encode)
     frames = 0
     for chunk, (first, count) in zip(names, chunks):
         if chunk.exists():  # finished in an earlier run
@@ -269,7 +313,7 @@ def _run_chunks(segment: "Segment", chunks, target: Path, container: str, result
             continue
         run_chunk(segment, chunk, first, count)
         frames += count
-    join_chunks(segment.ffmpeg, work, names, segment.source, segment.info, target, container)
+    join_chunks(segment.ffmpeg, work, names, source, segment.info, target, container)
     return frames
 
 
