@@ -1,0 +1,73 @@
+"""train/judge.py: the ship rule for a candidate default model, compared at equal colourfulness."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archivecolor.video.ffmpeg import find_ffmpeg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def judge():
+    spec = importlib.util.spec_from_file_location("judge", ROOT / "train" / "judge.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["judge"] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["judge"]
+
+
+@pytest.fixture
+def scored(judge, colour_folder):
+    pictures = judge.load_pictures(colour_folder)
+    return pictures, judge.predict("default", pictures, 64)  # the shipped model: real colour
+
+
+def test_the_reference_is_scaled_to_the_candidates_colourfulness(judge, scored):
+    pictures, ab = scored
+    base = judge.figures(pictures, ab)["colourfulness"]
+    assert base > 5.0
+    scale, found = judge.at_colourfulness(pictures, ab, 1.5 * base)
+    assert found["colourfulness"] == pytest.approx(1.5 * base, abs=0.05 * base)
+    assert 1.3 < scale < 1.8
+
+
+def test_a_greyer_copy_of_a_model_does_not_win_by_being_greyer(judge, scored):
+    pictures, ab = scored
+    greyer = [a * 0.5 for a in ab]
+    plain = judge.figures(pictures, ab)
+    muted = judge.figures(pictures, greyer)
+    assert muted["colourfulness"] < plain["colourfulness"]
+    result = judge.compare(pictures, greyer, ab)
+    assert result["reference_scale"] == pytest.approx(0.5, abs=0.05)
+    for figure in ("psnr", "ciede2000"):  # the same colours at the same colourfulness: level
+        assert result["reference_matched"][figure] == pytest.approx(result["candidate"][figure], rel=0.01)
+    itself = judge.compare(pictures, ab, ab)
+    assert itself["reference_scale"] == 1.0
+    met = [ok for ok, _ in judge.verdict(itself, None)]
+    assert met[1] is False  # a model never beats itself
+
+
+def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_folder, tiny_weights, tmp_path):
+    clips = tmp_path / "clips"
+    (clips / "frames").mkdir(parents=True)
+    subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=3",
+                    str(clips / "pattern.mp4")], check=True)
+    subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(clips / "pattern.mp4"), "-frames:v", "2",
+                    str(clips / "frames" / "%02d.png")], check=True)
+    out = tmp_path / "judged"
+    code = judge.main([str(tiny_weights), "--photos", str(colour_folder), "--clips", str(clips), "--render-size", "64",
+                       "--out", str(out)])
+    report = json.loads((out / "judge.json").read_text())
+    assert code == (0 if report["ship"] else 1)
+    assert report["bsd100"]["pictures"] == 16
+    assert report["clip_frames"]["pictures"] == 6 + 2  # 3 s at 2 frames/s, and the frame folder as it is
+    assert len(report["checks"]) == 3 and report["ship"] == all(c["met"] for c in report["checks"])
+    assert np.isfinite(report["clip_frames"]["candidate"]["ciede2000"])

@@ -1,0 +1,180 @@
+"""Judge a candidate default model against the shipped one, at equal colourfulness.
+
+    python train/judge.py ~/runs/x/generator-epoch003.safetensors
+    python train/judge.py candidate.safetensors --against other.safetensors --out judge-x/
+
+The ship rule of the recipes in one command. On BSD100 and on frames of the shared film clips
+(pictures that no training choice has looked at), each model colours every picture once; the
+reference's colour is then scaled until it is as colourful as the candidate's (Hasler and
+Süsstrunk's measure, nearly linear in that scale), so that neither model wins PSNR or CIEDE2000
+by being greyer: a muted model scores better on both, whether or not its colours are right.
+
+Ship only if, on BSD100, the candidate beats leaving the pictures grey on PSNR and CIEDE2000
+and beats the reference at its colourfulness on both, and on the clips' frames (all together)
+is no worse on CIEDE2000 than the reference at its colourfulness. Exit code 0 for "ship",
+1 for "do not ship". Writes judge.json (every figure) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archivecolor.backends import open_backend
+from archivecolor.colorizer import Colorizer
+from archivecolor.data import find_images, read_rgb
+from archivecolor.evaluate import score
+from archivecolor.lab import lab_to_srgb, srgb_to_lab
+from archivecolor.render import recombine_into
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FRAMES_PER_CLIP, CLIP_FPS = 20, 2  # frames taken from each clip: 20 at 2 per second
+FIGURES = ("psnr", "ciede2000", "colourfulness")
+
+
+@dataclass
+class Picture:
+    name: str
+    truth: np.ndarray  # (H, W, 3) uint8 sRGB
+    L: np.ndarray  # (H, W) L*: the desaturated input
+
+
+def load_pictures(folder: Path) -> list[Picture]:
+    pictures = []
+    for path in find_images(folder):
+        rgb = read_rgb(path)
+        if rgb.dtype == np.uint16:
+            rgb = (rgb // 257).astype(np.uint8)
+        pictures.append(Picture(path.relative_to(folder).as_posix(), rgb, srgb_to_lab(rgb)[..., 0]))
+    return pictures
+
+
+def clip_frames(clips: Path, cache: Path) -> Path:
+    """FRAMES_PER_CLIP frames of each film in `clips` (CLIP_FPS per second) as PNG under `cache`,
+    one folder per film, plus the folders of frames `clips` already holds (linked)."""
+    from archivecolor.video.ffmpeg import find_ffmpeg
+
+    cache.mkdir(parents=True, exist_ok=True)
+    for film in sorted(clips.iterdir()):
+        out = cache / film.stem
+        if out.exists():
+            continue
+        if film.is_dir():
+            out.symlink_to(film.resolve())
+            continue
+        part = cache / f".{film.stem}.part"
+        part.mkdir(exist_ok=True)
+        subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(film),
+                        "-vf", f"fps={CLIP_FPS}", "-frames:v", str(FRAMES_PER_CLIP), str(part / "%03d.png")], check=True)
+        part.rename(out)
+    return cache
+
+
+def predict(weights: str, pictures: list[Picture], render_size: int) -> list[np.ndarray]:
+    """The a/b each picture gets from `weights`, at render size (colourfulness scale 1)."""
+    colorizer = Colorizer(open_backend("auto", None if weights == "default" else Path(weights)).backend, render_size)
+    jobs = [colorizer.prepare(p.L) for p in pictures]
+    colorizer.predict(jobs)
+    return [job.ab for job in jobs]
+
+
+def figures(pictures: list[Picture], abs_: list[np.ndarray], scale: float = 1.0) -> dict:
+    """Mean PSNR, CIEDE2000 and colourfulness over the pictures, their a/b scaled by `scale`."""
+    rows = []
+    for picture, ab in zip(pictures, abs_):
+        prediction = np.empty_like(picture.truth)
+        recombine_into(prediction, picture.L, ab * np.float32(scale))
+        rows.append(score(prediction, picture.truth))
+    return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
+
+
+def grey_figures(pictures: list[Picture]) -> dict:
+    rows = []
+    for picture in pictures:
+        grey = (lab_to_srgb(np.dstack([picture.L, np.zeros((*picture.L.shape, 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
+        rows.append(score(grey, picture.truth))
+    return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
+
+
+def at_colourfulness(pictures: list[Picture], abs_: list[np.ndarray], target: float, steps: int = 3) -> tuple[float, dict]:
+    """The scale of the a/b that makes them `target` colourful (secant steps from 1), and the figures there."""
+    scale, found = 1.0, figures(pictures, abs_)
+    for _ in range(steps):
+        if found["colourfulness"] <= 1e-6 or abs(found["colourfulness"] - target) <= 0.002 * target:
+            break
+        scale *= target / found["colourfulness"]
+        found = figures(pictures, abs_, scale)
+    return scale, found
+
+
+def compare(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray]) -> dict:
+    mine = figures(pictures, candidate)
+    scale, matched = at_colourfulness(pictures, reference, mine["colourfulness"])
+    return {"pictures": len(pictures), "candidate": mine, "reference": figures(pictures, reference),
+            "reference_scale": scale, "reference_matched": matched, "grey": grey_figures(pictures)}
+
+
+def verdict(bsd: dict, clips: dict | None) -> list[tuple[bool, str]]:
+    """Each condition of the ship rule, met or not, in words."""
+    c, r, g = bsd["candidate"], bsd["reference_matched"], bsd["grey"]
+    checks = [
+        (c["psnr"] > g["psnr"] and c["ciede2000"] < g["ciede2000"],
+         f"BSD100, against grey: PSNR {c['psnr']:.2f} vs {g['psnr']:.2f}, CIEDE2000 {c['ciede2000']:.2f} vs {g['ciede2000']:.2f}"),
+        (c["psnr"] > r["psnr"] and c["ciede2000"] < r["ciede2000"],
+         f"BSD100, against the reference at colourfulness {r['colourfulness']:.1f} (× {bsd['reference_scale']:.2f}): "
+         f"PSNR {c['psnr']:.2f} vs {r['psnr']:.2f}, CIEDE2000 {c['ciede2000']:.2f} vs {r['ciede2000']:.2f}"),
+    ]
+    if clips is not None:
+        c, r = clips["candidate"], clips["reference_matched"]
+        checks.append((c["ciede2000"] <= r["ciede2000"],
+                       f"clip frames ({clips['pictures']}), against the reference at colourfulness {r['colourfulness']:.1f}: "
+                       f"CIEDE2000 {c['ciede2000']:.2f} vs {r['ciede2000']:.2f}"))
+    return checks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidate", help="generator weights (.safetensors) to judge")
+    parser.add_argument("--against", default="default", help="reference weights (default: the shipped model)")
+    parser.add_argument("--photos", type=Path, default=SHARED / "eval" / "bsd100", help="held-out colour photos")
+    parser.add_argument("--clips", type=Path, default=SHARED / "video", help="colour films and frame folders ('' to leave out)")
+    parser.add_argument("--render-size", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=Path("judge"), help="folder for judge.json and the cached clip frames")
+    args = parser.parse_args(argv)
+
+    results = {}
+    sets = {"bsd100": load_pictures(args.photos)}
+    if str(args.clips) not in ("", "."):
+        frames = clip_frames(args.clips, args.out / "clip-frames")
+        sets["clip_frames"] = [p for folder in sorted(frames.iterdir()) if not folder.name.startswith(".")
+                               for p in load_pictures(folder)]
+    for name, pictures in sets.items():
+        print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
+        results[name] = compare(pictures, predict(args.candidate, pictures, args.render_size),
+                                predict(args.against, pictures, args.render_size))
+    checks = verdict(results["bsd100"], results.get("clip_frames"))
+    ship = all(ok for ok, _ in checks)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "judge.json").write_text(json.dumps({"candidate": args.candidate, "against": args.against, "ship": ship,
+                                                     "checks": [{"met": ok, "what": what} for ok, what in checks], **results}, indent=1))
+    for name, r in results.items():
+        print(f"\n{name} ({r['pictures']} pictures)   PSNR  CIEDE2000  colourfulness")
+        for row, label in (("candidate", "candidate"), ("reference", "reference"),
+                           ("reference_matched", f"reference × {r['reference_scale']:.2f}"), ("grey", "grey")):
+            f = r[row]
+            print(f"  {label:<22} {f['psnr']:6.2f} {f['ciede2000']:10.2f} {f['colourfulness']:14.1f}")
+    print()
+    for ok, what in checks:
+        print(f"{'met    ' if ok else 'NOT met'}  {what}")
+    print(f"\n{'ship' if ship else 'do not ship'} ({args.out / 'judge.json'})")
+    return 0 if ship else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
