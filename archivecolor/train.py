@@ -243,6 +243,36 @@ def _ignore_sigterm(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _stop_workers(batches) -> None:
+    """Shut an epoch's data-loading workers down now rather than when its iterator is collected:
+    after a worker died, the exception's traceback can keep the iterator alive, and its workers
+    with it, holding their memory while the state is saved."""
+    shutdown = getattr(batches, "_shutdown_workers", None)  # DataLoader's own, idempotent
+    if shutdown is not None:
+        shutdown()
+
+
+_EXIT_GUARD = []
+
+
+def _kill_workers_left_at_exit() -> None:
+    """Registered once, before the first data-loading worker starts. At exit multiprocessing ends
+    the workers still alive with SIGTERM and waits for them; ours ignore SIGTERM, so a worker that
+    was never shut down would hold the exit forever (seen once after a worker was killed). Kill
+    them first: atexit runs this before multiprocessing's own handler."""
+    if _EXIT_GUARD:
+        return
+    import atexit
+    import multiprocessing
+
+    def kill_left_workers():
+        for child in multiprocessing.active_children():
+            child.kill()
+
+    atexit.register(kill_left_workers)
+    _EXIT_GUARD.append(kill_left_workers)
+
+
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     """The weights to fine-tune from, and the config with their network shape (width, depth, ...)."""
     from .weights import WeightsError, load_generator, resolve_weights
@@ -429,6 +459,9 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
                 drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,
             )
+            if config.workers:
+                _kill_workers_left_at_exit()
+            batches = None
             phase = "GAN" if adversarial else "L1"
             if config.time_limit_minutes is not None:  # a timed run's epoch count says nothing; the time left does
                 label = f"epoch {epoch + 1} {phase}, {max(0.0, config.time_limit_minutes - epoch_started_s / 60):.0f} min left"
@@ -440,7 +473,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             generator.train()
             discriminator.train()
             try:
-                for l_net, ab_real in loader:
+                batches = iter(loader)
+                for l_net, ab_real in batches:
                     if stop_requested.is_set():
                         raise _Stopped()
                     if config.time_limit_minutes is not None:
@@ -510,6 +544,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 break
             finally:
                 progress.remove_task(task)
+                _stop_workers(batches)
+                batches = None
             if out_of_time and n_steps == 0:  # out of time before this epoch's first step: the last save stands
                 break
 

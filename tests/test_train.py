@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -224,3 +225,57 @@ def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folde
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
     with pytest.raises(ValueError, match="--init-weights"):
         train(colour_folder, tmp_path / "run", replace(TINY, init_generator=str(tmp_path / "nope.safetensors")), show_progress=False)
+
+
+LEFT_WORKERS_SCRIPT = """
+import sys
+import torch
+from torch.utils.data import DataLoader, Dataset
+from archivecolor import train
+
+class Numbers(Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, index):
+        return torch.tensor(index)
+
+if sys.argv[1] == "guarded":
+    train._kill_workers_left_at_exit()
+left = iter(DataLoader(Numbers(), batch_size=2, num_workers=2, worker_init_fn=train._ignore_sigterm))
+next(left)  # workers running, and the iterator still referenced when the interpreter exits
+print("exiting", flush=True)
+"""
+
+
+def test_data_workers_left_running_do_not_hold_the_exit(tmp_path):
+    """Our workers ignore SIGTERM (a scheduler's signal is the main process's to handle), and at
+    exit multiprocessing ends leftover workers with SIGTERM and waits: a worker never shut down
+    (after another was killed) held the exit forever. The guard kills them before that wait."""
+    script = tmp_path / "left_workers.py"
+    script.write_text(LEFT_WORKERS_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), "guarded"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "exiting" in done.stdout, done.stderr
+    unguarded = subprocess.Popen([sys.executable, str(script), "unguarded"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert unguarded.stdout.readline().strip() == "exiting"
+        with pytest.raises(subprocess.TimeoutExpired):  # the hang the guard prevents
+            unguarded.wait(timeout=10)
+    finally:
+        for pid in [unguarded.pid, *_children(unguarded.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        unguarded.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
