@@ -150,6 +150,8 @@ def test_films_on_a_cluster_match_one_machine_and_long_ones_are_joined(loopback,
            str(films / "reel.mp4"))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-vf", "hue=s=0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
            str(films / "short.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=3", "-f", "lavfi", "-i", "sine=duration=3", "-vf", "hue=s=0",
+           "-c:v", "mpeg2video", "-g", "25", "-c:a", "mp2", str(films / "dvd.mpg"))  # no index: chunks from a copy
     (films / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     args = ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64", "--chunk-frames", "30", "--backend", "onnx"]
     single = CliRunner().invoke(main, args + ["--out", str(tmp_path / "single")])
@@ -158,7 +160,7 @@ def test_films_on_a_cluster_match_one_machine_and_long_ones_are_joined(loopback,
     assert run.returncode == 1, run.stderr[-3000:]
     assert "broken.mp4" in run.stderr
     expected, got = tree(tmp_path / "single"), tree(tmp_path / "cluster")
-    assert sorted(got) == sorted(expected) == ["reel.mp4", "short.mp4"]
+    assert sorted(got) == sorted(expected) == ["dvd.mpg", "reel.mp4", "short.mp4"]
     assert got == expected  # chunks joined without re-encoding: the same bytes as one machine
     assert not list((tmp_path / "cluster").glob(".*"))  # no work folder or temporary left
 

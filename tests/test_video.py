@@ -319,6 +319,20 @@ def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(n
     assert not (tmp_path / ".out.mkv.chunks").exists()  # the copy goes with the work folder
 
 
+def test_an_index_copy_that_plans_one_chunk_falls_back_to_one_pass_from_the_source(tmp_path):
+    """Should the copy's own packets give a single chunk, the film is done in one pass from the
+    source (the copy holds no sound), and the copy is removed."""
+    from archivecolor.video import pipeline
+
+    film = tmp_path / "dvd.mpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2", "-c:v", "mpeg2video", "-g", "10", str(film))
+    plan = pipeline.plan_film(film, tmp_path / "out.mkv", VideoConfig(chunk_frames=10))
+    assert plan.index_copy and len(plan.chunks) > 1
+    decode_from, replanned = pipeline.make_index_copy(find_ffmpeg(), film, tmp_path / "out.mkv", plan, 1000)
+    assert decode_from == film and replanned.chunks == [(0, 50)] and not replanned.index_copy
+    assert not (tmp_path / ".out.mkv.chunks").exists()
+
+
 # --- smoothing and its measure (pure arrays) ------------------------------------------------
 def flickering_frames(n=30, cut_at=None, seed=0):
     """A static scene whose predicted colour flickers frame to frame; optionally a cut to another scene."""

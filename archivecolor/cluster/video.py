@@ -10,7 +10,6 @@ source's audio and subtitles, as soon as its last chunk is in.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..video.ffmpeg import VideoError, find_ffmpeg
-from ..video.pipeline import VideoConfig, Segment, join_chunks, plan_film, prepare_chunk_folder, run_chunk
+from ..video.pipeline import VideoConfig, Segment, join_chunks, make_index_copy, plan_film, prepare_chunk_folder, run_chunk
 from ..weights import temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
@@ -59,10 +58,15 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
         except VideoError as exc:
             outcome.status, outcome.reason = "failed", str(exc)
             continue
-        if plan.index_copy:  # chunks of an unindexed stream need a copy made first: on the cluster, one pass
-            plan = dataclasses.replace(plan, chunks=[(0, plan.info.frames or 0)], index_copy=False)
         target.parent.mkdir(parents=True, exist_ok=True)
-        base = {"film": index, "source": str(source), "plan": pickle.dumps(plan, protocol=5)}
+        decode_from = source
+        if plan.index_copy:  # an unindexed stream (.mpg, .vob, .ts): its chunks are decoded from a copy made here first
+            try:
+                decode_from, plan = make_index_copy(find_ffmpeg(config.ffmpeg), source, target, plan, config.chunk_frames)
+            except VideoError as exc:
+                outcome.status, outcome.reason = "failed", str(exc)
+                continue
+        base = {"film": index, "source": str(decode_from), "plan": pickle.dumps(plan, protocol=5)}
         rows_before = len(rows)
         outcome.chunks = len(plan.chunks)
         if len(plan.chunks) == 1:

@@ -232,7 +232,11 @@ def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chu
         atomic_write_bytes(made_from, json.dumps(signature).encode())
     stamps, _, keys = stream_index(copy)
     info = dataclasses.replace(film.info, frames=len(stamps))
-    return copy, dataclasses.replace(film, info=info, chunks=plan_chunks(copy, info, chunk_frames, keys), index_copy=False)
+    chunks = plan_chunks(copy, info, chunk_frames, keys)
+    if len(chunks) <= 1:  # too short after all: one pass from the source itself, which also gives the sound
+        shutil.rmtree(work, ignore_errors=True)
+        return source, dataclasses.replace(film, chunks=[(0, film.info.frames or 0)], index_copy=False)
+    return copy, dataclasses.replace(film, info=info, chunks=chunks, index_copy=False)
 
 
 def _chunk_plan(source: Path, chunks, encode: EncodeOptions) -> dict:
