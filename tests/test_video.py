@@ -333,6 +333,23 @@ def test_an_index_copy_that_plans_one_chunk_falls_back_to_one_pass_from_the_sour
     assert not (tmp_path / ".out.mkv.chunks").exists()
 
 
+def test_no_room_for_an_index_copy_fails_the_film_saying_what_to_do(colorizer, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from archivecolor.video import pipeline
+
+    film = tmp_path / "dvd.mpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2", "-c:v", "mpeg2video", "-g", "10", str(film))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(VideoError, match=r"no room for the index copy .*--chunk-frames 0"):
+        colorize_video(film, tmp_path / "out.mkv", colorizer, VideoConfig(chunk_frames=10))
+    assert not (tmp_path / ".out.mkv.chunks").exists() and not (tmp_path / "out.mkv").exists()
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", shutil.disk_usage)
+    assert colorize_video(film, tmp_path / "out.mkv", colorizer, VideoConfig(chunk_frames=0)).frames == 50
+
+
 # --- smoothing and its measure (pure arrays) ------------------------------------------------
 def flickering_frames(n=30, cut_at=None, seed=0):
     """A static scene whose predicted colour flickers frame to frame; optionally a cut to another scene."""

@@ -224,6 +224,12 @@ def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chu
     except (OSError, ValueError):
         fresh = False
     if not fresh:
+        needed, free = source.stat().st_size, shutil.disk_usage(work).free
+        if needed > free:  # the copy is at most the source's size (its video stream)
+            if not any(work.iterdir()):
+                work.rmdir()
+            raise VideoError(f"no room for the index copy its chunks are decoded from (up to {needed / 1e9:.1f} GB, "
+                             f"{free / 1e9:.1f} GB free): free some space, or give --chunk-frames 0 for one pass (not resumable)")
         with temporary_beside(copy) as tmp:
             proc = subprocess.run(index_copy_command(ffmpeg, source, tmp), capture_output=True)
             if proc.returncode != 0:
