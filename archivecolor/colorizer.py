@@ -33,7 +33,8 @@ def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> Ren
 
 class Colorizer:
     def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0):
-        """`chroma_gain` scales the predicted a/b; only `evaluate` sets it, to compare models at equal colourfulness."""
+        """`chroma_gain` scales the predicted a/b: `--saturation` in folder and video, and `evaluate
+        --chroma-gain`, which compares models at equal colourfulness."""
         if render_size < backend.size_multiple:
             raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
         self.backend = backend

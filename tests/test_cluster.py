@@ -219,3 +219,11 @@ def test_a_rerun_after_the_whole_cluster_died_skips_what_was_finished(loopback, 
     assert sum(status == "done" for status in report.values()) == 60 - len(finished)
     assert all(cv2.imread(str(out / f"{i:02d}.png")) is not None for i in range(60))
     assert not list(out.rglob(".*.part"))
+
+
+def test_model_actors_colour_at_the_saturation_asked_for():
+    from archivecolor.cluster import ModelSpec, open_actor_colorizer, weights_payload
+    from archivecolor.weights import resolve_weights
+
+    colorizer = open_actor_colorizer(weights_payload(resolve_weights(None)), ModelSpec(backend="onnx", saturation=0.5), 64, 1)
+    assert colorizer.chroma_gain == 0.5

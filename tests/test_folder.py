@@ -443,3 +443,20 @@ def test_pixel_budget_bounds_what_is_held_and_every_file_still_finishes(tmp_path
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").glob("s*.png"))) == 5
     assert peak[0] == 1  # never two decoded images held at once
+
+
+def test_saturation_scales_the_colour_and_zero_leaves_the_pictures_grey(colour_folder, tmp_path):
+    """--saturation scales the predicted a*/b* (the shipped model: real colour)."""
+    chroma = {}
+    for saturation in ("1", "0.5", "0"):
+        out = tmp_path / f"saturation-{saturation}"
+        result = CliRunner().invoke(main, ["folder", str(colour_folder), "--out", str(out), "--render-size", "64", "--format", "png",
+                                           "--saturation", saturation])
+        assert result.exit_code == 0, result.output
+        pictures = sorted(out.rglob("*.png"))
+        assert len(pictures) == 16
+        lab = [srgb_to_lab(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)) for p in pictures]
+        chroma[saturation] = float(np.mean([np.hypot(x[..., 1], x[..., 2]).mean() for x in lab]))
+    assert chroma["1"] > 3.0
+    assert chroma["0.5"] == pytest.approx(0.5 * chroma["1"], rel=0.15)
+    assert chroma["0"] < 1.0  # grey, but for 8-bit rounding

@@ -661,3 +661,21 @@ def test_chunks_continue_the_smoothing_across_their_joins(tmp_path, monkeypatch)
     cold = np.abs(frames(tmp_path / "cold.mkv") - one).reshape(len(one), -1).mean(1)
     assert len(one) == 150 and primed[:50].max() == 0  # the first chunk is the one pass itself
     assert cold.max() > 0.1 and primed.max() < cold.max() / 10
+
+
+def test_saturation_zero_gives_a_grey_film(test_clip, tmp_path):
+    from archivecolor.lab import srgb_to_lab
+
+    out = tmp_path / "grey.mkv"
+    result = CliRunner().invoke(main, ["video", str(test_clip), "--out", str(out), "--render-size", "64", "--saturation", "0",
+                                       "--codec", "ffv1"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == stream_facts(test_clip)[0]
+    assert max(float(np.hypot(*srgb_to_lab(f)[..., 1:].transpose(2, 0, 1)).mean()) for f in frames) < 1.5
+    coloured = tmp_path / "colour.mkv"
+    assert CliRunner().invoke(main, ["video", str(test_clip), "--out", str(coloured), "--render-size", "64", "--codec", "ffv1"]).exit_code == 0
+    with av.open(str(coloured)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert float(np.hypot(*srgb_to_lab(first)[..., 1:].transpose(2, 0, 1)).mean()) > 3.0

@@ -29,6 +29,13 @@ def runtime_options(command):
     return command
 
 
+def saturation_option(command):
+    """How strong the colour is, for the commands that write colorized pictures."""
+    return click.option("--saturation", type=click.FloatRange(0, 3), default=1.0, show_default=True,
+                        help="Scale the predicted colour (a*, b*): below 1 subtler, 0 leaves the pictures grey, above 1 "
+                             "stronger. Turning it up makes colour more vivid, not more right.")(command)
+
+
 def cluster_options(command):
     """Options of the commands that can run on a Ray cluster."""
     options = [
@@ -60,7 +67,7 @@ def say_actor_plan(plan, resources) -> None:
                  + (f" and {plan.gpus:g} GPU" if plan.gpus else "") + " each")
 
 
-def open_colorizer(weights, backend, device, precision, render_size, engine=None):
+def open_colorizer(weights, backend, device, precision, render_size, engine=None, saturation=1.0):
     from .. import console
     from ..backends import BackendError, bf16_emulated_warning, open_backend
     from ..colorizer import Colorizer
@@ -68,7 +75,7 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
 
     try:
         choice = open_backend(backend, weights=weights, device=device, precision=precision, engine=engine)
-        colorizer = Colorizer(choice.backend, render_size=render_size)
+        colorizer = Colorizer(choice.backend, render_size=render_size, chroma_gain=saturation)
     except (BackendError, WeightsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     console.info(f"backend: {choice.backend.name} ({choice.reason})")
@@ -86,10 +93,10 @@ def say_left_out(hidden: int, others: str | None = None) -> None:
         console.info(others)
 
 
-def model_spec(backend, device, precision, engine):
+def model_spec(backend, device, precision, engine, saturation=1.0):
     from ..cluster import ModelSpec
 
-    return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None)
+    return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None, saturation)
 
 
 def cluster_weights(weights):

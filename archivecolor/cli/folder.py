@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, say_actor_plan, say_left_out
+from .common import (cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+                     say_actor_plan, say_left_out)
 
 
 @click.command()
@@ -30,9 +31,10 @@ from .common import cluster_config, cluster_options, cluster_weights, model_spec
               help="Only say what a run would do: files to colorize (and their megapixels), already done, refused, "
                    "unreadable headers. Reads names and headers only; writes nothing, loads no model. Exit code 1 if "
                    "any file would fail.")
+@saturation_option
 @runtime_options
 @cluster_options
-def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run,
+def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run, saturation,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic, dpx),
     or SOURCE itself where it is one picture.
@@ -63,7 +65,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         if _say_folder_plan(source, out, config):
             raise SystemExit(1)
         return
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine) if cluster is None else None
+    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation) if cluster is None else None
     progress = console.make_progress("files/s")
     with progress:
         bar = progress.add_task("colorizing", total=None)
@@ -78,7 +80,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                 result = colorize_folder(source, out, colorizer, config, on_file=on_file,
                                          on_total=lambda total: progress.update(bar, total=total))
             else:
-                result = _folder_on_cluster(source, out, config, weights, model_spec(backend, device, precision, engine),
+                result = _folder_on_cluster(source, out, config, weights, model_spec(backend, device, precision, engine, saturation),
                                             cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file,
                                             lambda total: progress.update(bar, total=total))
         except click.ClickException:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, say_actor_plan, say_left_out
+from .common import (cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+                     say_actor_plan, say_left_out)
 
 
 @click.command()
@@ -35,10 +36,11 @@ from .common import cluster_config, cluster_options, cluster_weights, model_spec
               help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
                    "(and how many an interrupted run already finished), or why it would be skipped or fail. Reads the "
                    "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
+@saturation_option
 @runtime_options
 @cluster_options
 def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, report, ffmpeg_path, dry_run,
-          weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
+          saturation, weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
     outputs are left out of folders), or folders of numbered frames (a film scanner's image
@@ -117,10 +119,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             raise SystemExit(1)
         return
     if cluster is not None:
-        _videos_on_cluster(films, targets, config, weights, model_spec(backend, device, precision, engine), render_size, overwrite,
+        _videos_on_cluster(films, targets, config, weights, model_spec(backend, device, precision, engine, saturation), render_size, overwrite,
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
         return
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
+    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation)
     table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
     failed, records = 0, []  # records: the JSON report's entries

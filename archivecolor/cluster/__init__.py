@@ -43,6 +43,7 @@ class ModelSpec:
     device: str = "auto"
     precision: str = "auto"
     engine: str | None = None  # a TensorRT engine file, under the same path on every node
+    saturation: float = 1.0  # scale of the predicted a/b (--saturation)
 
 
 @dataclass(frozen=True)
@@ -152,4 +153,4 @@ def open_actor_colorizer(weights: tuple[str, bytes], spec: ModelSpec, render_siz
 
     choice = open_backend(spec.backend, weights=materialize_weights(*weights), device=spec.device, precision=spec.precision,
                           engine=Path(spec.engine) if spec.engine else None, threads=threads)
-    return Colorizer(choice.backend, render_size=render_size)
+    return Colorizer(choice.backend, render_size=render_size, chroma_gain=spec.saturation)
