@@ -526,7 +526,7 @@ def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weigh
 def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_weights, tmp_path, monkeypatch):
     from archivecolor import console
     from archivecolor.video.ffmpeg import EncodeOptions
-    from archivecolor.video.pipeline import plan_chunks, prepare_chunk_folder
+    from archivecolor.video.pipeline import look_of, plan_chunks, prepare_chunk_folder
 
     films, out = tmp_path / "films", tmp_path / "out"
     films.mkdir()
@@ -537,7 +537,8 @@ def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_
     (out / "c-done.mp4").write_bytes(b"finished earlier")
     (films / "d-reel.mp4").write_bytes(long_clip.read_bytes())
     chunks = plan_chunks(films / "d-reel.mp4", probe(films / "d-reel.mp4"), 40)
-    work, names = prepare_chunk_folder(films / "d-reel.mp4", chunks, out / "d-reel.mp4", EncodeOptions())  # an interrupted run's
+    interrupted = VideoConfig(encode=EncodeOptions(), look=look_of(tiny_weights, 256, 1.0))  # the settings of the command below
+    work, names = prepare_chunk_folder(films / "d-reel.mp4", chunks, out / "d-reel.mp4", interrupted)  # an interrupted run's
     for name in names[:2]:
         name.write_bytes(b"a finished chunk")
     before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
@@ -553,6 +554,10 @@ def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_
     other = CliRunner().invoke(main, ["video", str(films / "d-reel.mp4"), "--out", str(out / "d-reel.mp4"), "--chunk-frames", "40",
                                       "--preset", "veryfast", "--dry-run"])
     assert other.exit_code == 0 and f"{len(chunks)} (0)" in other.output  # other settings: a real run would start over
+    for another_look in (["--saturation", "0.5"], ["--render-size", "128"], []):  # [] : the shipped model, not tiny_weights
+        args = ["video", str(films / "d-reel.mp4"), "--out", str(out / "d-reel.mp4"), "--chunk-frames", "40", "--dry-run"]
+        again = CliRunner().invoke(main, args + another_look + (["--weights", str(tiny_weights)] if another_look else []))
+        assert again.exit_code == 0 and f"{len(chunks)} (0)" in again.output, another_look  # no two looks in one film
     assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before  # nothing written or removed
 
 

@@ -57,7 +57,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .. import console
     from ..video.ffmpeg import EncodeOptions, VideoError
     from ..listing import Listing, archive_files
-    from ..video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, output_suffix
+    from ..video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, look_of, output_suffix
+    from ..weights import WeightsError, resolve_weights
     from ..video import report as video_report
     from ..video.sequence import find_sequences, reel_of, sequence_output
     from ..video.smooth import SmoothingConfig
@@ -102,10 +103,15 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1) for sequence in sequences]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        weights_file = resolve_weights(weights)
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
     config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None, sheet=sheet,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
-                                              preset=preset if codec in ("libx264", "libx265") else None))
+                                              preset=preset if codec in ("libx264", "libx265") else None),
+                         look=look_of(weights_file, render_size, saturation))
     if single_file_out:
         targets = [out]
     elif out is not None:
@@ -250,7 +256,7 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
         seconds = info.frames / info.rate if info.frames else info.duration
         picture = (("black-and-white" if info.is_monochrome else "colour") + (", variable rate" if plan.timestamps else "")
                    + ((", interlaced " + ("TFF" if info.top_field_first else "BFF")) if info.field_order else ""))
-        chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config.encode)})" if len(plan.chunks) > 1 else "1"
+        chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config)})" if len(plan.chunks) > 1 else "1"
         if plan.index_copy:  # decoded from a copy of the video stream that the run makes first
             chunks += ", index copy"
         table.add_row(film.name, "colorized", str(info.frames or "?"), f"{float(seconds):.1f} s" if seconds else "?",

@@ -72,7 +72,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
         if len(plan.chunks) == 1:
             rows.append({**base, "out": str(target), "first": 0, "count": plan.chunks[0][1], "whole": True})
         else:
-            work, names = prepare_chunk_folder(source, plan.chunks, target, config.encode)
+            work, names = prepare_chunk_folder(source, plan.chunks, target, config)
             plans[index] = (plan, work, names)
             for chunk, (first, count) in zip(names, plan.chunks):
                 if chunk.exists():

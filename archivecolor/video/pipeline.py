@@ -27,7 +27,7 @@ from ..colorizer import Colorizer
 from ..render import recombine_into
 from ..sheet import FrameSheet, sheet_path
 from ..imageio import COLORIZED_MARK
-from ..weights import atomic_write_bytes, temporary_beside
+from ..weights import atomic_write_bytes, file_sha256, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
                      index_copy_command, is_variable_rate, keyframe_indices, probe, start, stream_index)
@@ -53,6 +53,7 @@ class VideoConfig:
     queue_frames: int = 16  # frames held at most between two stages
     chunk_frames: int | None = 3000  # long films go in chunks of about this many frames (resumable); None: one pass
     sheet: bool = False  # also a before/after sheet of frames spread over each film, beside its output
+    look: str = ""  # what made the colour (see look_of): an interrupted film's chunks are kept only for the same
 
 
 @dataclass
@@ -245,23 +246,30 @@ def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chu
     return copy, dataclasses.replace(film, info=info, chunks=chunks, index_copy=False)
 
 
-def _chunk_plan(source: Path, chunks, encode: EncodeOptions) -> dict:
+def look_of(weights: Path, render_size: int, saturation: float) -> str:
+    """The settings besides smoothing and encoding that make a film's colour: a re-run with other
+    weights, render size or saturation starts the film over rather than join two looks."""
+    return f"weights sha256 {file_sha256(weights)}, render size {render_size}, saturation {saturation:g}"
+
+
+def _chunk_plan(source: Path, chunks, config: VideoConfig) -> dict:
     """What finished chunks must have been made from and with, as stored in the work folder's plan.json."""
     stat = source.stat()
-    return json.loads(json.dumps({"source": str(source.resolve()), "size": stat.st_size,
-                                  "mtime_ns": stat.st_mtime_ns, "chunks": chunks, "encode": repr(encode)}))
+    return json.loads(json.dumps({"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                  "chunks": chunks, "encode": repr(config.encode), "smoothing": repr(config.smoothing),
+                                  "look": config.look}))
 
 
 def _chunk_names(work: Path, chunks) -> list[Path]:
     return [work / f"chunk-{index:05d}.mkv" for index in range(len(chunks))]
 
 
-def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptions) -> tuple[Path, list[Path]]:
+def prepare_chunk_folder(source: Path, chunks, target: Path, config: VideoConfig) -> tuple[Path, list[Path]]:
     """The work folder beside `target` and its chunk files (finished ones exist). Chunks of
     another source or other settings are removed; so are temporaries a killed run left."""
     work = _work_folder(target)
     work.mkdir(exist_ok=True)
-    plan = _chunk_plan(source, chunks, encode)
+    plan = _chunk_plan(source, chunks, config)
     plan_file = work / "plan.json"
     if plan_file.exists() and json.loads(plan_file.read_text()) != plan:
         for stale in work.iterdir():  # another source or other settings: start over (an index copy checks its own source)
@@ -273,12 +281,12 @@ def prepare_chunk_folder(source: Path, chunks, target: Path, encode: EncodeOptio
     return work, _chunk_names(work, chunks)
 
 
-def finished_chunks(source: Path, chunks, target: Path, encode: EncodeOptions) -> int:
+def finished_chunks(source: Path, chunks, target: Path, config: VideoConfig) -> int:
     """Chunks an earlier, interrupted run finished and a re-run would keep; reads only (for --dry-run)."""
     work = _work_folder(target)
     plan_file = work / "plan.json"
     try:
-        if len(chunks) <= 1 or json.loads(plan_file.read_text()) != _chunk_plan(source, chunks, encode):
+        if len(chunks) <= 1 or json.loads(plan_file.read_text()) != _chunk_plan(source, chunks, config):
             return 0
     except (OSError, ValueError):
         return 0
@@ -313,7 +321,7 @@ def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: 
 def _run_chunks(segment: "Segment", source: Path, chunks, target: Path, container: str, result: VideoResult) -> int:
     """The chunks not finished yet, then the join; `source` gives the audio and subtitles (the
     segment may decode from an index copy)."""
-    work, names = prepare_chunk_folder(source, chunks, target, segment.config.encode)
+    work, names = prepare_chunk_folder(source, chunks, target, segment.config)
     frames = 0
     for chunk, (first, count) in zip(names, chunks):
         if chunk.exists():  # finished in an earlier run
