@@ -148,3 +148,22 @@ def test_folder_points_a_scanned_reel_to_video_and_a_named_frame_to_its_reel(tmp
     frame = archive / "reel7" / "reel7_0000003.tif"
     result = CliRunner().invoke(main, ["video", str(frame), "--dry-run"])
     assert result.exit_code == 1 and f"one frame of {archive / 'reel7'} (24 frames)" in result.output
+
+
+def test_a_reel_resumed_with_other_settings_is_refused_not_mixed(tmp_path, tiny_weights):
+    """Frames written with one look and the rest with another would change colour mid-reel."""
+    reel = scan_frames(tmp_path / "reel", count=8)
+    out = tmp_path / "out"
+    args = ["video", str(reel), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    for frame in sorted(out.iterdir())[5:]:  # as if killed after frame 5
+        frame.unlink()
+    kept = tree_hashes(out)
+    other = CliRunner().invoke(main, args + ["--saturation", "0.5"])
+    assert other.exit_code == 1 and "coloured with other settings" in " ".join(other.output.split())
+    assert tree_hashes(out) == kept  # nothing written, nothing removed
+    same = CliRunner().invoke(main, args)
+    assert same.exit_code == 0 and len(list(out.iterdir())) == 8
+    redone = CliRunner().invoke(main, args + ["--saturation", "0.5", "--overwrite"])
+    assert redone.exit_code == 0 and len(list(out.iterdir())) == 8
+    assert all(tree_hashes(out)[name] != digest for name, digest in kept.items())  # every frame redone in the new look

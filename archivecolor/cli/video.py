@@ -196,6 +196,7 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     from .. import console
     from ..folder import OutputUnwritable
     from ..video import report as video_report
+    from ..video.ffmpeg import VideoError
     from ..video.sequence import colorize_sequence, notes
 
     for note in notes(sequence):
@@ -209,6 +210,11 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
         console.error_line(target, str(exc))
         table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
         records.append(video_report.record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
+        return 1
+    except VideoError as exc:  # resumed with other settings
+        console.error_line(target, str(exc))
+        table.add_row(_sequence_label(sequence), "failed", "", "", "", "", "")
+        records.append(video_report.record(sequence.folder, target, "failed", str(exc), kind="image sequence"))
         return 1
     records.append(video_report.record(sequence.folder, target, "failed" if result.failed else "done",
                                        f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))

@@ -10,6 +10,7 @@ written, priming the smoothing on the frames before it so that colour does not j
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
 from ..sheet import FrameSheet, sheet_path
 from ..weights import atomic_write_bytes
+from .ffmpeg import VideoError
 from .pipeline import VideoConfig, VideoResult, smooth_measured
 from .smooth import TemporalSmoother
 from .temporal import TemporalMeter
@@ -161,6 +163,27 @@ def frame_target(frame: Path, out: Path) -> tuple[Path, str]:
     return out / (frame.stem + suffix), fmt
 
 
+def look_record(out: Path) -> Path:
+    """How a reel's frames were coloured, beside its output folder (the folder holds frames only)."""
+    return out.parent / f".{out.name}.look.json"
+
+
+def check_look(out: Path, config: VideoConfig, frames_done: int) -> None:
+    """A reel resumed with other settings would change colour where the first run stopped: refuse
+    it (the frames written are kept) unless the reel is redone; record the settings otherwise."""
+    look = {"look": config.look, "smoothing": repr(config.smoothing)}
+    record = look_record(out)
+    if frames_done:
+        try:
+            earlier = json.loads(record.read_text())
+        except (OSError, ValueError):
+            earlier = None  # written before this record existed: trusted, as then
+        if earlier is not None and earlier != look:
+            raise VideoError(f"its {frames_done} frames done so far were coloured with other settings (weights, render size, "
+                             "saturation or smoothing): run the first run's command again, or --overwrite to redo the reel")
+    atomic_write_bytes(record, json.dumps(look).encode())
+
+
 @dataclass
 class SequenceResult(VideoResult):
     failed: list[tuple[str, str]] = field(default_factory=list)  # (frame name, reason)
@@ -173,7 +196,8 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
 
     A frame that cannot be read is reported through `on_error(path, reason)` and left out; the
     rest go on. Frames already in `out` are kept unless `overwrite`; the smoothing is primed on
-    up to `config.smoothing.settle_frames()` frames before the first one still to do.
+    up to `config.smoothing.settle_frames()` frames before the first one still to do. Raises
+    VideoError if those frames were coloured with other settings.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +209,8 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
         tasks.append(FileTask(frame, frame.name, target, fmt))
     todo = [i for i, task in enumerate(tasks) if overwrite or not task.target.exists()]
     result.already_done = len(tasks) - len(todo)
+    if todo:
+        check_look(out, config, result.already_done)
     if on_total is not None:
         on_total(len(todo))
     if not todo:
