@@ -71,3 +71,7 @@ def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_fo
     assert report["clip_frames"]["pictures"] == 6 + 2  # 3 s at 2 frames/s, and the frame folder as it is
     assert len(report["checks"]) == 3 and report["ship"] == all(c["met"] for c in report["checks"])
     assert np.isfinite(report["clip_frames"]["candidate"]["ciede2000"])
+    from PIL import Image
+
+    with Image.open(out / "judge-sheet.jpg") as sheet:  # 6 photos and 6 frames, 4 panels each
+        assert sheet.width > 4 * 64 and sheet.height > 12 * 150

@@ -12,12 +12,14 @@ by being greyer: a muted model scores better on both, whether or not its colours
 Ship only if, on BSD100, the candidate beats leaving the pictures grey on PSNR and CIEDE2000
 and beats the reference at its colourfulness on both, and on the clips' frames (all together)
 is no worse on CIEDE2000 than the reference at its colourfulness. Exit code 0 for "ship",
-1 for "do not ship". Writes judge.json (every figure) to --out.
+1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg (pictures of both
+sets: grey, the reference as colourful as the candidate, the candidate, the original) to --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from archivecolor.render import recombine_into
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FRAMES_PER_CLIP, CLIP_FPS = 20, 2  # frames taken from each clip: 20 at 2 per second
+SHEET_ROWS_PER_SET = 6  # pictures of each set in judge-sheet.jpg
 FIGURES = ("psnr", "ciede2000", "colourfulness")
 
 
@@ -84,22 +87,23 @@ def predict(weights: str, pictures: list[Picture], render_size: int) -> list[np.
     return [job.ab for job in jobs]
 
 
+def coloured(picture: Picture, ab: np.ndarray | None, scale: float = 1.0) -> np.ndarray:
+    """The picture in the colour `ab` scaled by `scale` (None: left grey), as 8-bit sRGB."""
+    if ab is None:
+        return (lab_to_srgb(np.dstack([picture.L, np.zeros((*picture.L.shape, 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
+    prediction = np.empty_like(picture.truth)
+    recombine_into(prediction, picture.L, ab * np.float32(scale))
+    return prediction
+
+
 def figures(pictures: list[Picture], abs_: list[np.ndarray], scale: float = 1.0) -> dict:
     """Mean PSNR, CIEDE2000 and colourfulness over the pictures, their a/b scaled by `scale`."""
-    rows = []
-    for picture, ab in zip(pictures, abs_):
-        prediction = np.empty_like(picture.truth)
-        recombine_into(prediction, picture.L, ab * np.float32(scale))
-        rows.append(score(prediction, picture.truth))
+    rows = [score(coloured(picture, ab, scale), picture.truth) for picture, ab in zip(pictures, abs_)]
     return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
 
 
 def grey_figures(pictures: list[Picture]) -> dict:
-    rows = []
-    for picture in pictures:
-        grey = (lab_to_srgb(np.dstack([picture.L, np.zeros((*picture.L.shape, 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
-        rows.append(score(grey, picture.truth))
-    return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
+    return figures(pictures, [None] * len(pictures))
 
 
 def at_colourfulness(pictures: list[Picture], abs_: list[np.ndarray], target: float, steps: int = 3) -> tuple[float, dict]:
@@ -111,6 +115,34 @@ def at_colourfulness(pictures: list[Picture], abs_: list[np.ndarray], target: fl
         scale *= target / found["colourfulness"]
         found = figures(pictures, abs_, scale)
     return scale, found
+
+
+def sheet_jpeg(rows: list[tuple[Picture, np.ndarray, np.ndarray, float]], height: int = 150) -> bytes:
+    """grey | reference at the candidate's colourfulness | candidate | original, a row per picture,
+    each with its CIEDE2000: what the table's figures look like."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font, gap, header, caption = ImageFont.load_default(size=14), 6, 24, 20
+    panels = []
+    for picture, candidate, reference, scale in rows:
+        images = [coloured(picture, None), coloured(picture, reference, scale), coloured(picture, candidate), picture.truth]
+        width = max(1, round(picture.truth.shape[1] * height / picture.truth.shape[0]))
+        errors = [score(image, picture.truth)["ciede2000"] for image in images[:3]]
+        panels.append(([Image.fromarray(image).resize((width, height), Image.LANCZOS) for image in images], errors, picture.name))
+    cell = max(panel[0][0].width for panel in panels)
+    sheet = Image.new("RGB", (4 * cell + 5 * gap, header + len(panels) * (height + caption) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, title in enumerate(("grey", "reference, as colourful", "candidate", "original")):
+        draw.text((gap + column * (cell + gap) + cell // 2, 5), title, fill="black", font=font, anchor="ma")
+    for index, (images, errors, name) in enumerate(panels):
+        top = header + index * (height + caption)
+        for column, image in enumerate(images):
+            sheet.paste(image, (gap + column * (cell + gap) + (cell - image.width) // 2, top))
+        draw.text((gap, top + height + 2), f"{name}: CIEDE2000 grey {errors[0]:.2f}, reference {errors[1]:.2f}, "
+                  f"candidate {errors[2]:.2f}", fill="#333", font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
 
 
 def compare(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray]) -> dict:
@@ -148,7 +180,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("judge"), help="folder for judge.json and the cached clip frames")
     args = parser.parse_args(argv)
 
-    results = {}
+    results, sheet_rows = {}, []
     sets = {"bsd100": load_pictures(args.photos)}
     if str(args.clips) not in ("", "."):
         frames = clip_frames(args.clips, args.out / "clip-frames")
@@ -156,11 +188,15 @@ def main(argv=None) -> int:
                                for p in load_pictures(folder)]
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
-        results[name] = compare(pictures, predict(args.candidate, pictures, args.render_size),
-                                predict(args.against, pictures, args.render_size))
+        candidate, reference = predict(args.candidate, pictures, args.render_size), predict(args.against, pictures, args.render_size)
+        results[name] = compare(pictures, candidate, reference)
+        step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
+        sheet_rows += [(pictures[i], candidate[i], reference[i], results[name]["reference_scale"])
+                       for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
     checks = verdict(results["bsd100"], results.get("clip_frames"))
     ship = all(ok for ok, _ in checks)
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "judge-sheet.jpg").write_bytes(sheet_jpeg(sheet_rows))
     (args.out / "judge.json").write_text(json.dumps({"candidate": args.candidate, "against": args.against, "ship": ship,
                                                      "checks": [{"met": ok, "what": what} for ok, what in checks], **results}, indent=1))
     for name, r in results.items():
@@ -172,7 +208,7 @@ def main(argv=None) -> int:
     print()
     for ok, what in checks:
         print(f"{'met    ' if ok else 'NOT met'}  {what}")
-    print(f"\n{'ship' if ship else 'do not ship'} ({args.out / 'judge.json'})")
+    print(f"\n{'ship' if ship else 'do not ship'} ({args.out / 'judge.json'}; the pictures: {args.out / 'judge-sheet.jpg'})")
     return 0 if ship else 1
 
 
