@@ -684,3 +684,37 @@ def test_saturation_zero_gives_a_grey_film(test_clip, tmp_path):
     with av.open(str(coloured)) as c:
         first = next(c.decode(video=0)).to_ndarray(format="rgb24")
     assert float(np.hypot(*srgb_to_lab(first)[..., 1:].transpose(2, 0, 1)).mean()) > 3.0
+
+
+def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass(colorizer, long_clip, tmp_path):
+    """The shared cockatoo clip's later IDR frames carry non-intra slices: decoded after a seek
+    they give garbage (chunks 2 and on came out as smears). Seeking is checked against decoding
+    from the start; such a film goes in one pass, saying why, and a clean one keeps its chunks."""
+    from archivecolor.video import pipeline
+    from archivecolor.video.ffmpeg import EncodeOptions
+
+    src = SHARED_DATA / "video" / "cockatoo.mp4"
+    if not src.exists():
+        pytest.skip("needs ../shared/data/video/cockatoo.mp4")
+    film = tmp_path / "cockatoo.mp4"
+    ffmpeg("-i", str(src), "-t", "12", "-c", "copy", str(film))  # its first 12 s, the bitstream as it is
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=60)
+    plan = pipeline.plan_film(film, tmp_path / "chunked.mkv", config)
+    assert [first for first, _ in plan.chunks] == [0, 76, 145]  # its keyframes
+    rate = plan.info.rate
+    assert pipeline.seeks_land_true(find_ffmpeg(), film, rate, [76 - 13])  # lands on frame 0's keyframe: decodes true
+    assert not pipeline.seeks_land_true(find_ffmpeg(), film, rate, [145 - 13])  # lands on 76's: garbage
+    chunked = colorize_video(film, tmp_path / "chunked.mkv", colorizer, config)
+    assert chunked.one_pass_reason and "seek" in chunked.one_pass_reason
+    assert chunked.frames == plan.info.frames
+
+    def grey_frames(path):
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
+
+    source, output = grey_frames(film), grey_frames(tmp_path / "chunked.mkv")
+    assert len(output) == len(source)
+    assert max(np.abs(a - b).mean() for a, b in zip(output, source)) < 5  # every frame the source's (garbage: 35–76)
+    assert not list(tmp_path.glob(".*"))  # no work folder left
+    clean = pipeline.plan_film(long_clip, tmp_path / "x.mkv", replace(config, chunk_frames=40))
+    assert pipeline.seeks_land_true(find_ffmpeg(), long_clip, clean.info.rate, [first - 13 for first, _ in clean.chunks[1:]])

@@ -157,6 +157,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
         if result.resumed_chunks:
             console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
+        if result.one_pass_reason:
+            console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
         console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
     for sequence, target in zip(sequences, sequence_targets):
         failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records)

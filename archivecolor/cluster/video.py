@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..video.ffmpeg import VideoError, find_ffmpeg
-from ..video.pipeline import VideoConfig, Segment, join_chunks, make_index_copy, plan_film, prepare_chunk_folder, run_chunk
+from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
+                              run_chunk)
 from ..weights import temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
@@ -66,6 +67,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
             except VideoError as exc:
                 outcome.status, outcome.reason = "failed", str(exc)
                 continue
+        decode_from, plan = check_chunk_seeks(find_ffmpeg(config.ffmpeg), source, decode_from, target, plan, config)
         base = {"film": index, "source": str(decode_from), "plan": pickle.dumps(plan, protocol=5)}
         rows_before = len(rows)
         outcome.chunks = len(plan.chunks)

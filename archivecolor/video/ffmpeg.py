@@ -221,16 +221,19 @@ def _rotation(container, stream) -> int:
         return 0
 
 
-def decode_command(ffmpeg: str, path: Path, pix_fmt: str, start_seconds: float | None = None, frames: int | None = None) -> list[str]:
+def decode_command(ffmpeg: str, path: Path, pix_fmt: str, start_seconds: float | None = None, frames: int | None = None,
+                   size: tuple[int, int] | None = None) -> list[str]:
     """Raw frames of the first video stream on stdout, upright, every frame kept (no dup/drop).
 
     start_seconds seeks (accurately: to the keyframe before, then decoding forward); frames
-    stops after that many.
+    stops after that many; size (width, height) scales them down (fingerprints of frames).
     """
     import ffmpeg as ff
 
     input_args = {"ss": f"{start_seconds:.6f}"} if start_seconds else {}
     stream = ff.input(str(path), **input_args)["v:0"]
+    if size is not None:
+        stream = stream.filter("scale", size[0], size[1], flags="area")
     output_args = {"frames:v": frames} if frames else {}
     out = ff.output(stream, "pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough", an=None, sn=None, **output_args)
     return ff.compile(out.global_args("-hide_banner", "-loglevel", "error", "-nostdin"), cmd=ffmpeg)

@@ -67,6 +67,7 @@ class VideoResult:
     variable_rate: bool = False  # the source's own frame timestamps were kept
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
     sheet: str | None = None  # the before/after sheet written, if asked for
+    one_pass_reason: str | None = None  # why a film long enough for chunks went in one pass
 
     @property
     def frames_per_s(self) -> float:
@@ -139,6 +140,8 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     decode_from = source
     if film.index_copy:
         decode_from, film = make_index_copy(ffmpeg, source, target, film, config.chunk_frames)
+    decode_from, film = check_chunk_seeks(ffmpeg, source, decode_from, target, film, config)
+    result.one_pass_reason = "its keyframes do not decode true after a seek" if film.seek_refused else None
     segment = Segment(decode_from, film.info, ffmpeg, colorizer, config, smoother, meters, on_frames, film.timestamps, sheet)
     if len(film.chunks) <= 1:
         with temporary_beside(target) as tmp:
@@ -162,6 +165,7 @@ class FilmPlan:
     chunks: list  # (first frame, frame count) per chunk; one entry: a single pass
     timestamps: tuple | None  # (pts list, time base) of a variable-rate source, kept frame by frame
     index_copy: bool = False  # chunks are decoded from a Matroska copy of the video stream (the source has no index)
+    seek_refused: bool = False  # long enough for chunks, but a seek does not decode true: one pass
 
 
 def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
@@ -252,6 +256,68 @@ def look_of(weights: Path, render_size: int, saturation: float) -> str:
     return f"weights sha256 {file_sha256(weights)}, render size {render_size}, saturation {saturation:g}"
 
 
+SEEK_CHECK_SIZE = (64, 36)  # frames compared at this size: enough to tell a frame from garbage
+SEEK_CHECK_FRAMES = 5  # from each seek point
+SEEK_CHECK = "seek-check.json"  # in the work folder: the check's result for this source and these chunks
+
+
+def _fingerprints(ffmpeg: str, path: Path, rate: Fraction, first: int, count: int | None):
+    """Small grey frames from `first` on (all of them if count is None), one at a time."""
+    start_seconds = float((first - Fraction(1, 2)) / rate) if first > 0 else None
+    proc = start(decode_command(ffmpeg, path, "gray", start_seconds, count, size=SEEK_CHECK_SIZE), stdout=subprocess.PIPE)
+    size = SEEK_CHECK_SIZE[0] * SEEK_CHECK_SIZE[1]
+    try:
+        while len(data := proc.stdout.read(size)) == size:
+            yield np.frombuffer(data, np.uint8).reshape(SEEK_CHECK_SIZE[1], SEEK_CHECK_SIZE[0]).astype(np.int16)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def seeks_land_true(ffmpeg: str, path: Path, rate: Fraction, seek_points: list[int]) -> bool:
+    """Whether decoding after a seek to each point gives the frames that decoding the film from
+    its start gives there. Some encoders write keyframes that are no clean entry point (IDR
+    frames with non-intra slices): after a seek those decode to garbage, so such a film cannot
+    go in chunks. Costs one decoding pass at thumbnail size, a few percent of colouring it."""
+    wanted = {point + k for point in seek_points for k in range(SEEK_CHECK_FRAMES)}
+    linear = {i: frame for i, frame in enumerate(_fingerprints(ffmpeg, path, rate, 0, None)) if i in wanted}
+    for point in seek_points:
+        seeked = list(_fingerprints(ffmpeg, path, rate, point, SEEK_CHECK_FRAMES))
+        expected = [linear.get(point + k) for k in range(len(seeked))]
+        if not seeked or any(e is None or np.abs(s - e).mean() > 1.0 for s, e in zip(seeked, expected)):
+            return False
+    return True
+
+
+def check_chunk_seeks(ffmpeg: str, source: Path, decode_from: Path, target: Path, film: FilmPlan,
+                      config: VideoConfig) -> tuple[Path, FilmPlan]:
+    """The film's chunks, if seeking to where they start decodes true (see seeks_land_true);
+    otherwise one pass from the source, the work folder removed. The result is kept in the work
+    folder, so a resumed run does not check again."""
+    if len(film.chunks) <= 1:
+        return decode_from, film
+    warmup = config.smoothing.settle_frames()
+    points = [max(0, first - warmup) for first, _ in film.chunks[1:]]
+    work = _work_folder(target)
+    record = work / SEEK_CHECK
+    key = {**_source_signature(source), "decoded": str(decode_from), "points": points}
+    try:
+        checked = json.loads(record.read_text())
+        ok = checked["ok"] if checked["key"] == key else None
+    except (OSError, ValueError, KeyError):
+        ok = None
+    if ok is None:
+        ok = seeks_land_true(ffmpeg, decode_from, film.info.rate, points)
+        work.mkdir(exist_ok=True)
+        atomic_write_bytes(record, json.dumps({"key": key, "ok": ok}).encode())
+    if ok:
+        return decode_from, film
+    shutil.rmtree(work, ignore_errors=True)
+    return source, dataclasses.replace(film, chunks=[(0, film.info.frames or 0)], index_copy=False, seek_refused=True)
+
+
 def _chunk_plan(source: Path, chunks, config: VideoConfig) -> dict:
     """What finished chunks must have been made from and with, as stored in the work folder's plan.json."""
     stat = source.stat()
@@ -272,8 +338,8 @@ def prepare_chunk_folder(source: Path, chunks, target: Path, config: VideoConfig
     plan = _chunk_plan(source, chunks, config)
     plan_file = work / "plan.json"
     if plan_file.exists() and json.loads(plan_file.read_text()) != plan:
-        for stale in work.iterdir():  # another source or other settings: start over (an index copy checks its own source)
-            if stale.name not in (INDEX_COPY, INDEX_COPY_FROM):
+        for stale in work.iterdir():  # another source or other settings: start over (these check their own source)
+            if stale.name not in (INDEX_COPY, INDEX_COPY_FROM, SEEK_CHECK):
                 stale.unlink()
     atomic_write_bytes(plan_file, json.dumps(plan).encode())
     for stale in work.glob(".*.part"):
