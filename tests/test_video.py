@@ -718,3 +718,51 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     assert not list(tmp_path.glob(".*"))  # no work folder left
     clean = pipeline.plan_film(long_clip, tmp_path / "x.mkv", replace(config, chunk_frames=40))
     assert pipeline.seeks_land_true(find_ffmpeg(), long_clip, clean.info.rate, [first - 13 for first, _ in clean.chunks[1:]])
+
+
+def test_a_film_damaged_midway_fails_clearly_instead_of_hanging(tiny_weights, tmp_path):
+    """Its second half zeroed (the index intact): ffmpeg's decoder writes hundreds of KiB of
+    complaints, which once filled the stderr pipe nobody read and hung the run. Now the film
+    fails on one line, saying how much of it decoded, and nothing is written."""
+    import sys
+
+    from archivecolor.video.ffmpeg import STDERR_KEPT
+
+    film = tmp_path / "damaged.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=60", "-vf", "hue=s=0", "-c:v", "libx264",
+           "-g", "250", "-pix_fmt", "yuv420p", str(film))
+    data = bytearray(film.read_bytes())
+    index = data.rfind(b"moov")
+    data[len(data) // 2 : index - 100] = bytes(index - 100 - len(data) // 2)
+    film.write_bytes(bytes(data))
+    complaints = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(film), "-f", "null", "-"],
+                                capture_output=True).stderr
+    assert len(complaints) > 2 * STDERR_KEPT  # more than a pipe holds
+    out = tmp_path / "out.mkv"
+    run = subprocess.run([sys.executable, "-m", "archivecolor", "video", str(film), "--out", str(out), "--weights", str(tiny_weights),
+                          "--render-size", "64", "--chunk-frames", "0"], capture_output=True, text=True, timeout=240)
+    assert run.returncode == 1
+    assert "of its 1500 frames could be decoded: the file is damaged or cut short" in " ".join(run.stderr.split())
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_an_mp4_cut_without_re_encoding_goes_in_chunks_frame_for_frame(colorizer, long_clip, tmp_path):
+    """`ffmpeg -ss … -c copy` leaves the frames before the cut in the file, hidden by an edit list:
+    chunks planned on all the packets started late (\\"the chunk from frame 500 gave 2 frames, 85
+    expected\\"). Only the frames shown are counted now."""
+    from archivecolor.video import pipeline
+    from archivecolor.video.ffmpeg import EncodeOptions
+
+    cut = tmp_path / "cut.mp4"
+    ffmpeg("-ss", "1.3", "-i", str(long_clip), "-c", "copy", str(cut))
+    with av.open(str(cut)) as c:
+        shown = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
+        assert c.streams.video[0].frames > len(shown)  # the container counts the hidden frames too
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
+    plan = pipeline.plan_film(cut, tmp_path / "out.mkv", config)
+    assert plan.info.frames == len(shown) and len(plan.chunks) > 1
+    result = colorize_video(cut, tmp_path / "out.mkv", colorizer, config)
+    assert result.frames == len(shown) and result.one_pass_reason is None
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        out = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
+    assert len(out) == len(shown) and max(np.abs(a - b).mean() for a, b in zip(out, shown)) < 3

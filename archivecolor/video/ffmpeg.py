@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 from dataclasses import dataclass
@@ -367,7 +368,8 @@ def index_copy_command(ffmpeg: str, source: Path, out: Path) -> list[str]:
 
 def stream_index(path: Path) -> tuple[list[int], Fraction, list[int]]:
     """The first video stream's frame timestamps in presentation order, their time base, and the
-    presentation-order indices of its keyframes: one demuxing pass, no decoding."""
+    presentation-order indices of its keyframes: one demuxing pass, no decoding. Frames an edit
+    list leaves out (which players, and decoding, skip) are not counted."""
     stamps, keys, time_base = _demux_video(path)
     order = {pts: i for i, pts in enumerate(stamps)}
     return stamps, time_base, sorted(order[pts] for pts in keys)
@@ -400,7 +402,7 @@ def _demux_video(path: Path) -> tuple[list[int], set[int], Fraction]:
         stream = container.streams.video[0]
         stamps, keys = [], set()
         for packet in container.demux(stream):
-            if packet.pts is None:
+            if packet.pts is None or packet.is_discard:  # discarded: outside an edit list (a cut made without re-encoding)
                 continue
             stamps.append(packet.pts)
             if packet.is_keyframe:
@@ -408,5 +410,27 @@ def _demux_video(path: Path) -> tuple[list[int], set[int], Fraction]:
         return sorted(stamps), keys, Fraction(stream.time_base)
 
 
+STDERR_KEPT = 64 * 1024  # bytes of an ffmpeg child's stderr kept for its error line
+
+
 def start(cmd: list[str], stdin=None, stdout=None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    """ffmpeg as a child process, its stderr drained as it comes (the last STDERR_KEPT bytes kept
+    for stderr_of). A damaged film's decoder writes hundreds of KiB of complaints: with nobody
+    reading them it blocked on a full pipe while we waited for its frames, and the run hung."""
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    kept = bytearray()
+
+    def drain():
+        while chunk := proc.stderr.read1(STDERR_KEPT):
+            kept.extend(chunk)
+            del kept[:-STDERR_KEPT]
+
+    proc.stderr_kept, proc.stderr_drain = kept, threading.Thread(target=drain, name="ffmpeg-stderr", daemon=True)
+    proc.stderr_drain.start()
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    """The end of what a child from `start` wrote to stderr, once it has exited."""
+    proc.stderr_drain.join(timeout=10)
+    return bytes(proc.stderr_kept).decode(errors="replace").strip()

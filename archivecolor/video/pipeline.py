@@ -30,7 +30,7 @@ from ..imageio import COLORIZED_MARK
 from ..weights import atomic_write_bytes, file_sha256, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
-                     index_copy_command, is_variable_rate, keyframe_indices, probe, start, stream_index)
+                     index_copy_command, is_variable_rate, keyframe_indices, probe, start, stderr_of, stream_index)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -146,6 +146,7 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     if len(film.chunks) <= 1:
         with temporary_beside(target) as tmp:
             result.frames = segment.run(tmp, film.container, with_streams=True)
+            check_complete(result.frames, film.info)
             os.replace(tmp, target)
     else:
         result.frames = _run_chunks(segment, source, film.chunks, target, film.container, result)
@@ -156,6 +157,15 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     result.scene_cuts = smoother.cuts
     result.temporal = {name: meter.result() for name, meter in meters.items()}
     return result
+
+
+def check_complete(frames: int, info: VideoInfo) -> None:
+    """A film that decodes to fewer frames than its packets promise is damaged or cut short: it
+    fails, rather than leave a shorter film that a re-run would take for finished. (A frame or
+    two, or 1 %, may drop at a broken packet.)"""
+    if info.frames and frames < info.frames - max(2, info.frames // 100):
+        raise VideoError(f"only {frames} of its {info.frames} frames could be decoded: the file is damaged or cut short "
+                         "(nothing written)")
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,9 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
         raise VideoError(refusal)
     container = CONTAINER_FORMATS[target.suffix.lower()]
     stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
-    if info.frames is None and stamps:  # Matroska and others state no frame count: the packets tell
+    if stamps and (info.frames is None or len(stamps) < info.frames):
+        # Matroska and others state no frame count, and an MP4 cut without re-encoding counts the
+        # frames its edit list leaves out: the packets shown tell
         info = dataclasses.replace(info, frames=len(stamps))
     if is_variable_rate(stamps, time_base, info.rate):  # timestamps travel with the frames; one pass (chunks assume a constant rate)
         return FilmPlan(info, container, [(0, info.frames or 0)], (stamps, time_base))
@@ -273,7 +285,7 @@ def _fingerprints(ffmpeg: str, path: Path, rate: Fraction, first: int, count: in
         proc.kill()
         proc.wait()
         proc.stdout.close()
-        proc.stderr.close()
+        stderr_of(proc)
 
 
 def seeks_land_true(ffmpeg: str, path: Path, rate: Fraction, seek_points: list[int]) -> bool:
@@ -527,8 +539,7 @@ class Segment:
 
         if isinstance(errors[0] if errors else None, KeyboardInterrupt):
             raise errors[0]
-        decoder_err = decoder.stderr.read().decode(errors="replace").strip() if decoder.stderr else ""
-        encoder_err = encoder.stderr.read().decode(errors="replace").strip() if encoder.stderr else ""
+        decoder_err, encoder_err = stderr_of(decoder), stderr_of(encoder)
         if decoder.returncode not in (0, None) and not errors:
             raise VideoError(f"ffmpeg could not decode it: {_last_line(decoder_err)}")
         if errors:
