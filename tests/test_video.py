@@ -766,3 +766,25 @@ def test_an_mp4_cut_without_re_encoding_goes_in_chunks_frame_for_frame(colorizer
     with av.open(str(tmp_path / "out.mkv")) as c:
         out = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
     assert len(out) == len(shown) and max(np.abs(a - b).mean() for a, b in zip(out, shown)) < 3
+
+
+def test_an_avi_whose_seeks_land_a_frame_early_goes_in_one_pass(colorizer, tmp_path):
+    """MPEG-4 with B-frames in AVI: a seek to a keyframe gives the frame before it, so its chunks
+    would each have been shifted by a frame. The seek check sends it through in one pass."""
+    from archivecolor.video import pipeline
+    from archivecolor.video.ffmpeg import EncodeOptions
+
+    film = tmp_path / "tape.avi"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-vf", "hue=s=0", "-c:v", "mpeg4", "-bf", "2",
+           "-g", "12", str(film))
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
+    plan = pipeline.plan_film(film, tmp_path / "out.mkv", config)
+    assert len(plan.chunks) > 1 and not plan.index_copy
+    assert not pipeline.seeks_land_true(find_ffmpeg(), film, plan.info.rate, [plan.chunks[1][0]])
+    result = colorize_video(film, tmp_path / "out.mkv", colorizer, config)
+    assert result.one_pass_reason and result.frames == plan.info.frames == 100
+    with av.open(str(film)) as c:
+        source = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        out = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
+    assert max(np.abs(a - b).mean() for a, b in zip(out, source)) < 1  # every frame in its place (neighbours differ by ~3)
