@@ -13,6 +13,7 @@ Optional "NoGAN" schedule (DeOldify): the first `l1_only_epochs` train G on λ·
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -252,16 +253,12 @@ def _stop_workers(batches) -> None:
         shutdown()
 
 
-_EXIT_GUARD = []
-
-
+@functools.cache
 def _kill_workers_left_at_exit() -> None:
     """Registered once, before the first data-loading worker starts. At exit multiprocessing ends
     the workers still alive with SIGTERM and waits for them; ours ignore SIGTERM, so a worker that
     was never shut down would hold the exit forever (seen once after a worker was killed). Kill
     them first: atexit runs this before multiprocessing's own handler."""
-    if _EXIT_GUARD:
-        return
     import atexit
     import multiprocessing
 
@@ -270,7 +267,6 @@ def _kill_workers_left_at_exit() -> None:
             child.kill()
 
     atexit.register(kill_left_workers)
-    _EXIT_GUARD.append(kill_left_workers)
 
 
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:

@@ -27,7 +27,7 @@ def judge():
 @pytest.fixture
 def scored(judge, colour_folder):
     pictures = judge.load_pictures(colour_folder)
-    return pictures, judge.predict("default", pictures, 64)  # the shipped model: real colour
+    return pictures, judge.predict(judge.open_model("default", 64), pictures)  # the shipped model: real colour
 
 
 def test_the_reference_is_scaled_to_the_candidates_colourfulness(judge, scored):

@@ -79,9 +79,12 @@ def clip_frames(clips: Path, cache: Path) -> Path:
     return cache
 
 
-def predict(weights: str, pictures: list[Picture], render_size: int) -> list[np.ndarray]:
-    """The a/b each picture gets from `weights`, at render size (colourfulness scale 1)."""
-    colorizer = Colorizer(open_backend("auto", None if weights == "default" else Path(weights)).backend, render_size)
+def open_model(weights: str, render_size: int) -> Colorizer:
+    return Colorizer(open_backend("auto", None if weights == "default" else Path(weights)).backend, render_size)
+
+
+def predict(colorizer: Colorizer, pictures: list[Picture]) -> list[np.ndarray]:
+    """The a/b each picture gets from the model, at render size (colourfulness scale 1)."""
     jobs = [colorizer.prepare(p.L) for p in pictures]
     colorizer.predict(jobs)
     return [job.ab for job in jobs]
@@ -186,9 +189,10 @@ def main(argv=None) -> int:
         frames = clip_frames(args.clips, args.out / "clip-frames")
         sets["clip_frames"] = [p for folder in sorted(frames.iterdir()) if not folder.name.startswith(".")
                                for p in load_pictures(folder)]
+    candidate_model, reference_model = open_model(args.candidate, args.render_size), open_model(args.against, args.render_size)
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
-        candidate, reference = predict(args.candidate, pictures, args.render_size), predict(args.against, pictures, args.render_size)
+        candidate, reference = predict(candidate_model, pictures), predict(reference_model, pictures)
         results[name] = compare(pictures, candidate, reference)
         step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
         sheet_rows += [(pictures[i], candidate[i], reference[i], results[name]["reference_scale"])
