@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 # --- Network scaling (used everywhere) --------------------------------------------------
@@ -119,6 +120,8 @@ def to_unit_float(rgb: np.ndarray) -> np.ndarray:
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB (uint8, uint16 or float [0, 1]) -> (..., 3) float32 Lab."""
+    if rgb.dtype in (np.uint8, np.uint16):
+        return _integer_srgb_to_lab(rgb)
     rgb = to_unit_float(rgb)
     L, a, b = _rgb_to_lab(rgb[..., 0], rgb[..., 1], rgb[..., 2], _NumpyOps)
     return np.stack([L, a, b], axis=-1).astype(np.float32, copy=False)
@@ -150,6 +153,26 @@ def _level_table(dtype: str, kind: str) -> np.ndarray:
     levels = np.arange(peak + 1, dtype=np.float64) / peak
     table = _linear(levels) if kind == "linear" else _l_from_y(_linear(levels))
     return table.astype(np.float32)
+
+
+_XYZ_OVER_WHITE_T = (_XYZ_FROM_RGB / np.array(_WHITE_D65)[:, None]).T.astype(np.float32)
+
+
+def _integer_srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """srgb_to_lab for integer samples, all in float32 and about 10× faster than the general path:
+    a table lookup linearises, one 3×3 transform gives XYZ, a cube root replaces the power 1/3.
+    Training decodes every crop through here, so this sets how fast a GPU can be fed."""
+    if rgb.size == 0:
+        return np.zeros(rgb.shape, np.float32)
+    table = _level_table(rgb.dtype.name, "linear")
+    pixels = rgb.reshape(-1, 1, 3)
+    linear = cv2.LUT(pixels, table) if rgb.dtype == np.uint8 else table[pixels]
+    xyz = cv2.transform(linear, _XYZ_OVER_WHITE_T.T)
+    f = np.cbrt(xyz)
+    np.copyto(f, np.float32(_KAPPA) * xyz + np.float32(16.0 / 116.0), where=xyz <= np.float32(_EPS))
+    fx, fy, fz = cv2.split(f)  # contiguous planes: strided channel arithmetic costs twice as much
+    lab = cv2.merge([np.float32(116.0) * fy - np.float32(16.0), np.float32(500.0) * (fx - fy), np.float32(200.0) * (fy - fz)])
+    return lab.reshape(rgb.shape)
 
 
 def srgb_to_luminance(rgb: np.ndarray) -> np.ndarray:

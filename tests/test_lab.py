@@ -75,3 +75,16 @@ def test_integer_fast_paths_equal_the_reference():
     assert np.abs(lab.srgb_to_luminance(rgb16) - skcolor.rgb2lab(rgb16 / 65535.0)[..., 0]).max() < 0.01
     grey16 = rgb16[..., 0]
     assert np.abs(lab.grey_to_luminance(grey16) - skcolor.rgb2lab(np.stack([grey16 / 65535.0] * 3, -1))[..., 0]).max() < 0.01
+
+
+def test_integer_lab_path_equals_the_float_path_for_every_shape():
+    """Integer samples take a table + cv2 path (training's data loading); floats the general one."""
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    crop = big[3:35, 5:45][:, ::-1]  # a flipped crop: not contiguous
+    for rgb in (crop, big[0], rng.integers(0, 65536, (2, 3, 4, 3), dtype=np.uint16), np.zeros((0, 3), np.uint8)):
+        fast = lab.srgb_to_lab(rgb)
+        peak = 255.0 if rgb.dtype == np.uint8 else 65535.0
+        reference = lab.srgb_to_lab((rgb / peak).astype(np.float32))
+        assert fast.shape == rgb.shape and fast.dtype == np.float32
+        assert np.allclose(fast, reference, rtol=0, atol=1e-3)
