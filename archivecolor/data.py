@@ -133,7 +133,8 @@ class ColorizationDataset(Dataset):
     """Colour images -> (L, ab) crops of `crop`², optionally from images scaled to `resize` short side.
 
     Training crops are random (position, horizontal flip) but reproducible: each sample's
-    randomness derives from (seed, epoch, index), so a resumed run sees identical batches.
+    randomness derives from (seed, epoch, index), so a resumed run sees identical batches. An
+    index past the end is the same image in a later pass of a long epoch, with other crops.
     """
 
     def __init__(self, root: Path, files: list[str], crop: int, resize: int | None, train: bool, seed: int = 0):
@@ -154,10 +155,11 @@ class ColorizationDataset(Dataset):
         return resize_short_side(rgb, max(short, self.crop))
 
     def __getitem__(self, index: int):
+        repeat, index = divmod(index, len(self.files))  # an epoch longer than one pass: the image again, new crop
         rgb = self.load(index)
         h, w = rgb.shape[:2]
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, self.epoch, index] + ([repeat] if repeat else []))
             top = int(rng.integers(0, h - self.crop + 1))
             left = int(rng.integers(0, w - self.crop + 1))
             flip = bool(rng.integers(0, 2))

@@ -53,7 +53,9 @@ class TrainConfig:
     upsample: str = "transpose"  # "resize" against checkerboard artifacts
     norm: str = "batch"  # "instance" if BatchNorm's running statistics drift from training
     dropout: float = 0.5
-    steps_per_epoch: int | None = None  # cap an epoch at this many batches (large folders: more frequent checkpoints)
+    # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
+    # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
+    steps_per_epoch: int | None = None
     val_fraction: float = 0.05  # held-out share of the images
     max_val: int = 200  # at most this many validation images
     samples: int = 6  # rows in the sample sheet
@@ -285,6 +287,24 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     return config, generator.state_dict()
 
 
+PASS_SEED_STRIDE = 1_000_003  # a later pass of an epoch shuffles with seed + epoch + pass × this
+
+
+def _epoch_order(sampler, epoch: int, n_images: int, count: int) -> list[int]:
+    """The epoch's first `count` samples: one reshuffled pass over the images after another.
+
+    A later pass's indices are offset by pass × n_images, so that the dataset gives the same
+    image new random crops; the first pass is what it always was, so older runs resume alike.
+    """
+    order: list[int] = []
+    passes = 0
+    while len(order) < count:
+        sampler.set_epoch(epoch + passes * PASS_SEED_STRIDE)
+        order += [index + passes * n_images for index in sampler]
+        passes += 1
+    return order[:count]
+
+
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, show_progress: bool = True) -> TrainResult:
     """Train the cGAN on the colour images below `data_dir`; everything lands in `run_dir`."""
     run = RunFolder(run_dir)
@@ -295,6 +315,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         torch.set_num_threads(config.threads)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # one crop shape all run: let cuDNN time its convolution kernels once
 
     if dist.main:
         run.hold()
@@ -426,8 +447,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     from torch.utils.data.distributed import DistributedSampler
 
     sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=config.seed, drop_last=True)
-    steps_full = len(sampler) // config.batch_size
-    steps_per_epoch = min(steps_full, config.steps_per_epoch or steps_full)
+    steps_per_epoch = config.steps_per_epoch or len(sampler) // config.batch_size
 
     interrupted, failure, stop_signal, out_of_time = False, None, None, False
     epoch = start_epoch
@@ -447,10 +467,9 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 group["lr"] = lr_d
 
             # The epoch's sample order is fixed by (seed, epoch); a resume skips the batches done.
-            sampler.set_epoch(epoch)
             train_set.epoch = epoch
             skip = start_step if epoch == start_epoch else 0
-            order = list(sampler)[skip * config.batch_size : steps_per_epoch * config.batch_size]
+            order = _epoch_order(sampler, epoch, len(train_set), steps_per_epoch * config.batch_size)[skip * config.batch_size :]
             loader = DataLoader(
                 train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
                 drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,

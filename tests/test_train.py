@@ -71,6 +71,34 @@ def test_dataset_crops_are_reproducible_per_epoch(colour_folder):
     assert a[0].min() >= -1 and a[0].max() <= 1 and a[1].abs().max() <= 1
 
 
+def test_an_epoch_longer_than_one_pass_reshuffles_and_crops_anew(colour_folder):
+    from torch.utils.data.distributed import DistributedSampler
+
+    from archivecolor.train import _epoch_order
+
+    scan = scan_folder(colour_folder)
+    ds = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=None, train=True, seed=1)
+    n = len(ds)
+    sampler = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=1, drop_last=True)
+    sampler.set_epoch(4)
+    one_pass = list(sampler)
+    order = _epoch_order(sampler, 4, n, 2 * n + 3)
+    assert len(order) == 2 * n + 3
+    assert order[:n] == one_pass  # the first pass as before: older runs resume alike
+    second = [i - n for i in order[n : 2 * n]]
+    assert sorted(second) == sorted(one_pass) and second != one_pass  # every image again, in another order
+    assert order == _epoch_order(sampler, 4, n, 2 * n + 3)  # reproducible, for --resume
+    again, first = ds[n + 3], ds[3]  # the same image in the second pass: same picture, another crop or flip
+    assert again[0].shape == first[0].shape and not torch.equal(again[0], first[0])
+
+
+def test_a_run_with_long_epochs_validates_once_per_epoch(colour_folder, tmp_path):
+    run = tmp_path / "run"
+    train(colour_folder, run, replace(TINY, epochs=1, steps_per_epoch=9), show_progress=False)  # 12 training photos, batch 4: 3 per pass
+    epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
+    assert [e["steps"] for e in epochs] == [9]
+
+
 def test_one_training_step_reduces_l1_on_a_fixed_batch(colour_folder):
     from archivecolor.nets import GeneratorConfig, UNetGenerator
 

@@ -38,7 +38,9 @@ import click
 @click.option("--decay-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
               help="With --time-limit: decay the learning rate linearly to 0 over the last N minutes (as --decay-epochs does "
                    "for a run sized in epochs).")
-@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Cap each epoch at N batches (more frequent checkpoints on large folders).")
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Batches per epoch (default: one pass over the photos). Fewer: more frequent checkpoints on large folders; "
+                   "more: the photos again within the epoch (reshuffled, new crops), so that a small folder on a fast GPU is "
+                   "not validated and saved every few seconds.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="Share of images held out for validation.")
 @click.option("--max-val", type=click.IntRange(1), default=200, show_default=True, help="At most this many validation images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same data order and initialisation.")
