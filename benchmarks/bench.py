@@ -470,6 +470,7 @@ def section_gpu(weights: Path, device: str = "cuda") -> None:
                     x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, h, w)).astype(np.float32)
                     rates[batch] = timed_rate(lambda: backend.run(x), batch, 2.0, 3)
                     rows.append([label, f"{h}×{w}", batch, rates[batch]])
+                    print(f"gpu: {label}, {h}×{w}, batch {batch}: {rates[batch]:.1f} images/s", flush=True)  # kept if a time limit cuts the run
                 best = saturating_batch(rates)
                 saturation.append([label, f"{h}×{w}", best, rates[best], max(rates.values())])
         except Exception as exc:

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# One device call on a lent GPU (train/README.md): train a candidate default model, send its
+# weights back first, then spend what is left of the call on the GPU tests, a `folder` run and
+# the GPU benchmarks. Each step is bounded by the call's deadline, so the weights always return.
+#
+#   device run, carry [".pack"], timeout_s 600:   bash train/lent_gpu.sh
+#   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=300 bash train/lent_gpu.sh
+#
+# Back in $OUT (8 files at most): session.txt (everything printed), log.jsonl, curves.png,
+# samples.png, last.part-* (the run's last generator, fp16, in 15 MiB parts) and best.part-*
+# (the best validation epoch, when it is another). Join with `cat last.part-* > candidate.safetensors`.
+set -u -o pipefail
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+: "${OUT:?set OUT to the folder that comes back}"
+DEVICE=${DEVICE:-cuda} MINUTES=${MINUTES:-6.5} DECAY=${DECAY:-2.5} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
+log=$OUT/session.txt
+started=$SECONDS
+left() { echo $(( DEADLINE - (SECONDS - started) )); }
+step() { echo "== $* (at $(( SECONDS - started )) s, $(left) s left)" | tee -a "$log"; }
+bounded() {  # bounded SECONDS CMD...: run CMD for at most SECONDS (and never past the deadline), output to the log
+  local limit=$1; shift
+  (( limit > $(left) - 5 )) && limit=$(( $(left) - 5 ))
+  if (( limit < 10 )); then echo "skipped: no time left" | tee -a "$log"; return; fi
+  timeout -s INT -k 10 "$limit" "$@" 2>&1 | tee -a "$log"
+}
+
+step machine
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; lscpu | grep 'Model name'
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'; } 2>&1 | tee -a "$log"
+cp archivecolor/models/default.safetensors /tmp/shipped.safetensors
+
+step train
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >/tmp/gpu-use.csv 2>/dev/null &
+monitor=$!
+bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out /tmp/run --device "$DEVICE" \
+  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 256 --resize 288 --width 48 --upsample resize \
+  --dropout 0 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
+  --keep-epochs --no-progress
+kill $monitor 2>/dev/null
+{ echo "GPU use every 20 s (time, utilisation, memory):"; cat /tmp/gpu-use.csv; } 2>&1 | tee -a "$log"
+
+step weights back
+cp /tmp/run/log.jsonl /tmp/run/curves.png /tmp/run/samples.png "$OUT"/ 2>&1 | tee -a "$log"
+python3 - <<'EOF' 2>&1 | tee -a "$log"
+import json
+from pathlib import Path
+
+import torch
+
+from archivecolor.weights import load_generator, read_metadata, save_generator
+
+run, back = Path("/tmp/run"), Path("/tmp/back")
+back.mkdir(exist_ok=True)
+epochs = {}
+for name, source in (("last", run / "generator.safetensors"), ("best", run / "generator-best.safetensors")):
+    info = json.loads(read_metadata(source).get("info", "{}"))
+    print(name, json.dumps(info))
+    if name == "best" and info.get("epoch") == epochs["last"]:
+        continue  # the last epoch is the best: one copy comes back
+    epochs[name] = info.get("epoch")
+    save_generator(back / f"{name}.safetensors", load_generator(source), dtype=torch.float16, info=info)
+EOF
+for name in last best; do
+  [ -f /tmp/back/$name.safetensors ] && split -b 15M /tmp/back/$name.safetensors "$OUT/$name.part-" && sha256sum /tmp/back/$name.safetensors | tee -a "$log"
+done
+
+step GPU tests
+bounded 90 python3 -m pytest tests/test_backends.py tests/test_engine.py -m "gpu or tensorrt" -q -rs -p no:cacheprovider
+
+step folder on the GPU "(auto backend, 300 packed photos)"
+mkdir -p /tmp/scans && find .pack/photos -name '*.webp' | sort | head -300 | awk '{ printf "cp %s /tmp/scans/%03d.webp\n", $0, NR }' | sh
+bounded 60 python3 -m archivecolor folder /tmp/scans --out /tmp/coloured --weights /tmp/shipped.safetensors
+
+step benchmark, the candidate
+bounded 70 python3 benchmarks/bench.py gpu --weights /tmp/run/generator.safetensors
+step benchmark, the shipped model
+bounded 60 python3 benchmarks/bench.py gpu --weights /tmp/shipped.safetensors
+step done
