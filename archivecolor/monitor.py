@@ -101,7 +101,8 @@ def write_sample_sheet(path: Path, generator, val_set, rows: int, device) -> Non
 
 
 def write_curves(path: Path, log: list[dict]) -> None:
-    """Training curves PNG: losses per step, validation PSNR against the grey baseline per epoch."""
+    """Training curves PNG: losses per step; per epoch, validation PSNR against the grey baseline and
+    colourfulness against the truth's (a model can gain PSNR by turning greyer)."""
     import io
 
     import matplotlib
@@ -111,7 +112,7 @@ def write_curves(path: Path, log: list[dict]) -> None:
 
     steps = [r for r in log if r.get("kind") == "step"]
     epochs = [r for r in log if r.get("kind") == "epoch" and "val" in r]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     ax = axes[0]
     if steps:
         ax.plot([r["global_step"] for r in steps], [r["l1"] for r in steps], lw=0.8, label="L1 (train)")
@@ -125,6 +126,8 @@ def write_curves(path: Path, log: list[dict]) -> None:
         ax.plot([r["global_step"] for r in gan_steps], [r["gan"] for r in gan_steps], lw=0.8, label="G adversarial")
         ax.plot([r["global_step"] for r in gan_steps], [r["d"] for r in gan_steps], lw=0.8, label="D")
         ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "L1 alone so far\n(no adversarial term)", ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_xlabel("step")
     ax.set_title("Adversarial losses (BCE)")
     ax = axes[2]
@@ -136,6 +139,13 @@ def write_curves(path: Path, log: list[dict]) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("dB")
     ax.set_title("Validation PSNR")
+    ax = axes[3]  # PSNR alone rewards grey: a muted model scores well with wrong or no colours
+    if epochs:
+        ax.plot(x, [r["val"]["colourfulness"] for r in epochs], marker="o", label="model")
+        ax.plot(x, [r["val"]["truth_colourfulness"] for r in epochs], ls="--", label="truth")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("epoch")
+    ax.set_title("Validation colourfulness (Hasler & Süsstrunk)")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)

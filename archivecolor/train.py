@@ -484,12 +484,14 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 label = f"epoch {epoch + 1}/{config.epochs} {phase}"
             task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
             sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0}
-            n_steps, t0, step = 0, time.perf_counter(), skip
+            n_steps, t0, step, first_batch_s = 0, time.perf_counter(), skip, None
             generator.train()
             discriminator.train()
             try:
                 batches = iter(loader)
                 for l_net, ab_real in batches:
+                    if first_batch_s is None:
+                        first_batch_s = time.perf_counter() - t0
                     if stop_requested.is_set():
                         raise _Stopped()
                     if config.time_limit_minutes is not None:
@@ -573,13 +575,17 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             if out_of_time:
                 record["out_of_time"] = True  # a partial epoch: the time limit ended the run at this step
             if dist.main:
+                clock = time.perf_counter()
                 val = validate(generator, val_set, device, config.batch_size, amp_dtype, channels_last)
+                timing = {"kind": "timing", "epoch": epoch + 1, "steps_s": elapsed, "first_batch_s": first_batch_s,
+                          "validate_s": time.perf_counter() - clock}
                 record["val"] = val
                 warnings = failure_watch(record, adversarial)
                 record["warnings"] = warnings
                 for w in warnings:
                     console.warn(w)
                 run.append_log(record)
+                clock = time.perf_counter()
                 save_generator(run.generator, generator, info={"epoch": epoch + 1, "val": val})
                 if config.keep_epochs:
                     save_generator(run.path / f"generator-epoch{epoch + 1:03d}.safetensors", generator, info={"epoch": epoch + 1, "val": val})
@@ -587,8 +593,11 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                     best_psnr = val["psnr"]
                     save_generator(run.best, generator, info={"epoch": epoch + 1, "val": val})
                 _save_checkpoint(run, state(epoch, step) if out_of_time else state(epoch + 1, 0))
+                timing["save_s"], clock = time.perf_counter() - clock, time.perf_counter()
                 write_sample_sheet(run.samples, generator, val_set, config.samples, device)
                 write_curves(run.curves, run.read_log())
+                timing["sheets_s"] = time.perf_counter() - clock
+                run.append_log(timing)  # where an epoch's time went, to find what starves a fast GPU
                 console.info(
                     f"epoch {epoch + 1}: L1 {record['l1']:.4f}"
                     + (f", D {record['d']:.3f}" if adversarial else "")

@@ -129,6 +129,9 @@ def test_train_writes_checkpoint_log_sheet_curves_and_weights(colour_folder, tmp
     assert [e["phase"] for e in epochs] == ["L1", "GAN"]
     for e in epochs:
         assert {"psnr", "ssim", "colourfulness", "grey_psnr", "truth_colourfulness"} <= set(e["val"])
+    timings = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "timing"' in l]
+    assert [t["epoch"] for t in timings] == [1, 2]
+    assert all(t[k] >= 0 for t in timings for k in ("steps_s", "first_batch_s", "validate_s", "save_s", "sheets_s"))
     sheet = cv2.imread(str(run / "samples.png"))
     assert sheet.shape[1] == 3 * 32 and sheet.shape[0] == 2 * 32  # grey | predicted | truth, 2 rows
     g = load_generator(run / "generator.safetensors")
