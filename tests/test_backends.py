@@ -111,18 +111,3 @@ def test_cuda_fp16_matches_fp32(tiny_weights):
     a, b = fp32.run(x), fp16.run(x)
     assert np.abs(a - b).max() * 110 < 1.0  # under 1 Lab unit of a/b
     assert np.abs(fp16.run(x[:1]) - b[:1]).max() < 1e-2  # batch 1 vs batch N
-
-
-def test_a_large_batch_runs_in_calls_of_bounded_pixels(tiny_weights):
-    """On CUDA a batch over CUDA_PIXELS_PER_CALL goes in several calls (an H100 ran 2.5-3x slower
-    above it); the result must be the one call's, in order."""
-    backend = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend
-    x = np.random.default_rng(4).uniform(-1, 1, (7, 1, 32, 48)).astype(np.float32)
-    whole = backend.run(x)
-    calls = []
-    model = backend.model
-    backend.model = lambda t: calls.append(t.shape[0]) or model(t)
-    backend.pixels_per_call = 3 * 32 * 48
-    split = backend.run(x)
-    assert calls == [3, 3, 1]
-    assert np.abs(split - whole).max() < 1e-5

@@ -11,10 +11,6 @@ from . import BackendError
 from ..weights import load_generator
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-# On an H100 (benchmarks/bench.py gpu, 2026-11-26) both the width-32 and the width-48 generator ran
-# 2.5-3x slower once one call held about 6.3 M pixels (batch 64 at 256x384, 16 at 512x768) than at
-# 3.1 M (batch 32 and 8); larger batches are therefore run in calls of at most this many pixels.
-CUDA_PIXELS_PER_CALL = 3_200_000
 
 
 class TorchBackend:
@@ -43,17 +39,9 @@ class TorchBackend:
         # next); bf16 on CPU: autocast keeps the numerically sensitive ops in fp32.
         self.model = model.half() if precision == "fp16" else model
         self.name = f"torch {self.device} {precision}"
-        self.pixels_per_call = CUDA_PIXELS_PER_CALL if self.device.type == "cuda" else None
-
-    def run(self, l_net: np.ndarray) -> np.ndarray:
-        n, _, h, w = l_net.shape
-        per_call = n if self.pixels_per_call is None else max(1, self.pixels_per_call // (h * w))
-        if per_call >= n:
-            return self._run(l_net)
-        return np.concatenate([self._run(l_net[i : i + per_call]) for i in range(0, n, per_call)])
 
     @torch.inference_mode()
-    def _run(self, l_net: np.ndarray) -> np.ndarray:
+    def run(self, l_net: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(l_net, dtype=np.float32)).to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
