@@ -18,21 +18,26 @@ D_COLLAPSE_LOSS = 0.1  # mean D loss below this: D separates perfectly, G learns
 CHROMA_COLLAPSE_RATIO = 0.3  # predicted ab std below this fraction of the truth's: mode collapse
 
 
+def load_validation(val_set, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation crops, decoded once for the whole run: decoding them again every epoch in
+    the main process left a fast GPU idle for seconds at each epoch's end."""
+    return list(DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=0))
+
+
 @torch.no_grad()
-def validate(generator, val_set, device, batch_size, amp_dtype=None, channels_last=False) -> dict:
-    """Held-out figures in RGB: PSNR, SSIM, colourfulness, and the grey (ab = 0) baseline beside them."""
+def validate(generator, val_batches, device, amp_dtype=None, channels_last=False) -> dict:
+    """Held-out figures in RGB: PSNR, SSIM, colourfulness, and the grey (ab = 0) baseline beside
+    them; computed on the training device, from the batches load_validation gave."""
     was_training = generator.training
     generator.eval()
     totals = {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0, "grey_psnr": 0.0, "grey_ssim": 0.0, "truth_colourfulness": 0.0}
     pred_var, truth_var, n = 0.0, 0.0, 0
-    loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=0)
-    for l_net, ab_real in loader:
-        l_in = l_net.to(device)
-        if channels_last:
-            l_in = l_in.contiguous(memory_format=torch.channels_last)
+    for l_net, ab_real in val_batches:
+        l_net, ab_real = l_net.to(device), ab_real.to(device)
+        l_in = l_net.contiguous(memory_format=torch.channels_last) if channels_last else l_net
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             ab_pred = generator(l_in)
-        ab_pred = ab_pred.float().cpu()
+        ab_pred = ab_pred.float().contiguous()
         L = denormalize_l(l_net)
         truth = lab_to_srgb_torch(torch.cat([L, denormalize_ab(ab_real)], 1))
         pred = lab_to_srgb_torch(torch.cat([L, denormalize_ab(ab_pred)], 1))

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from . import console
 from .backends import bf16_emulated_warning
 from .data import ColorizationDataset, ScanResult, scan_folder, split_train_val
-from .monitor import failure_watch, validate, write_curves, write_sample_sheet
+from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
 from .nets import DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, UNetGenerator
 from .weights import atomic_write_bytes, save_generator
 
@@ -355,6 +355,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
     train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed)
     val_set = ColorizationDataset(data_dir, val_files, config.crop, config.resize, train=False)
+    val_batches = load_validation(val_set, config.batch_size) if dist.main else []
 
     # -- models and optimisers
     torch.manual_seed(config.seed)
@@ -576,7 +577,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                 record["out_of_time"] = True  # a partial epoch: the time limit ended the run at this step
             if dist.main:
                 clock = time.perf_counter()
-                val = validate(generator, val_set, device, config.batch_size, amp_dtype, channels_last)
+                val = validate(generator, val_batches, device, amp_dtype, channels_last)
                 timing = {"kind": "timing", "epoch": epoch + 1, "steps_s": elapsed, "first_batch_s": first_batch_s,
                           "validate_s": time.perf_counter() - clock}
                 record["val"] = val
