@@ -15,7 +15,7 @@ Sections:
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
   gpu        model-only per GPU backend (torch fp16 channels_last, torch.compile with CUDA graphs,
              onnxruntime CUDA and TensorRT where installed) over batch 1-64, and the batch that
-             saturates the GPU (skipped without CUDA; never run by this project so far)
+             saturates the GPU (skipped without CUDA; run once, on a lent H100: see the README)
   cluster    `folder --cluster` on a local Ray instance with 1 and 2 model actors against the
              single-machine run: images/s and the per-image overhead Ray adds (Ray runs inside a
              loopback-only network namespace where one can be made; needs archivecolor[cluster])
