@@ -30,6 +30,9 @@ _XYZ_FROM_RGB = np.array(
     dtype=np.float64,
 )
 _RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB)
+# The formulas take their coefficients as Python floats: NumPy's own float64 scalars would turn
+# every float32 plane into float64 (NEP 50), costing time and memory for precision no output keeps.
+_XYZ_FROM_RGB_ROWS, _RGB_FROM_XYZ_ROWS = _XYZ_FROM_RGB.tolist(), _RGB_FROM_XYZ.tolist()
 _WHITE_D65 = (0.95047, 1.0, 1.08883)  # reference white, Y = 1
 _EPS = 0.008856  # (6/29)^3
 _KAPPA = 7.787  # slope of the linear segment of f(t)
@@ -73,10 +76,10 @@ def _rgb_to_lab(r, g, b, ops):
         return ops.where(c <= 0.04045, c / 12.92, ops.clamp((c + 0.055) / 1.055, 0.0) ** 2.4)
 
     r, g, b = linearize(r), linearize(g), linearize(b)
-    m = _XYZ_FROM_RGB
-    x = (m[0, 0] * r + m[0, 1] * g + m[0, 2] * b) / _WHITE_D65[0]
-    y = (m[1, 0] * r + m[1, 1] * g + m[1, 2] * b) / _WHITE_D65[1]
-    z = (m[2, 0] * r + m[2, 1] * g + m[2, 2] * b) / _WHITE_D65[2]
+    m = _XYZ_FROM_RGB_ROWS
+    x = (m[0][0] * r + m[0][1] * g + m[0][2] * b) / _WHITE_D65[0]
+    y = (m[1][0] * r + m[1][1] * g + m[1][2] * b) / _WHITE_D65[1]
+    z = (m[2][0] * r + m[2][1] * g + m[2][2] * b) / _WHITE_D65[2]
 
     def f(t):
         return ops.where(t > _EPS, ops.clamp(t, _EPS) ** (1.0 / 3.0), _KAPPA * t + 16.0 / 116.0)
@@ -97,15 +100,15 @@ def _lab_to_rgb(L, a, b, ops):
     x = finv(fx) * _WHITE_D65[0]
     y = finv(fy) * _WHITE_D65[1]
     z = finv(fz) * _WHITE_D65[2]
-    m = _RGB_FROM_XYZ
+    m = _RGB_FROM_XYZ_ROWS
 
     def gamma(c):
         c = ops.clamp(c, 0.0, 1.0)
         return ops.where(c > 0.0031308, 1.055 * ops.clamp(c, 0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * c)
 
-    r = gamma(m[0, 0] * x + m[0, 1] * y + m[0, 2] * z)
-    g = gamma(m[1, 0] * x + m[1, 1] * y + m[1, 2] * z)
-    bl = gamma(m[2, 0] * x + m[2, 1] * y + m[2, 2] * z)
+    r = gamma(m[0][0] * x + m[0][1] * y + m[0][2] * z)
+    g = gamma(m[1][0] * x + m[1][1] * y + m[1][2] * z)
+    bl = gamma(m[2][0] * x + m[2][1] * y + m[2][2] * z)
     return r, g, bl
 
 
