@@ -4,6 +4,7 @@ watch, the sample sheet and the training curves. Reads models, never trains them
 from __future__ import annotations
 
 import math
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +77,18 @@ def failure_watch(record: dict, adversarial: bool) -> list[str]:
 
 
 @torch.no_grad()
-def write_sample_sheet(path: Path, generator, val_set, rows: int, device) -> None:
-    """PNG with one row per validation image: grey input | prediction | truth."""
+def write_sample_sheet(path: Path, generator, val_batches, rows: int, device) -> None:
+    """PNG with one row per validation image (the first `rows` of load_validation's crops):
+    grey input | prediction | truth."""
     import cv2
 
-    rows = min(rows, len(val_set))
-    if rows == 0:
+    crops = list(islice(((l, ab) for l_batch, ab_batch in val_batches for l, ab in zip(l_batch, ab_batch)), rows))
+    if not crops:
         return
     was_training = generator.training
     generator.eval()
     tiles = []
-    for i in range(rows):
-        l_net, ab_real = val_set[i]
+    for l_net, ab_real in crops:
         ab_pred = generator(l_net[None].to(device)).float().cpu()[0]
         L = denormalize_l(l_net)
         row = [

@@ -595,7 +595,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                     save_generator(run.best, generator, info={"epoch": epoch + 1, "val": val})
                 _save_checkpoint(run, state(epoch, step) if out_of_time else state(epoch + 1, 0))
                 timing["save_s"], clock = time.perf_counter() - clock, time.perf_counter()
-                write_sample_sheet(run.samples, generator, val_set, config.samples, device)
+                write_sample_sheet(run.samples, generator, val_batches, config.samples, device)
                 write_curves(run.curves, run.read_log())
                 timing["sheets_s"] = time.perf_counter() - clock
                 run.append_log(timing)  # where an epoch's time went, to find what starves a fast GPU
