@@ -33,13 +33,12 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImageP
 STILL_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".bmp": "bmp",
                     ".jp2": "jp2", ".pgm": "pnm", ".pbm": "pnm", ".ppm": "pnm", ".pnm": "pnm", ".gif": "gif",
                     ".heic": "heif", ".heif": "heif", ".hif": "heif", ".dpx": "dpx"}
-OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm")
-FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm"}
+OUTPUT_FORMATS = ("jpeg", "png", "tiff", "webp", "bmp", "jp2", "pnm", "dpx")
+FORMAT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp", "jp2": ".jp2", "pnm": ".ppm", "dpx": ".dpx"}
 # Names that cannot hold the colour picture (a scanner's grey .pgm, bilevel .pbm; GIF's 256
-# colours) or that are only read (HEIC; DPX, whose film scans go to 16-bit TIFF): the format and
-# suffix their colour output is written as.
+# colours) or that are only read (HEIC): the format and suffix their colour output is written as.
 COLOUR_OUTPUT = {".pgm": ("pnm", ".ppm"), ".pbm": ("pnm", ".ppm"), ".gif": ("png", ".png"),
-                 ".heic": ("jpeg", ".jpg"), ".heif": ("jpeg", ".jpg"), ".hif": ("jpeg", ".jpg"), ".dpx": ("tiff", ".tif")}
+                 ".heic": ("jpeg", ".jpg"), ".heif": ("jpeg", ".jpg"), ".hif": ("jpeg", ".jpg")}
 MIN_SIDE = 8  # pixels; anything smaller carries no picture to colorize
 JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which need 2^5 px a side
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
@@ -65,6 +64,7 @@ class Metadata:
     # The descriptive tags (description, make, model, date, artist, copyright) that TIFF keeps in
     # its main IFD and JPEG/PNG/WebP keep in EXIF's: carried between the two kinds of file.
     descriptive: dict[int, str] = field(default_factory=dict)
+    dpx_header: bytes | None = None  # a DPX source's headers: its film and TV headers go on into a DPX output
 
 
 @dataclass
@@ -238,6 +238,7 @@ def _read_dpx(data: bytes) -> list[Still]:
         raise BadInput(str(exc)) from None
     meta = Metadata()
     meta.descriptive = {tag: value for tag, value in ((270, picture.project), (33432, picture.copyright)) if value}
+    meta.dpx_header = picture.header
     return [Still(picture.pixels, meta)]
 
 
@@ -365,7 +366,7 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
     """(H, W, 3|4) RGB(A) uint8/uint16 -> file bytes in `fmt`, metadata and provenance included.
 
     16-bit stays 16-bit in PNG, TIFF, JP2 (lossless, as suits a preservation format) and PPM;
-    JPEG, WebP and BMP are 8-bit formats.
+    JPEG, WebP and BMP are 8-bit formats; DPX takes its depth from the DPX source (see dpx.encode).
     """
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}")
@@ -380,6 +381,8 @@ def encode_still(pixels: np.ndarray, fmt: str, meta: Metadata, quality: int = JP
         raise BadInput(f"too small for JPEG 2000 ({w}×{h} px; its encoder needs {JP2_MIN_SIDE} px a side): choose another --format")
     if fmt == "tiff":
         return encode_tiff_pages([(pixels, meta)])
+    if fmt == "dpx":  # DPX holds no ICC profile or EXIF; its header carries the film's own fields
+        return dpx.encode(pixels, meta.dpx_header, PROVENANCE, meta.descriptive.get(270), meta.descriptive.get(33432))
     if fmt == "webp":
         return _encode_webp(pixels, meta, quality)
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)

@@ -15,9 +15,10 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it); "
                    "for a single picture, its folder's: scans/a.jpg -> scans-colorized/a.jpg.")
-@click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2"]), default=None,
-              help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless); "
-                   "GIF gives PNG, HEIC JPEG, DPX 16-bit TIFF, PGM/PBM PPM.")
+@click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2", "dpx"]), default=None,
+              help="Output format. Default: each file's own format (16-bit PNG/TIFF/JP2 stay 16-bit; JP2 is written lossless; "
+                   "DPX keeps its depth and its film and TV headers); "
+                   "GIF gives PNG, HEIC JPEG, PGM/PBM PPM.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them, so a re-run resumes).")
 @click.option("--skip-color", is_flag=True, help="Leave out inputs that are already in colour (default: colorize them from their luminance).")
 @click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,

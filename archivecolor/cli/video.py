@@ -45,8 +45,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
     outputs are left out of folders), or folders of numbered frames (a film scanner's image
     sequence: reel1/reel1_000001.dpx or .tif …; or a folder of such reels), colorized into
-    NAME-colorized/ frame by frame with the same names, bit depth and metadata (DPX frames
-    become 16-bit TIFF); a re-run continues after the last frame written.
+    NAME-colorized/ frame by frame with the same names, format, bit depth and metadata (DPX
+    frames keep their film and TV headers: keycode, frame position, timecode); a re-run
+    continues after the last frame written.
 
     Frames stream from ffmpeg through the model in batches (nothing is spilled to disk), a/b
     is smoothed over time (reset at scene cuts), colour is recombined with each frame's own
