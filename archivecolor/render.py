@@ -22,6 +22,7 @@ from .lab import _NumpyOps, _lab_to_rgb, denormalize_ab, normalize_l
 
 DEFAULT_RENDER_SIZE = 256  # short side the network sees, pixels: the scale the default model was trained at
 STRIP_ROWS = 512  # rows of the full-resolution image converted at a time
+MAX_RENDER_ASPECT = 8  # the render's long side is at most this × the render size: a strip is not scaled up without end
 ASPECT_SNAP = 0.02  # fraction: a render side this close to the network multiple is scaled onto it, not padded
 AB_UPSAMPLING = ("bilinear", "guided")
 GUIDED_RADIUS = 2  # guided filter window radius at render size, pixels
@@ -43,13 +44,17 @@ class Geometry:
 def plan(full_hw: tuple[int, int], render_size: int, multiple: int) -> Geometry:
     """Scale so the short side is `render_size`, keep the aspect ratio, pad to `multiple`.
 
+    Beyond MAX_RENDER_ASPECT:1 the long side sets the scale instead: a 12 × 5000 px strip
+    would otherwise reach the network as 256 × 106 667 (27 M pixels: over a minute on a CPU
+    where a photo takes 60 ms).
+
     A side within ASPECT_SNAP of a multiple is scaled onto it instead of padded: a 16:9 frame
     renders at 256 × 448, not 256 × 455 padded to 512, which is 12 % less network work for a
     1.5 % stretch of the colour map (resized back to the full image anyway). Measured on 14
     frames of a 720p clip: mean CIEDE2000 to the truth 8.88 snapped vs 9.05 padded.
     """
     h, w = full_hw
-    scale = render_size / min(h, w)
+    scale = min(render_size / min(h, w), MAX_RENDER_ASPECT * render_size / max(h, w))
     rh, rw = (_snap(max(1, round(side * scale)), multiple) for side in (h, w))
     ph, pw = math.ceil(rh / multiple) * multiple, math.ceil(rw / multiple) * multiple
     return Geometry((h, w), (rh, rw), (ph, pw))

@@ -5,6 +5,7 @@ import pytest
 from archivecolor.lab import srgb_to_lab
 from archivecolor.render import (
     ASPECT_SNAP,
+    MAX_RENDER_ASPECT,
     _RowInterpolator,
     ab_from_network,
     full_luminance,
@@ -15,7 +16,7 @@ from archivecolor.render import (
 )
 
 
-@pytest.mark.parametrize("full_hw", [(480, 320), (321, 999), (100, 100), (3000, 40), (720, 1280), (480, 640), (1080, 1998)])
+@pytest.mark.parametrize("full_hw", [(480, 320), (321, 999), (100, 100), (3000, 400), (720, 1280), (480, 640), (1080, 1998)])
 def test_plan_keeps_aspect_and_pads_to_the_multiple(full_hw):
     g = plan(full_hw, 256, 64)
     assert min(g.render_hw) == 256
@@ -23,6 +24,16 @@ def test_plan_keeps_aspect_and_pads_to_the_multiple(full_hw):
     ratio_out = g.render_hw[0] / g.render_hw[1]
     assert abs(ratio_in - ratio_out) / ratio_in <= ASPECT_SNAP + 0.005
     assert all(p % 64 == 0 and p >= r and p - r < 64 for p, r in zip(g.padded_hw, g.render_hw))
+
+
+@pytest.mark.parametrize("full_hw", [(3000, 40), (12, 5000), (20, 6000), (100_000, 300)])
+def test_a_strip_beyond_the_aspect_limit_is_scaled_by_its_long_side(full_hw):
+    g = plan(full_hw, 256, 64)
+    assert max(g.render_hw) == MAX_RENDER_ASPECT * 256 and min(g.render_hw) < 256  # not 256 × 106 667 for 12 × 5000
+    ratio_in = full_hw[0] / full_hw[1]
+    ratio_out = g.render_hw[0] / g.render_hw[1]
+    assert abs(ratio_in - ratio_out) / ratio_in <= 0.5 / min(g.render_hw) + 0.01  # only the short side's rounding
+    assert g.padded_hw[0] * g.padded_hw[1] <= MAX_RENDER_ASPECT * 256 * 64  # padded to one multiple at most
 
 
 def test_plan_snaps_a_side_near_the_multiple_and_pads_the_rest():
