@@ -117,7 +117,10 @@ def read_stills(path: Path) -> list[Still]:
         raise BadInput(f"cannot read ({exc.strerror or exc})") from None
     if not data:
         raise BadInput("empty file (0 bytes)")
-    fmt = content_format(data) or fmt  # decode what the file holds, whatever its name says
+    held = content_format(data)
+    if held is None and fmt == "jpeg":  # without this, the end-of-image check below would call it truncated
+        raise BadInput("not a JPEG file (its bytes start with no picture format's signature)")
+    fmt = held or fmt  # decode what the file holds, whatever its name says
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")

@@ -91,6 +91,7 @@ def test_multipage_tiff_gives_every_page(tmp_path):
         ("text.tif", b"hello", "TIFF"),
         ("notes.pdf", b"%PDF-1.4", "unsupported file type"),
         ("cut.gif", b"GIF89a", "not a decodable"),
+        ("notes.jpg", b"hello, these are notes", "not a JPEG file"),  # not "truncated": it never was a JPEG
     ],
 )
 def test_bad_inputs_raise_one_line_reasons(tmp_path, name, content, reason):
