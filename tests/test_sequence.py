@@ -167,3 +167,63 @@ def test_a_reel_resumed_with_other_settings_is_refused_not_mixed(tmp_path, tiny_
     redone = CliRunner().invoke(main, args + ["--saturation", "0.5", "--overwrite"])
     assert redone.exit_code == 0 and len(list(out.iterdir())) == 8
     assert all(tree_hashes(out)[name] != digest for name, digest in kept.items())  # every frame redone in the new look
+
+
+def preview_frames(path):
+    """(frames, rate, (width, height)) of a preview film, decoded by FFmpeg."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        return frames, stream.average_rate, (stream.codec_context.width, stream.codec_context.height)
+
+
+def test_a_preview_film_holds_every_frame_written_resumed_runs_included(tmp_path, tiny_weights):
+    reel = scan_frames(tmp_path / "reel1", count=10, h=41, w=57)  # odd sides: 4:2:0 needs even ones
+    args = ["video", str(reel), "--preview", "--weights", str(tiny_weights), "--render-size", "64"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    preview = tmp_path / "reel1-colorized-preview.mp4"
+    frames, rate, size = preview_frames(preview)
+    assert len(frames) == 10 and rate == 24 and size == (56, 40)
+    last = read_stills(tmp_path / "reel1-colorized" / "reel1_000010.tif")[0].pixels
+    assert np.abs(frames[-1].astype(float).mean() - last.mean() / 257) < 3  # the 16-bit frame's tones, in 8 bits
+    white = np.full((41, 57, 3), 65535, np.uint16)
+    tifffile.imwrite(tmp_path / "reel1-colorized" / "reel1_000005.tif", white, photometric="rgb")  # marks its place
+    (tmp_path / "reel1-colorized" / "reel1_000003.tif").unlink()  # as if the run had stopped there
+    result = CliRunner().invoke(main, args + ["--preview-fps", "18"])
+    assert result.exit_code == 0, result.output
+    frames, rate, _ = preview_frames(preview)
+    assert len(frames) == 10 and rate == 18  # remade whole, from the frames on disk: both runs'
+    assert [i for i, frame in enumerate(frames) if frame.mean() > 240] == [4]  # in frame-number order
+    assert len(list(tmp_path.glob(".*.part"))) == 0 and len(list((tmp_path / "reel1-colorized").iterdir())) == 10
+
+
+def test_a_preview_takes_a_dpx_reels_recorded_frame_rate(tmp_path):
+    from archivecolor.video.preview import scanned_frame_rate
+
+    from test_dpx import grey_ramp, with_film_headers, write_dpx
+
+    write_dpx(tmp_path / "f.dpx", grey_ramp(), "gray16le", "gray16be")
+    assert scanned_frame_rate(tmp_path / "f.dpx") is None  # FFmpeg writes no film header
+    data = bytearray(with_film_headers((tmp_path / "f.dpx").read_bytes(), 0))
+    assert scanned_frame_rate_of(tmp_path, data) is None  # the header's rate undefined (all bits set)
+    data[1724:1728] = np.array([25.0], ">f4").tobytes()
+    assert scanned_frame_rate_of(tmp_path, data) == 25.0
+
+
+def scanned_frame_rate_of(folder, data: bytes):
+    from archivecolor.video.preview import scanned_frame_rate
+
+    (folder / "g.dpx").write_bytes(bytes(data))
+    return scanned_frame_rate(folder / "g.dpx")
+
+
+def test_a_preview_that_cannot_be_made_is_one_line_and_the_frames_stay(tmp_path, tiny_weights):
+    reel = scan_frames(tmp_path / "reel1", count=3)
+    result = CliRunner().invoke(main, ["video", str(reel), "--preview", "--ffmpeg", str(tmp_path / "no-ffmpeg"),
+                                       "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    assert "error: " in result.output and "reel1-colorized-preview.mp4" in result.output
+    assert not (tmp_path / "reel1-colorized-preview.mp4").exists() and not list(tmp_path.glob(".*.part"))
+    assert len(list((tmp_path / "reel1-colorized").iterdir())) == 3

@@ -29,6 +29,12 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
               help="Films longer than 1.5× this many frames are processed in keyframe-aligned chunks that an interrupted run resumes from; 0: one pass.")
 @click.option("--sheet", is_flag=True,
               help="Also write a before/after sheet of 12 frames spread over each film (NAME-colorized-sheet.jpg beside its output).")
+@click.option("--preview", is_flag=True,
+              help="Image sequences: also write NAME-colorized-preview.mp4 beside the colorized frames' folder, an H.264 film of "
+                   "the colorized frames (at most 1080 lines) to watch without a DPX or TIFF-sequence player. Made "
+                   "from the frames on disk once the reel is done, so a resumed reel's preview is whole.")
+@click.option("--preview-fps", type=click.FloatRange(1, 300), default=None,
+              help="Frame rate of the preview film. Default: the rate a DPX film header records, else 24.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a JSON report here: each film's or reel's result, reason, frames, speed, cuts and temporal figures.")
 @click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $ARCHIVECOLOR_FFMPEG, then ffmpeg on PATH, then the bundled one).")
@@ -39,7 +45,8 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
 @saturation_option
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, report, ffmpeg_path, dry_run,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, preview, preview_fps,
+          report, ffmpeg_path, dry_run,
           saturation, weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
     ts, webm, dv, vob, mts, m2ts, wmv, flv, ogv, m2v; hidden and system files and this tool's own
@@ -162,7 +169,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
         console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
     for sequence, target in zip(sequences, sequence_targets):
-        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records)
+        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None)
     console.stderr.print(table)
     if report is not None:
         video_report.write(report, records)
@@ -194,8 +201,9 @@ def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
             console.info(note)
 
 
-def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list) -> int:
-    """One image sequence into `target`, its row in `table`; returns 1 if any frame failed."""
+def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list, preview_fps: float | None = None) -> int:
+    """One image sequence into `target`, its row in `table`; returns 1 if any frame (or the
+    preview film asked for with `preview_fps`, 0 for the reel's own rate) failed."""
     from .. import console
     from ..folder import OutputUnwritable
     from ..video import report as video_report
@@ -219,15 +227,44 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
         table.add_row(_sequence_label(sequence), "failed", "", "", "", "", "")
         records.append(video_report.record(sequence.folder, target, "failed", str(exc), kind="image sequence"))
         return 1
-    records.append(video_report.record(sequence.folder, target, "failed" if result.failed else "done",
-                                       f"{len(result.failed)} frame(s) failed" if result.failed else "", result, kind="image sequence"))
+    preview_failed = preview_fps is not None and not _make_preview(sequence, target, result, config, overwrite, preview_fps)
+    reasons = [f"{len(result.failed)} frame(s) failed"] if result.failed else []
+    reasons += ["the preview film failed"] if preview_failed else []
+    records.append(video_report.record(sequence.folder, target, "failed" if reasons else "done", "; ".join(reasons), result,
+                                       kind="image sequence"))
     cdc, static = _temporal_cells(result.temporal)
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
         status += f" ({result.already_done} done earlier)"
     table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
-    console.info(f"{sequence.folder} → {target}/" + (f" (sheet: {result.sheet})" if result.sheet else ""))
-    return 1 if result.failed else 0
+    extras = [f"sheet: {result.sheet}"] * bool(result.sheet) + [f"preview: {result.preview}"] * bool(result.preview)
+    console.info(f"{sequence.folder} → {target}/" + (f" ({', '.join(extras)})" if extras else ""))
+    return 1 if result.failed or preview_failed else 0
+
+
+def _make_preview(sequence, target: Path, result, config, overwrite: bool, fps: float) -> bool:
+    """The reel's preview film from its written frames, unless an earlier run's is still whole;
+    False (said on one line) if it could not be made."""
+    from .. import console
+    from ..video.ffmpeg import VideoError
+    from ..video.preview import DEFAULT_FPS, preview_path, scanned_frame_rate, write_preview
+    from ..video.sequence import frame_target
+
+    path = preview_path(target)
+    if path.exists() and not overwrite and result.frames == 0:  # nothing new since it was made
+        result.preview = str(path)
+        return True
+    frames = [t for t in (frame_target(frame, target)[0] for frame in sequence.frames) if t.exists()]
+    fps = fps or scanned_frame_rate(sequence.frames[0]) or DEFAULT_FPS
+    try:
+        with console.make_progress("frames/s") as progress:
+            bar = progress.add_task(f"{sequence.folder.name} preview", total=len(frames))
+            write_preview(frames, path, fps, config.ffmpeg, on_frames=lambda n: progress.advance(bar, n))
+    except VideoError as exc:
+        console.error_line(path, str(exc))
+        return False
+    result.preview = str(path)
+    return True
 
 
 def _film_table(title: str, columns: tuple, left: tuple):

@@ -188,6 +188,7 @@ def check_look(out: Path, config: VideoConfig, frames_done: int) -> None:
 class SequenceResult(VideoResult):
     failed: list[tuple[str, str]] = field(default_factory=list)  # (frame name, reason)
     already_done: int = 0  # frames an earlier run wrote
+    preview: str | None = None  # the preview film written (video --preview)
 
 
 def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(),
