@@ -215,6 +215,17 @@ def test_a_folder_of_films_never_takes_its_own_outputs_or_system_files_for_films
     assert not list(films.glob("renamed by hand-colorized*"))
 
 
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_a_film_with_odd_sides_keeps_its_size_in_4_4_4(colorizer, tmp_path, codec):
+    """x264 refuses 4:2:0 with an odd side (the run once failed with 'Nothing was written')."""
+    source = tmp_path / "odd.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=161x121:rate=25:duration=0.4", "-vf", "hue=s=0", "-c:v", "ffv1", str(source))
+    out = tmp_path / "odd-colour.mkv"
+    colorize_video(source, out, colorizer, VideoConfig(batch_size=4, encode=replace(VideoConfig().encode, codec=codec)))
+    assert stream_facts(out)[:4] == stream_facts(source)[:4]  # frames, rate, 161 × 121
+    assert probe(out).pix_fmt == "yuv444p"
+
+
 def test_output_is_marked_colorized_and_keeps_the_source_tags(test_clip, colorizer, tmp_path):
     tagged = tmp_path / "tagged.mov"
     ffmpeg("-i", str(test_clip), "-c", "copy", "-metadata", "title=Picnic 1931", "-metadata", "comment=Reel 4", str(tagged))

@@ -279,10 +279,10 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     tags = output_colour_tags(info)
     kwargs = {"vcodec": options.codec, "acodec": "copy", "scodec": "copy", **tags}
     if info.field_order:
-        video, interlace_kwargs = _keep_interlacing(video, info, options.codec)
+        video, interlace_kwargs = _keep_interlacing(video, info, options.codec, chroma_format(hw))
         kwargs.update(interlace_kwargs)
     if options.codec in ("libx264", "libx265"):
-        kwargs["pix_fmt"] = "yuv420p"
+        kwargs["pix_fmt"] = chroma_format(hw)
         if options.crf is not None:
             kwargs["crf"] = options.crf
         if options.preset:
@@ -318,12 +318,18 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     return cmd
 
 
-def _keep_interlacing(video, info: VideoInfo, codec: str):
+def chroma_format(hw: tuple[int, int]) -> str:
+    """x264/x265's pixel format: 4:2:0, what every player plays, unless a side is odd. 4:2:0
+    cannot code an odd side (x264 refuses the film), so such a film keeps its size in 4:4:4."""
+    return "yuv420p" if hw[0] % 2 == 0 and hw[1] % 2 == 0 else "yuv444p"
+
+
+def _keep_interlacing(video, info: VideoInfo, codec: str, pix_fmt: str = "yuv420p"):
     """An interlaced source stays interlaced: frames flagged with its field order, 4:2:0 chroma
     subsampled per field, and encoders that can code fields told to. Without this a tape transfer
     comes out flagged progressive and players show its combing instead of deinterlacing."""
     if codec in ("libx264", "libx265"):
-        video = video.filter("scale", interl=1).filter("format", "yuv420p")
+        video = video.filter("scale", interl=1).filter("format", pix_fmt)
     video = video.filter("setfield", "tff" if info.top_field_first else "bff")
     kwargs = {"field_order": info.field_order}
     if codec in ("libx264", "prores_ks", "mpeg2video"):
