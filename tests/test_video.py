@@ -238,6 +238,22 @@ def test_output_is_marked_colorized_and_keeps_the_source_tags(test_clip, coloriz
         assert tags["comment"].startswith("Reel 4") and tags["comment"].endswith(PROVENANCE)
 
 
+@pytest.mark.parametrize("name, timecode", [("tc.mov", "10:00:00:00"), ("tc.mp4", "01:02:03:04"), ("tc.mkv", "09:59:50:00"),
+                                            ("tc.mxf", "00:59:58:12"), ("df.mov", "01:00:00;02")])
+def test_the_source_timecode_stays_in_one_pass_and_in_chunks(colorizer, tmp_path, name, timecode):
+    """Conform and grading tools find a colour version's frames by the source's timecode."""
+    rate = "30000/1001" if ";" in timecode else "25"
+    source = tmp_path / name
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size=96x64:rate={rate}:duration=2", "-vf", "hue=s=0", "-g", "10",
+           "-c:v", "mpeg2video" if name.endswith(".mxf") else "libx264", "-timecode", timecode, str(source))
+    assert probe(source).timecode == timecode
+    for label, chunk_frames in (("one", None), ("chunked", 20)):
+        out = tmp_path / f"{label}-{name}"
+        result = colorize_video(source, out, colorizer, VideoConfig(batch_size=8, chunk_frames=chunk_frames))
+        assert probe(out).timecode == timecode, label
+        assert result.frames == stream_facts(out)[0] == stream_facts(source)[0]
+
+
 def test_tape_and_web_formats_go_to_a_container_that_holds_the_colour_film(tiny_weights, tmp_path):
     """DV and WebM cannot hold x264: the default output is Matroska, the sound copied as it is;
     an output named .webm is refused in one line before any work."""

@@ -72,6 +72,7 @@ class VideoInfo:
     field_order: str | None = None
     comment: str | None = None  # the container's comment tag, which also carries the provenance mark
     container: str = ""  # the demuxer's name(s), e.g. "mov,mp4,m4a,3gp,3g2,mj2", "mpeg", "mpegts"
+    timecode: str | None = None  # the first frame's SMPTE timecode ("10:00:00:00"; ";" before frames for drop-frame)
 
     @property
     def seeks_exactly(self) -> bool:
@@ -145,8 +146,19 @@ def probe(path: Path) -> VideoInfo:
             audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
             grey_content=grey_content, field_order=_FIELD_ORDER.get(int(getattr(ctx, "field_order", 0) or 0)),
             comment=container.metadata.get("comment") or container.metadata.get("COMMENT"),
-            container=container.format.name or "",
+            container=container.format.name or "", timecode=_timecode(container, stream),
         )
+
+
+def _timecode(container, stream) -> str | None:
+    """Where the source keeps its start timecode: on the video stream or a QuickTime/MP4 timecode
+    track (tmcd), or as a container tag (Matroska's TIMECODE, MXF's timecode)."""
+    places = [stream.metadata, *(s.metadata for s in container.streams if s.type == "data"), container.metadata]
+    for tags in places:
+        for key in ("timecode", "TIMECODE"):
+            if tags.get(key):
+                return tags[key]
+    return None
 
 
 IMAGE_DEMUXERS = ("image2", "gif", "apng", "webp")  # and every "*_pipe" (png_pipe, tiff_pipe, j2k_pipe…)
@@ -309,6 +321,8 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs.pop("scodec")
     else:
         kwargs.update(_provenance_tags(info))
+        if info.timecode:  # a tmcd track in MOV/MP4, a tag in Matroska and MXF: conform tools find the frames by it
+            kwargs["timecode"] = info.timecode
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
     cmd = ff.compile(out_node, cmd=ffmpeg)
     if with_streams and len(streams) == 1:
@@ -360,6 +374,8 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     cmd += ["-c", "copy"]
     for key, value in _provenance_tags(info).items():
         cmd += [f"-{key}", str(value)]
+    if info.timecode:
+        cmd += ["-timecode", info.timecode]
     if container_format in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]
     return cmd + ["-f", container_format, str(out)]
