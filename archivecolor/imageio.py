@@ -65,6 +65,7 @@ class Metadata:
     # its main IFD and JPEG/PNG/WebP keep in EXIF's: carried between the two kinds of file.
     descriptive: dict[int, str] = field(default_factory=dict)
     dpx_header: bytes | None = None  # a DPX source's headers: its film and TV headers go on into a DPX output
+    iptc: bytes | None = None  # IPTC-IIM datasets (caption, credit, keywords…) as JPEG's APP13 and TIFF's tag 33723 hold them
 
 
 @dataclass
@@ -152,6 +153,31 @@ def _frames(data: bytes) -> int:
         return 1  # decoding will say what is wrong
 
 
+PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
+_IRB_IPTC = 0x0404  # the Photoshop image resource that holds IPTC-IIM
+_TIFF_IPTC, _TIFF_PHOTOSHOP = 33723, 34377
+
+
+def iptc_from_resources(irb: bytes) -> bytes | None:
+    """The IPTC-IIM datasets in Photoshop image resources ("8BIM" blocks), if any."""
+    at = 0
+    while at + 12 <= len(irb) and irb[at : at + 4] == b"8BIM":
+        resource = int.from_bytes(irb[at + 4 : at + 6], "big")
+        name = 1 + irb[at + 6]  # Pascal string, padded to an even length
+        at += 6 + name + (name % 2)
+        size = int.from_bytes(irb[at : at + 4], "big")
+        body = irb[at + 4 : at + 4 + size]
+        if resource == _IRB_IPTC:
+            return bytes(body) or None
+        at += 4 + size + (size % 2)
+    return None
+
+
+def iptc_resource(iptc: bytes) -> bytes:
+    """IPTC-IIM datasets as a Photoshop image resource (what JPEG's APP13 holds)."""
+    return b"8BIM" + _IRB_IPTC.to_bytes(2, "big") + b"\x00\x00" + len(iptc).to_bytes(4, "big") + iptc + b"\x00" * (len(iptc) % 2)
+
+
 def _read_metadata(data: bytes) -> Metadata:
     from PIL import Image
 
@@ -169,6 +195,9 @@ def _read_metadata(data: bytes) -> Metadata:
             if xmp:
                 meta.xmp = xmp.encode() if isinstance(xmp, str) else bytes(xmp)
             meta.icc = info.get("icc_profile") or None
+            app13 = b"".join(body[len(PHOTOSHOP_APP13) :] for marker, body in getattr(im, "applist", [])
+                             if marker == "APP13" and body.startswith(PHOTOSHOP_APP13))
+            meta.iptc = iptc_from_resources(app13) if app13 else None
             if info.get("dpi"):
                 meta.dpi = (float(info["dpi"][0]), float(info["dpi"][1]))
     except Exception:
@@ -286,6 +315,7 @@ def _read_tiff(data: bytes) -> list[Still]:
             if 700 in tags:
                 value = tags[700].value
                 meta.xmp = value if isinstance(value, bytes) else str(value).encode()
+            meta.iptc = _tiff_iptc(tags, tif.byteorder)
             if 282 in tags and 283 in tags:
                 xr, yr = tags[282].value, tags[283].value
                 unit = tags[296].value if 296 in tags else 2
@@ -298,6 +328,23 @@ def _read_tiff(data: bytes) -> list[Still]:
     if not stills:
         raise BadInput("TIFF holds no pages")
     return stills
+
+
+def _tiff_iptc(tags, byteorder: str) -> bytes | None:
+    """A TIFF page's IPTC-IIM: tag 33723 (often typed LONG, so its bytes come back as numbers),
+    else the IPTC resource of its Photoshop tag."""
+    try:
+        if _TIFF_IPTC in tags:
+            value = tags[_TIFF_IPTC].value
+            if isinstance(value, (bytes, bytearray)):
+                return bytes(value) or None
+            width = {1: "u1", 3: "u2", 4: "u4", 7: "u1"}.get(int(tags[_TIFF_IPTC].dtype), "u1")
+            return np.asarray(value, dtype=byteorder + width).tobytes() or None
+        if _TIFF_PHOTOSHOP in tags:
+            return iptc_from_resources(bytes(tags[_TIFF_PHOTOSHOP].value))
+    except Exception:
+        pass  # metadata is a courtesy: pixels decide whether a file is readable
+    return None
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -346,6 +393,8 @@ def _jpeg_with_metadata(jpeg: bytes, meta: Metadata) -> bytes:
     segments = [segment(0xE1, b"Exif\x00\x00" + _exif_with_provenance(meta.exif, meta.descriptive))]
     if meta.xmp and len(meta.xmp) < 65000:
         segments.append(segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + meta.xmp))
+    if meta.iptc and len(meta.iptc) < 65000:
+        segments.append(segment(0xED, PHOTOSHOP_APP13 + iptc_resource(meta.iptc)))
     if meta.icc:
         size = 65519
         parts = [meta.icc[i : i + size] for i in range(0, len(meta.icc), size)]
@@ -431,6 +480,8 @@ def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
                 extratags.append((34675, "B", len(meta.icc), meta.icc, True))
             if meta.xmp:
                 extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+            if meta.iptc:
+                extratags.append((_TIFF_IPTC, 7, len(meta.iptc), meta.iptc, True))  # UNDEFINED: the bytes as they are
             for tag, value in meta.descriptive.items():
                 if tag != 270:  # ImageDescription is tifffile's own 'description' argument
                     extratags.append((tag, "s", 0, value, True))

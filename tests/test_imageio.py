@@ -193,6 +193,45 @@ def test_descriptive_tags_cross_between_exif_and_tiff(tmp_path):
         assert tags[315] == "Jane Archivist" and tags[33432] == "(c) Town Museum" and tags[0x0131] == PROVENANCE
 
 
+def iptc_datasets(*items) -> bytes:
+    """IPTC-IIM datasets: 0x1C, record, dataset, 16-bit length, value."""
+    return b"".join(bytes([0x1C, record, dataset]) + len(value).to_bytes(2, "big") + value for (record, dataset), value in items)
+
+
+CAPTION = ((2, 120), b"Harbour at dawn, 1921")
+CREDIT = ((2, 110), b"City Archive")
+KEYWORDS = (((2, 25), b"harbour"), ((2, 25), b"steamship"))
+
+
+def test_iptc_captions_cross_between_jpeg_and_tiff(tmp_path):
+    """Photo archives keep captions, credits and keywords in IPTC-IIM: APP13 in JPEG, tag 33723 in TIFF."""
+    from PIL import IptcImagePlugin
+
+    iptc = iptc_datasets(CAPTION, CREDIT, *KEYWORDS)
+    resource = b"8BIM\x04\x04\x00\x00" + len(iptc).to_bytes(4, "big") + iptc + b"\x00" * (len(iptc) % 2)
+    app13 = b"Photoshop 3.0\x00" + b"8BIM\x04\x0c\x00\x00\x00\x00\x00\x02ab" + resource  # after a thumbnail-like resource
+    buffer = __import__("io").BytesIO()
+    Image.fromarray(grey_image()).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    src = tmp_path / "src.jpg"
+    src.write_bytes(jpeg[:2] + b"\xff\xed" + (len(app13) + 2).to_bytes(2, "big") + app13 + jpeg[2:])
+    (still,) = read_stills(src)
+    expected = {CAPTION[0]: CAPTION[1], CREDIT[0]: CREDIT[1], (2, 25): [b"harbour", b"steamship"]}
+
+    for fmt, name in (("jpeg", "out.jpg"), ("tiff", "out.tif")):
+        (tmp_path / name).write_bytes(encode_still(np.dstack([grey_image()] * 3), fmt, still.metadata))
+        with Image.open(tmp_path / name) as im:  # Pillow's own IPTC reader, not ours
+            assert IptcImagePlugin.getiptcinfo(im) == expected, fmt
+
+    padded = iptc + b"\x00" * (-len(iptc) % 4)  # many TIFF writers type the tag LONG, in the file's byte order
+    tifffile.imwrite(tmp_path / "long.tif", grey_image(), byteorder="<",
+                     extratags=[(33723, 4, len(padded) // 4, tuple(np.frombuffer(padded, "<u4").tolist()), True)])
+    (from_tiff,) = read_stills(tmp_path / "long.tif")
+    (tmp_path / "back.jpg").write_bytes(encode_still(np.dstack([grey_image()] * 3), "jpeg", from_tiff.metadata))
+    with Image.open(tmp_path / "back.jpg") as im:
+        assert IptcImagePlugin.getiptcinfo(im) == expected
+
+
 def test_tifffiles_own_shape_description_is_not_carried_onto_the_colour_page(tmp_path):
     """tifffile writes '{"shape": [h, w]}' as a grey TIFF's description; on the RGB output it
     would state the wrong shape (tifffile readers then warn and mis-shape the picture)."""
