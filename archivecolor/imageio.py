@@ -66,6 +66,7 @@ class Metadata:
     descriptive: dict[int, str] = field(default_factory=dict)
     dpx_header: bytes | None = None  # a DPX source's headers: its film and TV headers go on into a DPX output
     iptc: bytes | None = None  # IPTC-IIM datasets (caption, credit, keywords…) as JPEG's APP13 and TIFF's tag 33723 hold them
+    text: dict[str, str] = field(default_factory=dict)  # a PNG source's text chunks (Title, Author, Comment…), for a PNG output
 
 
 @dataclass
@@ -178,6 +179,19 @@ def iptc_resource(iptc: bytes) -> bytes:
     return b"8BIM" + _IRB_IPTC.to_bytes(2, "big") + b"\x00\x00" + len(iptc).to_bytes(4, "big") + iptc + b"\x00" * (len(iptc) % 2)
 
 
+# PNG's registered text keywords that have an EXIF/TIFF tag: carried into the other formats as it
+PNG_TEXT_TAGS = {"Description": 270, "Author": 315, "Copyright": 33432}
+_PNG_TEXT_NOT_CARRIED = ("XML:com.adobe.xmp", "Software")  # XMP is carried as such; Software is set to the provenance mark
+
+
+def _png_text(im) -> dict[str, str]:
+    """A PNG's text chunks (tEXt, zTXt, iTXt), less what is carried otherwise (XMP, ImageMagick's
+    'Raw profile type' copies of EXIF/IPTC, which would contradict the EXIF written)."""
+    text = getattr(im, "text", None) or {}
+    return {str(k): str(v) for k, v in text.items()
+            if k not in _PNG_TEXT_NOT_CARRIED and not str(k).startswith("Raw profile type")}
+
+
 def _read_metadata(data: bytes) -> Metadata:
     from PIL import Image
 
@@ -198,6 +212,11 @@ def _read_metadata(data: bytes) -> Metadata:
             app13 = b"".join(body[len(PHOTOSHOP_APP13) :] for marker, body in getattr(im, "applist", [])
                              if marker == "APP13" and body.startswith(PHOTOSHOP_APP13))
             meta.iptc = iptc_from_resources(app13) if app13 else None
+            if im.format == "PNG":
+                meta.text = _png_text(im)
+                for keyword, tag in (*PNG_TEXT_TAGS.items(), ("Title", 270)):
+                    if meta.text.get(keyword):
+                        meta.descriptive.setdefault(tag, meta.text[keyword])
             if info.get("dpi"):
                 meta.dpi = (float(info["dpi"][0]), float(info["dpi"][1]))
     except Exception:
@@ -381,6 +400,12 @@ def _png_with_metadata(png: bytes, meta: Metadata) -> bytes:
     chunks.append(_png_chunk(b"eXIf", _exif_with_provenance(meta.exif, meta.descriptive)))
     if meta.xmp:
         chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + meta.xmp))
+    for keyword, value in meta.text.items():
+        key = keyword.encode("latin-1", "replace")[:79]
+        try:
+            chunks.append(_png_chunk(b"tEXt", key + b"\x00" + value.encode("latin-1")))
+        except UnicodeEncodeError:  # tEXt is Latin-1; iTXt holds UTF-8
+            chunks.append(_png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")))
     chunks.append(_png_chunk(b"tEXt", b"Software\x00" + PROVENANCE.encode("latin-1")))
     ihdr_end = 8 + 4 + 4 + 13 + 4  # signature + IHDR chunk
     return png[:ihdr_end] + b"".join(chunks) + png[ihdr_end:]

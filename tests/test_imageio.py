@@ -232,6 +232,28 @@ def test_iptc_captions_cross_between_jpeg_and_tiff(tmp_path):
         assert IptcImagePlugin.getiptcinfo(im) == expected
 
 
+def test_png_text_stays_in_png_and_crosses_to_exif_and_tiff_tags(tmp_path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for keyword, value in (("Title", "Harbour"), ("Author", "Jane Archivist"), ("Description", "Steamship at dawn"),
+                           ("Copyright", "(c) Town Museum"), ("Software", "ScanTool 2")):
+        info.add_text(keyword, value)
+    info.add_itxt("Comment", "Łódź, 1921")  # not Latin-1: iTXt
+    src = tmp_path / "src.png"
+    Image.fromarray(grey_image()).save(src, pnginfo=info)
+    (still,) = read_stills(src)
+    rgb = np.dstack([grey_image()] * 3)
+    (tmp_path / "out.png").write_bytes(encode_still(rgb, "png", still.metadata))
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.text == {"Title": "Harbour", "Author": "Jane Archivist", "Description": "Steamship at dawn",
+                           "Copyright": "(c) Town Museum", "Comment": "Łódź, 1921", "Software": PROVENANCE}  # ScanTool gives way
+    (tmp_path / "out.tif").write_bytes(encode_still(rgb, "tiff", still.metadata))
+    with tifffile.TiffFile(tmp_path / "out.tif") as t:
+        tags = t.pages[0].tags
+        assert (tags[270].value, tags[315].value, tags[33432].value) == ("Steamship at dawn", "Jane Archivist", "(c) Town Museum")
+
+
 def test_tifffiles_own_shape_description_is_not_carried_onto_the_colour_page(tmp_path):
     """tifffile writes '{"shape": [h, w]}' as a grey TIFF's description; on the RGB output it
     would state the wrong shape (tifffile readers then warn and mis-shape the picture)."""
