@@ -285,7 +285,7 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
 
     table = _film_table("dry run: archivecolor video (nothing written)",
                         ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"), left=("film", "would be", "picture"))
-    failing = 0
+    failing, chunked = 0, False
     for film, target in zip(films, targets):
         if target.exists() and not overwrite:
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
@@ -305,9 +305,13 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
         chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config)})" if len(plan.chunks) > 1 else "1"
         if plan.index_copy:  # decoded from a copy of the video stream that the run makes first
             chunks += ", index copy"
+        chunked = chunked or len(plan.chunks) > 1
         table.add_row(film.name, "colorized", str(info.frames or "?"), f"{float(seconds):.1f} s" if seconds else "?",
                       f"{width}×{height}", picture, chunks)
     console.stderr.print(table)
+    if chunked:  # the dry run reads headers and packets only; the seek check decodes the whole film
+        console.info("chunks: a run first checks that seeking to each chunk's start decodes the frames a pass from the "
+                     "start gives (one pass at thumbnail size); where it does not, that film goes in one pass")
     return failing
 
 
