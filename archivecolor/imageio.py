@@ -179,7 +179,7 @@ def iptc_resource(iptc: bytes) -> bytes:
     return b"8BIM" + _IRB_IPTC.to_bytes(2, "big") + b"\x00\x00" + len(iptc).to_bytes(4, "big") + iptc + b"\x00" * (len(iptc) % 2)
 
 
-# PNG's registered text keywords that have an EXIF/TIFF tag: carried into the other formats as it
+# PNG's registered text keywords that have an EXIF/TIFF tag: carried into the other formats as those tags
 PNG_TEXT_TAGS = {"Description": 270, "Author": 315, "Copyright": 33432}
 _PNG_TEXT_NOT_CARRIED = ("XML:com.adobe.xmp", "Software")  # XMP is carried as such; Software is set to the provenance mark
 
