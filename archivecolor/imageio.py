@@ -44,6 +44,10 @@ JP2_MIN_SIDE = 32  # OpenCV's JPEG 2000 encoder uses 6 resolution levels, which 
 COLORIZED_MARK = "(colorized; not an original)"  # stills and films both carry it
 PROVENANCE = f"archivecolor {__version__} {COLORIZED_MARK}"
 JPEG_QUALITY = 95
+# TIFF outputs: deflate at level 1 after horizontal differencing (predictor 2, which every TIFF
+# reader knows). On 24 MP scans here that wrote 2.6-3x faster than deflate's default level
+# alone and gave files 30-67 % smaller: differencing, not the level, is what makes photos compress.
+TIFF_DEFLATE_LEVEL = 1
 
 ANIMATED_FORMATS = ("gif", "png", "webp")  # refused when animated: a still's tools would keep one frame
 _EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131
@@ -493,7 +497,7 @@ def _encode_webp(pixels: np.ndarray, meta: Metadata, quality: int) -> bytes:
 
 
 def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
-    """Several colorized pages -> one multi-page TIFF (deflate), each page with its metadata."""
+    """Several colorized pages -> one multi-page TIFF (deflate with predictor), each page with its metadata."""
     import tifffile
 
     buf = io.BytesIO()
@@ -516,7 +520,8 @@ def encode_tiff_pages(pages: list[tuple[np.ndarray, Metadata]]) -> bytes:
             if meta.dpi:
                 options.update(resolution=(meta.dpi[0], meta.dpi[1]), resolutionunit="INCH")
             writer.write(
-                pixels, photometric="rgb", compression="zlib", software=PROVENANCE,
+                pixels, photometric="rgb", compression="zlib", compressionargs={"level": TIFF_DEFLATE_LEVEL},
+                predictor=True, software=PROVENANCE,
                 extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
                 extratags=extratags, metadata=None, **options,
             )

@@ -123,6 +123,23 @@ def test_truncated_jpeg_and_tiny_image_are_refused(tmp_path):
         read_stills(tmp_path / "dot.png")
 
 
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint16, 4)])
+def test_tiff_outputs_use_a_predictor_that_other_readers_undo(tmp_path, dtype, channels):
+    """Deflate after horizontal differencing: smaller and faster to write, and read back exactly
+    by libtiff (through OpenCV), not only by tifffile."""
+    peak = np.iinfo(dtype).max
+    y, x = np.mgrid[0:64, 0:96]
+    smooth = np.dstack([(x * 7 + y * 3 + 400 * c) % (peak + 1) for c in range(channels)]).astype(dtype)
+    path = tmp_path / "out.tif"
+    path.write_bytes(encode_tiff_pages([(smooth, Metadata())]))
+    with tifffile.TiffFile(path) as t:
+        assert int(t.pages[0].predictor) == 2 and int(t.pages[0].compression) in (8, 32946)
+    by_libtiff = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    by_libtiff = cv2.cvtColor(by_libtiff, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB)
+    assert by_libtiff.dtype == dtype and np.array_equal(by_libtiff, smooth)
+    assert np.array_equal(read_stills(path)[0].pixels, smooth)
+
+
 @pytest.mark.parametrize("fmt,suffix", [("jpeg", ".jpg"), ("png", ".png"), ("webp", ".webp"), ("tiff", ".tif")])
 def test_metadata_and_provenance_survive_encoding(tmp_path, fmt, suffix):
     rgb = synthetic_photo(np.random.default_rng(2), 48)
