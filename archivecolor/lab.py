@@ -178,6 +178,44 @@ def _integer_srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return lab.reshape(rgb.shape)
 
 
+def lab_to_srgb16_into(out: np.ndarray, L: np.ndarray, ab: np.ndarray) -> None:
+    """16-bit sRGB of L* (h, w) and a*b* (h, w, 2) into out[..., :3]: `_lab_to_rgb`'s formulas
+    (within one 16-bit code of them), worked in place in float32. About 1.4× the general path,
+    which is what a 24 MP 16-bit scan spends most of its recombination in; 8-bit outputs go
+    through OpenCV instead (render._lab_to_rgb8), whose spline gamma is too coarse for 16 bits."""
+    fy = L + np.float32(16.0)
+    fy *= np.float32(1.0 / 116.0)
+    fx = ab[..., 0] * np.float32(1.0 / 500.0)
+    fx += fy
+    fz = ab[..., 1] * np.float32(-1.0 / 200.0)
+    fz += fy
+    np.maximum(fz, np.float32(0.0), out=fz)  # b* bounded as _lab_to_rgb bounds it
+    xyz = []
+    for f, white in ((fx, _WHITE_D65[0]), (fy, _WHITE_D65[1]), (fz, _WHITE_D65[2])):
+        cube = f * f
+        cube *= f
+        linear = f - np.float32(16.0 / 116.0)
+        linear *= np.float32(1.0 / _KAPPA)
+        np.copyto(linear, cube, where=f > np.float32(_F_EPS))
+        linear *= np.float32(white)
+        xyz.append(linear)
+    x, y, z = xyz
+    for channel, row in enumerate(_RGB_FROM_XYZ_ROWS):
+        c = x * np.float32(row[0])
+        c += y * np.float32(row[1])
+        c += z * np.float32(row[2])
+        np.clip(c, np.float32(0.0), np.float32(1.0), out=c)
+        encoded = np.maximum(c, np.float32(0.0031308))
+        np.power(encoded, np.float32(1.0 / 2.4), out=encoded)
+        encoded *= np.float32(1.055 * 65535.0)
+        encoded += np.float32(-0.055 * 65535.0 + 0.5)
+        dark = c <= np.float32(0.0031308)
+        c *= np.float32(12.92 * 65535.0)
+        c += np.float32(0.5)
+        np.copyto(encoded, c, where=dark)
+        out[..., channel] = encoded  # truncates, as astype does: + 0.5 rounded
+
+
 def srgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB -> (...) float32 L*, without computing a and b."""
     if rgb.dtype in (np.uint8, np.uint16):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .lab import _NumpyOps, _lab_to_rgb, denormalize_ab, normalize_l
+from .lab import denormalize_ab, lab_to_srgb16_into, normalize_l
 
 DEFAULT_RENDER_SIZE = 256  # short side the network sees, pixels: the scale the default model was trained at
 STRIP_ROWS = 512  # rows of the full-resolution image converted at a time
@@ -159,7 +159,6 @@ def recombine_into(
     if mode not in AB_UPSAMPLING:
         raise ValueError(f"ab upsampling must be one of {AB_UPSAMPLING}, not {mode!r}")
     H, W = L_full.shape
-    peak = 65535.0 if out.dtype == np.uint16 else 255.0
     if mode == "guided":
         coeff_a, coeff_b = guided_coefficients(L_render, ab_small)
         up_a, up_b = _RowInterpolator(coeff_a, (H, W)), _RowInterpolator(coeff_b, (H, W))
@@ -174,10 +173,8 @@ def recombine_into(
             ab = up.rows(start, stop)
         if out.dtype == np.uint8:
             out[start:stop, :, :3] = _lab_to_rgb8(L, ab)
-            continue
-        r, g, b = _lab_to_rgb(L, ab[..., 0], ab[..., 1], _NumpyOps)
-        rgb = np.stack([r, g, b], axis=-1)
-        out[start:stop, :, :3] = (rgb * peak + 0.5).astype(out.dtype)
+        else:
+            lab_to_srgb16_into(out[start:stop], L, ab)
 
 
 def _lab_to_rgb8(L: np.ndarray, ab: np.ndarray) -> np.ndarray:

@@ -90,6 +90,24 @@ def test_fast_8_bit_recombination_matches_the_exact_formulas():
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
+def test_fast_16_bit_recombination_matches_the_exact_formulas():
+    """16-bit outputs take lab.lab_to_srgb16_into: within one code of lab.lab_to_srgb, out-of-gamut colour
+    and the dark (linear) segment of the sRGB curve included."""
+    from archivecolor.lab import lab_to_srgb
+
+    rng = np.random.default_rng(4)
+    L = np.concatenate([rng.uniform(0, 100, (200, 320)), rng.uniform(0, 3, (40, 320))]).astype(np.float32)
+    ab_small = rng.uniform(-90, 90, (24, 32, 2)).astype(np.float32)
+    out = np.empty((240, 320, 4), np.uint16)
+    out[..., 3] = 7  # alpha, left as it is
+    recombine_into(out, L, ab_small, strip_rows=100)
+    ab = cv2.resize(ab_small, (320, 240), interpolation=cv2.INTER_LINEAR)
+    exact = (lab_to_srgb(np.dstack([L, ab])) * 65535 + 0.5).astype(np.uint16)
+    diff = np.abs(out[..., :3].astype(int) - exact)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01 and (out[..., 3] == 7).all()
+    assert (exact < 60).mean() > 0.01  # the dark segment was exercised
+
+
 def test_recombine_writes_16_bit():
     L = np.full((50, 60), 50.0, np.float32)
     out = np.empty((50, 60, 3), np.uint16)
