@@ -6,6 +6,7 @@ kept in the run folder, so a resumed run sees the very same file list.
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -99,17 +100,47 @@ def scan_folder(root: Path, progress=None, workers: int = 4) -> ScanResult:
     return result
 
 
-def split_train_val(files: list[str], val_fraction: float, max_val: int, seed: int) -> tuple[list[str], list[str]]:
-    """A held-out validation split that depends only on the file names and the seed."""
+def split_train_val(files: list[str], val_fraction: float, max_val: int, seed: int,
+                    photo_of=None) -> tuple[list[str], list[str]]:
+    """A held-out validation split that depends only on the file names and the seed.
+
+    `photo_of(name)` names the photo a file shows (see linked_photo): a photo that a training mix
+    links several times (train/balanced_mix.py) is validated once and not trained on, instead of
+    being validated on while trained on. Without links the split is what it always was.
+    """
+    photo_of = photo_of or (lambda name: name)
+
     def key(name: str) -> int:
-        return zlib.crc32(f"{seed}:{name}".encode())
+        return zlib.crc32(f"{seed}:{photo_of(name)}".encode())
 
     ranked = sorted(files, key=key)
     n_val = min(max_val, int(round(len(files) * val_fraction)))
     if len(files) >= 2:
         n_val = max(1, n_val)
-    val = set(ranked[:n_val])
-    return [f for f in files if f not in val], [f for f in files if f in val]
+    val, held = [], set()
+    for name in ranked:
+        if len(val) == n_val:
+            break
+        if photo_of(name) not in held:
+            held.add(photo_of(name))
+            val.append(name)
+    chosen = set(val)
+    return [f for f in files if photo_of(f) not in held], [f for f in files if f in chosen]
+
+
+def linked_photo(root: Path):
+    """photo_of for split_train_val: a symbolic link stands for its target (named by its last
+    folder and file name, so the split does not depend on where the data lies), a file for itself."""
+    root = Path(root)
+
+    def photo_of(name: str) -> str:
+        path = root / name
+        if not path.is_symlink():
+            return name
+        target = path.resolve()
+        return f"link:{target.parent.name}/{target.name}"
+
+    return functools.lru_cache(maxsize=None)(photo_of)
 
 
 def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from . import console
 from .backends import bf16_emulated_warning
-from .data import ColorizationDataset, ScanResult, scan_folder, split_train_val
+from .data import ColorizationDataset, ScanResult, linked_photo, scan_folder, split_train_val
 from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
 from .nets import DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, UNetGenerator
 from .weights import atomic_write_bytes, save_generator
@@ -350,7 +350,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         for rel, reason in scan.failed.items():
             console.error_line(Path(data_dir) / rel, f"skipped: {reason}")
         console.info(f"{len(scan.usable)} colour images, {len(scan.grey)} near-grey skipped, {len(scan.failed)} unreadable skipped")
-    train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed)
+    train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed, linked_photo(data_dir))
     if len(train_files) < config.batch_size * dist.world:
         raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
     train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed)

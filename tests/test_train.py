@@ -62,6 +62,29 @@ def test_validation_split_is_disjoint_and_stable():
     assert split_train_val(files + ["new.jpg"], 0.1, 50, seed=0)[1][:5] != []
 
 
+def test_a_photo_linked_several_times_is_validated_once_and_not_trained_on(tmp_path):
+    from archivecolor.data import linked_photo
+
+    photos, mix = tmp_path / "photos", tmp_path / "mix"
+    photos.mkdir()
+    mix.mkdir()
+    files = []
+    for i in range(40):
+        (photos / f"p{i}.jpg").write_bytes(b"jpeg")
+        for r in range(3):  # as train/balanced_mix.py links a rare class's photos
+            (mix / f"p{i}__r{r}.jpg").symlink_to(photos / f"p{i}.jpg")
+            files.append(f"p{i}__r{r}.jpg")
+    (mix / "plain.jpg").write_bytes(b"jpeg")
+    files.append("plain.jpg")
+    tr, va = split_train_val(files, 0.1, 50, seed=0, photo_of=linked_photo(mix))
+    stem = lambda name: name.split("__")[0]  # noqa: E731
+    assert len(va) == 12 and len({stem(v) for v in va}) == len(va)  # 12 photos, each once
+    assert not {stem(t) for t in tr} & {stem(v) for v in va}  # none of them trained on under another name
+    assert len(tr) == len(files) - sum(3 if v != "plain.jpg" else 1 for v in va)
+    plain = [f"f{i}.jpg" for i in range(100)]  # no links: the split it always was
+    assert split_train_val(plain, 0.1, 50, seed=0, photo_of=linked_photo(tmp_path)) == split_train_val(plain, 0.1, 50, seed=0)
+
+
 def test_dataset_crops_are_reproducible_per_epoch(colour_folder):
     scan = scan_folder(colour_folder)
     ds = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=None, train=True, seed=1)

@@ -11,7 +11,9 @@ repeated as often as full balancing would. The clothing photos are linked once: 
 the class sizes only; no evaluation picture had a say in it.
 
 Symbolic links, not copies: nothing of ../shared is duplicated, and a later pass of a link is
-the same photo with other random crops. Writes into an empty or new folder.
+the same photo with other random crops. `archivecolor train` keeps every link of a photo on one
+side of its validation split (data.linked_photo): a photo is validated once and never trained
+on under another name. Writes into an empty or new folder.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from archivecolor.data import split_train_val
+from archivecolor.data import linked_photo, split_train_val
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     config = json.loads((args.run / "config.json").read_text())
     usable = json.loads((args.run / "dataset.json").read_text())["usable"]
-    _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"])
+    _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"], linked_photo(args.data))
     args.out.mkdir(parents=True, exist_ok=False)
     for i, name in enumerate(val):
         os.symlink((args.data / name).resolve(), args.out / f"{i:03d}-{Path(name).name}")
