@@ -13,6 +13,8 @@ Sections:
              same render size; ffmpeg decode+encode alone (the I/O ceiling); `video` on the clip's
              frames as a 16-bit TIFF image sequence
   scaling    peak RSS and time: a clip and the same clip 10× longer; a 24-megapixel 16-bit scan
+  scans      archive masters: four 24 MP 16-bit grey TIFF scans through `folder` (time, output size,
+             peak RSS) and one scan's stages on one thread (decode, L*, network, recombine, encode)
   gpu        model-only per GPU backend (torch fp16 channels_last, torch.compile with CUDA graphs,
              onnxruntime CUDA and TensorRT where installed) over batch 1-64, and the batch that
              saturates the GPU (skipped without CUDA; run once, on a lent H100: see the README)
@@ -403,6 +405,63 @@ def section_scaling(weights: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def archive_scans(folder: Path, count: int = 4) -> list[Path]:
+    """`count` 24 MP 16-bit grey TIFF scans as archives hold them: BSD100 photos scaled to 6000 × 4000
+    with seeded film grain (σ = 150 of 65 535), deflate with predictor (what a scanner writes)."""
+    import cv2
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, src in enumerate(sorted((SHARED / "eval" / "bsd100").glob("*.png"))[:count]):
+        grey = cv2.imread(str(src), cv2.IMREAD_GRAYSCALE)
+        grey = grey.T if grey.shape[0] > grey.shape[1] else grey
+        big = cv2.resize(grey.astype(np.float32) * 257, (6000, 4000), interpolation=cv2.INTER_CUBIC)
+        big += rng.normal(0, 150, big.shape).astype(np.float32)
+        paths.append(folder / f"scan{i}.tif")
+        tifffile.imwrite(paths[-1], np.clip(big, 0, 65535).astype(np.uint16), compression="zlib", predictor=True)
+    return paths
+
+
+def section_scans(weights: Path) -> None:
+    """Archive masters: 16-bit TIFF scans through `folder` end to end, and one scan's stages on one thread."""
+    from archivecolor.backends import open_backend
+    from archivecolor.colorizer import Colorizer
+    from archivecolor.imageio import encode_tiff_pages, read_stills
+    from archivecolor.render import full_luminance, recombine_into
+
+    work = Path(tempfile.mkdtemp())
+    scans = archive_scans(work / "scans")
+    cli = [sys.executable, "-m", "archivecolor", "folder", str(work / "scans"), "--out", str(work / "out"), "--weights", str(weights)]
+    seconds, rss = peak_rss_of(cli)
+    written = sum(p.stat().st_size for p in (work / "out").glob("*.tif")) / 1e6
+    table("`folder` on four 24 MP 16-bit grey TIFF scans -> 16-bit RGB TIFF", ["seconds", "s a scan", "output MB", "peak RSS MB"],
+          [[seconds, seconds / len(scans), written, rss]])
+    colorizer = Colorizer(open_backend("auto", weights).backend, 256)
+    clock, stages = time.perf_counter(), {}
+
+    def stage(name):
+        nonlocal clock
+        stages[name] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
+    still = read_stills(scans[0])[0]
+    stage("decode")
+    L = full_luminance(still.pixels, still.metadata.icc)
+    stage("L*")
+    job = colorizer.prepare(L)
+    colorizer.predict([job])
+    stage("network")
+    rgb = np.empty((*L.shape, 3), np.uint16)
+    recombine_into(rgb, L, job.ab, job.L_render)
+    stage("recombine")
+    encode_tiff_pages([(rgb, still.metadata)])
+    stage("TIFF encode")
+    table("one 24 MP 16-bit scan's stages, one thread (seconds)", list(stages), [list(stages.values())])
+    shutil.rmtree(work, ignore_errors=True)
+
+
 # --- GPU ---------------------------------------------------------------------------------------
 GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 GPU_SHAPES = ((256, 384), (512, 768))  # render 256 and 512, a 3:2 photo padded to the network multiple
@@ -482,7 +541,7 @@ def section_gpu(weights: Path, device: str = "cuda") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "gpu", "cluster"])
+    parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "scans", "gpu", "cluster"])
     parser.add_argument("--weights", default=None, help="generator to time (default: the packaged model)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--photos", default=None, help=argparse.SUPPRESS)  # cluster-inner: the photo folder
@@ -505,6 +564,8 @@ def main() -> None:
         section_pipelines(weights, best)
     if "scaling" in args.sections:
         section_scaling(weights)
+    if "scans" in args.sections:
+        section_scans(weights)
     if "gpu" in args.sections:
         section_gpu(weights, args.gpu_device)
     if "cluster" in args.sections:
