@@ -5,7 +5,6 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-import tifffile
 from click.testing import CliRunner
 
 from archivecolor import dpx
