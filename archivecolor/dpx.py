@@ -14,6 +14,8 @@ source's byte order, at the source's depth (10-bit, the scanners' usual, as RGB 
 from __future__ import annotations
 
 import io
+import math
+import struct
 import time
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ _ORIENTATION, _ELEMENTS, _WIDTH, _HEIGHT = 768, 770, 772, 776
 _ELEMENT = 780  # image element 0: sign, reference low/high code and quantity, descriptor, transfer, ...
 _REF_LOW, _REF_HIGH, _DESCRIPTOR, _BIT_SIZE, _PACKING, _ENCODING, _DATA_OFFSET = 784, 792, 800, 803, 804, 806, 808
 _OTHER_ELEMENTS = (852, 1408)  # elements 1-7 and the image header's reserved bytes
+_FILM_FRAME_RATE = 1724  # film header: frames per second of the original film (R32)
 GENERIC_HEADER, INDUSTRY_HEADER = 1664, 384  # file + image + orientation headers; film + television headers
 RGB, RGBA = 50, 51  # SMPTE 268M image element descriptors
 UNDEFINED_U32 = 0xFFFFFFFF
@@ -184,6 +187,22 @@ def size(head: bytes) -> tuple[int, int] | None:
         return None
     order = "big" if head[:4] == b"SDPX" else "little"
     return int.from_bytes(head[772:776], order), int.from_bytes(head[776:780], order)
+
+
+def frame_rate(path) -> float | None:
+    """The frame rate a DPX frame's film header records, where it has that header and a sensible rate."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_FILM_FRAME_RATE + 4)
+    except OSError:
+        return None
+    if len(head) < _FILM_FRAME_RATE + 4 or head[:4] not in MAGICS:
+        return None
+    order = _order(head)
+    if int.from_bytes(head[_INDUSTRY_SIZE : _INDUSTRY_SIZE + 4], order) in (0, UNDEFINED_U32):
+        return None
+    (rate,) = struct.unpack(("<" if order == "little" else ">") + "f", head[_FILM_FRAME_RATE : _FILM_FRAME_RATE + 4])
+    return float(rate) if math.isfinite(rate) and 1 <= rate <= 300 else None
 
 
 def log_encoding(path) -> str | None:

@@ -200,7 +200,7 @@ def test_a_preview_film_holds_every_frame_written_resumed_runs_included(tmp_path
 
 
 def test_a_preview_takes_a_dpx_reels_recorded_frame_rate(tmp_path):
-    from archivecolor.video.preview import scanned_frame_rate
+    from archivecolor.dpx import frame_rate as scanned_frame_rate
 
     from test_dpx import grey_ramp, with_film_headers, write_dpx
 
@@ -213,7 +213,7 @@ def test_a_preview_takes_a_dpx_reels_recorded_frame_rate(tmp_path):
 
 
 def scanned_frame_rate_of(folder, data: bytes):
-    from archivecolor.video.preview import scanned_frame_rate
+    from archivecolor.dpx import frame_rate as scanned_frame_rate
 
     (folder / "g.dpx").write_bytes(bytes(data))
     return scanned_frame_rate(folder / "g.dpx")

@@ -247,7 +247,8 @@ def _make_preview(sequence, target: Path, result, config, overwrite: bool, fps: 
     False (said on one line) if it could not be made."""
     from .. import console
     from ..video.ffmpeg import VideoError
-    from ..video.preview import DEFAULT_FPS, preview_path, scanned_frame_rate, write_preview
+    from ..dpx import frame_rate
+    from ..video.preview import DEFAULT_FPS, preview_path, write_preview
     from ..video.sequence import frame_target
 
     path = preview_path(target)
@@ -255,7 +256,7 @@ def _make_preview(sequence, target: Path, result, config, overwrite: bool, fps: 
         result.preview = str(path)
         return True
     frames = [t for t in (frame_target(frame, target)[0] for frame in sequence.frames) if t.exists()]
-    fps = fps or scanned_frame_rate(sequence.frames[0]) or DEFAULT_FPS
+    fps = fps or frame_rate(sequence.frames[0]) or DEFAULT_FPS
     try:
         with console.make_progress("frames/s") as progress:
             bar = progress.add_task(f"{sequence.folder.name} preview", total=len(frames))

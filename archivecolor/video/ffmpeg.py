@@ -321,8 +321,6 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs.pop("scodec")
     else:
         kwargs.update(_provenance_tags(info))
-        if info.timecode:  # a tmcd track in MOV/MP4, a tag in Matroska and MXF: conform tools find the frames by it
-            kwargs["timecode"] = info.timecode
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
     cmd = ff.compile(out_node, cmd=ffmpeg)
     if with_streams and len(streams) == 1:
@@ -359,8 +357,11 @@ def provenance_comment(source_comment: str | None) -> str:
 
 
 def _provenance_tags(info: VideoInfo) -> dict:
-    """The source film's own tags (title, date, …; input 1 is the source) and the provenance mark."""
-    return {"map_metadata": 1, "metadata": f"comment={provenance_comment(info.comment)}"}
+    """The source film's own tags (title, date, …; input 1 is the source), its start timecode (a
+    tmcd track in MOV/MP4, a tag in Matroska and MXF: conform tools find the frames by it) and
+    the provenance mark."""
+    tags = {"map_metadata": 1, "metadata": f"comment={provenance_comment(info.comment)}"}
+    return {**tags, "timecode": info.timecode} if info.timecode else tags
 
 
 def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
@@ -374,8 +375,6 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     cmd += ["-c", "copy"]
     for key, value in _provenance_tags(info).items():
         cmd += [f"-{key}", str(value)]
-    if info.timecode:
-        cmd += ["-timecode", info.timecode]
     if container_format in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]
     return cmd + ["-f", container_format, str(out)]

@@ -9,9 +9,7 @@ name, then renamed, like every output. It is for looking, not a master: the fram
 
 from __future__ import annotations
 
-import math
 import os
-import struct
 import subprocess
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,32 +24,14 @@ from ..weights import temporary_beside
 from .ffmpeg import VideoError, find_ffmpeg, provenance_comment, start, stderr_of
 
 PREVIEW_HEIGHT = 1080  # lines at most
-DEFAULT_FPS = 24.0  # a film scanner's frames carry no rate outside DPX headers; sound film runs at 24
+DEFAULT_FPS = 24.0  # a film scanner's frames carry no rate outside DPX film headers (dpx.frame_rate); sound film runs at 24
 PREVIEW_CRF, PREVIEW_PRESET = 20, "veryfast"
-_DPX_FILM_FRAME_RATE = 1724  # film header: frames per second of the original film (R32)
 
 
 def preview_path(out: Path) -> Path:
     """reel1-colorized/ -> reel1-colorized-preview.mp4 beside it."""
     out = Path(out)
     return out.parent / f"{out.name}-preview.mp4"
-
-
-def scanned_frame_rate(frame: Path) -> float | None:
-    """The frame rate a DPX frame's film header records, where it records a sensible one."""
-    try:
-        with open(frame, "rb") as f:
-            head = f.read(_DPX_FILM_FRAME_RATE + 4)
-    except OSError:
-        return None
-    if len(head) < _DPX_FILM_FRAME_RATE + 4 or head[:4] not in (b"SDPX", b"XPDS"):
-        return None
-    order = ">" if head[:4] == b"SDPX" else "<"
-    industry_size = struct.unpack(order + "I", head[28:32])[0]
-    if industry_size in (0, 0xFFFFFFFF):
-        return None
-    (rate,) = struct.unpack(order + "f", head[_DPX_FILM_FRAME_RATE : _DPX_FILM_FRAME_RATE + 4])
-    return float(rate) if math.isfinite(rate) and 1 <= rate <= 300 else None
 
 
 def preview_size(hw: tuple[int, int]) -> tuple[int, int]:
