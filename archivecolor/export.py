@@ -51,6 +51,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
     # deprecation notice is not for users of archivecolor.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on constant folding, not for users
         torch.onnx.export(
             module, (probe,), buf, dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

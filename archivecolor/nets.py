@@ -1,7 +1,10 @@
-"""The Pix2Pix networks: a U-Net generator (L -> ab) and a 70×70 PatchGAN (L, ab -> logits).
+"""The Pix2Pix networks: U-Net generators (L -> ab) and a 70×70 PatchGAN (L, ab -> logits).
 
-Pure nn.Modules built from frozen configs: no I/O, no losses, no training state.
-Shapes in comments are for the design's 256² input at width 64.
+Two generators, one config: the design's own U-Net (`encoder="unet"`), and a U-Net whose encoder
+is a pretrained EfficientNet-Lite (`encoder="efficientnet-lite0"` …), which is how colorizers get
+their sense of what things are. Either may take colour hints beside L (`hint_channels=3`: a/b of
+the hinted points and their mask; zeros when there are none). Pure nn.Modules built from frozen
+configs: no I/O, no losses, no training state. Shapes in comments are for a 256² input.
 """
 
 from __future__ import annotations
@@ -11,8 +14,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .encoders import ENCODERS, EfficientNetLiteEncoder
+
 UPSAMPLE_MODES = ("transpose", "resize")
 NORM_KINDS = ("batch", "instance")
+ENCODER_KINDS = ("unet",) + ENCODERS
+HINT_CHANNELS = 3  # a and b of the hinted points (network scaling) and a mask that is 1 where a hint is
+# Bounds a weights file's config must stay within before anything is built: a crafted header
+# cannot ask for gigabytes (the largest network trained here is width 64).
+MAX_WIDTH, MAX_DEPTH = 256, 8
 
 
 @dataclass(frozen=True)
@@ -27,8 +37,23 @@ class GeneratorConfig:
     # a/b scaled by this after the tanh: 1 for training from scratch; a shipped model may carry
     # the gain it was chosen at (train/ship.py --chroma-gain), so every backend colours alike.
     chroma_gain: float = 1.0
+    # "unet" (the design's encoder, from scratch) or a pretrained "efficientnet-lite0|1|2"; with an
+    # encoder, `width` is the decoder's width at stride 2 and `depth` is fixed at 5 (strides 2–32)
+    encoder: str = "unet"
+    hint_channels: int = 0  # 0, or HINT_CHANNELS: colour hints as input beside L
 
     def __post_init__(self):
+        if self.encoder not in ENCODER_KINDS:
+            raise ValueError(f"encoder must be one of {ENCODER_KINDS}, not {self.encoder!r}")
+        if self.hint_channels not in (0, HINT_CHANNELS):
+            raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, not {self.hint_channels!r}")
+        if self.encoder != "unet" and self.depth != 5:
+            raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
+        if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):
+            raise ValueError("width, depth and max_width_mult must be integers")
+        if self.width > MAX_WIDTH or self.depth > MAX_DEPTH or not 1 <= self.max_width_mult <= 16:
+            raise ValueError(f"width ≤ {MAX_WIDTH}, depth ≤ {MAX_DEPTH} and max_width_mult 1–16 are the bounds; "
+                             f"this asks width {self.width}, depth {self.depth}, max_width_mult {self.max_width_mult}")
         if self.upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, not {self.upsample!r}")
         if self.norm not in NORM_KINDS:
@@ -41,7 +66,11 @@ class GeneratorConfig:
     @property
     def size_multiple(self) -> int:
         """Height and width of an input must be multiples of this (pixels)."""
-        return 2**self.depth
+        return 2**self.depth  # 32 for an encoder generator (depth 5)
+
+    @property
+    def in_channels(self) -> int:
+        return 1 + self.hint_channels
 
     def level_widths(self) -> list[int]:
         """Channels at each encoder level: [64, 128, 256, 512, 512, 512] for the design."""
@@ -90,7 +119,7 @@ class UNetGenerator(nn.Module):
         # Encoder: Conv 4×4 s2 -> Norm -> LeakyReLU(0.2). The outermost level has no norm,
         # as in pix2pix: normalising the raw L input would discard its absolute brightness.
         self.down = nn.ModuleList()
-        in_ch = 1
+        in_ch = config.in_channels
         for level, out_ch in enumerate(widths):
             layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1, bias=False)]
             if level > 0:
@@ -120,9 +149,9 @@ class UNetGenerator(nn.Module):
         )
         init_weights(self)
 
-    def forward(self, l_net: torch.Tensor) -> torch.Tensor:
+    def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         skips = []
-        x = l_net
+        x = with_hints(l_net, hints, self.config.hint_channels)
         for block in self.down:
             x = block(x)
             skips.append(x)  # 128², 64², ..., 4² (the bottleneck)
@@ -132,6 +161,74 @@ class UNetGenerator(nn.Module):
             x = torch.cat([x, skips.pop()], dim=1)
         ab = self.head(x)
         return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
+
+
+def with_hints(l_net: torch.Tensor, hints: torch.Tensor | None, hint_channels: int) -> torch.Tensor:
+    """L (N, 1, H, W), with the hint planes (N, 3, H, W) beside it when the network takes them (zeros: no hints)."""
+    if not hint_channels:
+        if hints is not None:
+            raise ValueError("this generator was not trained with colour hints")
+        return l_net
+    if hints is None:
+        n, _, h, w = l_net.shape
+        hints = l_net.new_zeros((n, hint_channels, h, w))
+    return torch.cat([l_net, hints.to(l_net.dtype)], dim=1)
+
+
+class _ResizeConv(nn.Module):
+    """Decoder level: nearest ×2 (no checkerboards), concatenation with the skip, two 3×3 conv-BN-ReLU."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_ch + skip_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x, skip):
+        return self.convs(torch.cat([self.up(x), skip], dim=1))
+
+
+class EncoderUNetGenerator(nn.Module):
+    """L (+ hints) (N, 1|4, H, W) -> ab (N, 2, H, W) in [-1, 1]; H, W multiples of 32.
+
+    The encoder is EfficientNet-Lite (its features at strides 2, 4, 8, 16 and 32 are the skips);
+    a light resize-conv decoder climbs back to stride 2, where ab is predicted and then upsampled
+    bilinearly to full size: colour is low-frequency, and the render's ab is upsampled onto the
+    full-resolution L anyway. Decoder widths for width w: 8w, 4w, 2w, w at strides 16, 8, 4, 2.
+    """
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = EfficientNetLiteEncoder(config.encoder, in_channels=config.in_channels)
+        s2, s4, s8, s16, s32 = self.encoder.widths
+        w = config.width
+        self.bottleneck = nn.Sequential(nn.Conv2d(s32, 8 * w, 1, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(inplace=True))
+        self.decoder = nn.ModuleList([
+            _ResizeConv(8 * w, s16, 8 * w),  # 8² -> 16²
+            _ResizeConv(8 * w, s8, 4 * w),  # -> 32²
+            _ResizeConv(4 * w, s4, 2 * w),  # -> 64²
+            _ResizeConv(2 * w, s2, w),  # -> 128² (stride 2)
+        ])
+        self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
+        init_weights(self.bottleneck)
+        init_weights(self.decoder)
+        init_weights(self.head)
+
+    def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.encoder(with_hints(l_net, hints, self.config.hint_channels))
+        x = self.bottleneck(features.pop())
+        for level in self.decoder:
+            x = level(x, features.pop())
+        ab = nn.functional.interpolate(self.head(x), size=l_net.shape[-2:], mode="bilinear", align_corners=False)
+        return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
+
+
+def build_generator(config: GeneratorConfig) -> nn.Module:
+    """The generator `config` describes (freshly initialised; the encoder's ImageNet start is train's business)."""
+    return UNetGenerator(config) if config.encoder == "unet" else EncoderUNetGenerator(config)
 
 
 class PatchDiscriminator(nn.Module):

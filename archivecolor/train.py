@@ -30,7 +30,8 @@ from . import console
 from .backends import bf16_emulated_warning
 from .data import ColorizationDataset, ScanResult, linked_photo, scan_folder, split_train_val
 from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
-from .nets import DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, UNetGenerator
+from .hints import sample_hints
+from .nets import HINT_CHANNELS, DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, build_generator
 from .weights import atomic_write_bytes, save_generator
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ class TrainConfig:
     upsample: str = "transpose"  # "resize" against checkerboard artifacts
     norm: str = "batch"  # "instance" if BatchNorm's running statistics drift from training
     dropout: float = 0.5
+    # "unet": the design's encoder from scratch; "efficientnet-lite0|1|2": a pretrained ImageNet encoder
+    # (with it, width is the decoder's width at stride 2 and depth is 5)
+    encoder: str = "unet"
+    encoder_lr_mult: float = 0.3  # a pretrained encoder fine-tunes at lr × this (below the decoder's)
+    # share of batches that carry colour hints drawn from the true colours (hints.sample_hints); above 0
+    # the generator takes hint channels beside L. Half or fewer keeps automatic colouring the main skill.
+    hint_fraction: float = 0.0
     # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
     # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
     steps_per_epoch: int | None = None
@@ -72,7 +80,9 @@ class TrainConfig:
     decay_minutes: float = 0.0  # with time_limit_minutes: decay the learning rate linearly to 0 over its last N minutes
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(width=self.width, depth=self.depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout)
+        depth = self.depth if self.encoder == "unet" else 5  # an encoder has its five strides
+        return GeneratorConfig(width=self.width, depth=depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout,
+                               encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0)
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
@@ -281,10 +291,56 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     except WeightsError as exc:
         raise ValueError(f"--init-weights: {exc}") from None
     shape = generator.config
-    config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm)
+    if config.hint_fraction > 0 and not shape.hint_channels:
+        raise ValueError(f"{source}: this generator takes no colour hints, so it cannot be fine-tuned with --hint-batches")
+    config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
+                     encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0)
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
+    # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself
     return config, generator.state_dict()
+
+
+def _generator_optimiser(generator, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the generator; a pretrained encoder's parameters in a group of their own at a
+    lower rate (each group's `lr_mult` scales the schedule's rate)."""
+    encoder = getattr(generator, "encoder", None)
+    if encoder is None:
+        groups = [{"params": list(generator.parameters()), "lr_mult": 1.0}]
+    else:
+        mine = {id(p) for p in encoder.parameters()}
+        groups = [{"params": list(encoder.parameters()), "lr_mult": config.encoder_lr_mult},
+                  {"params": [p for p in generator.parameters() if id(p) not in mine], "lr_mult": 1.0}]
+    for group in groups:
+        group["lr"] = config.lr * group["lr_mult"]
+    return torch.optim.Adam(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+def _imagenet_start(generator, config: TrainConfig) -> None:
+    """A fresh run of an encoder generator starts its encoder from the ImageNet classifier."""
+    from .encoders import load_imagenet_state
+
+    keys = load_imagenet_state(generator.encoder)
+    if keys["missing"] or keys["unexpected"]:
+        raise ValueError(f"the {config.encoder} ImageNet weights do not fit the encoder: missing {keys['missing'][:3]}, "
+                         f"unexpected {keys['unexpected'][:3]}")
+    console.info(f"encoder: {config.encoder} from its ImageNet weights (lr × {config.encoder_lr_mult:g})")
+
+
+def _set_rates(optimiser, lr: float) -> None:
+    for group in optimiser.param_groups:
+        group["lr"] = lr * group.get("lr_mult", 1.0)
+
+
+def _batch_hints(config: TrainConfig, global_step: int, ab_real: torch.Tensor, to_device):
+    """Hints for this batch, or None: a `hint_fraction` share of batches carry hints drawn from the
+    truth; which ones, and the hints, follow from (seed, step), so a resumed run draws the same."""
+    if config.hint_fraction <= 0:
+        return None
+    draws = torch.Generator().manual_seed(config.seed * 1_000_003 + global_step)
+    if torch.rand((), generator=draws).item() >= config.hint_fraction:
+        return None
+    return to_device(sample_hints(ab_real.float().cpu(), draws))
 
 
 PASS_SEED_STRIDE = 1_000_003  # a later pass of an epoch shuffles with seed + epoch + pass × this
@@ -332,8 +388,12 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     init_state = None
     if config.init_generator and checkpoint is None:
         config, init_state = _initial_generator(config)
-    if config.crop % (2**config.depth):
-        raise ValueError(f"crop {config.crop} must be a multiple of 2**depth = {2**config.depth}")
+    try:
+        multiple = config.generator_config().size_multiple
+    except ValueError as exc:
+        raise ValueError(f"generator: {exc}") from None
+    if config.crop % multiple:
+        raise ValueError(f"crop {config.crop} must be a multiple of {multiple} (the generator's size multiple)")
 
     if dist.main:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -359,16 +419,18 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
 
     # -- models and optimisers
     torch.manual_seed(config.seed)
-    generator = UNetGenerator(config.generator_config())
+    generator = build_generator(config.generator_config())
     if init_state is not None:
         generator.load_state_dict(init_state)
+    elif config.encoder != "unet" and checkpoint is None:
+        _imagenet_start(generator, config)
     generator = generator.to(device)
     discriminator = PatchDiscriminator(DiscriminatorConfig(width=config.d_width)).to(device)
     channels_last = device.type == "cuda" or config.bf16
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_g = _generator_optimiser(generator, config)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d or config.lr, betas=(config.beta1, config.beta2))
     amp_dtype = torch.float16 if device.type == "cuda" else (torch.bfloat16 if config.bf16 else None)
     if amp_dtype == torch.bfloat16 and dist.main and (slow := bf16_emulated_warning(device.type)):
@@ -462,10 +524,8 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
             adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
             lr_g = config.lr * config.lr_factor(epoch)
             lr_d = (config.lr_d or config.lr) * config.lr_factor(epoch)
-            for group in opt_g.param_groups:
-                group["lr"] = lr_g
-            for group in opt_d.param_groups:
-                group["lr"] = lr_d
+            _set_rates(opt_g, lr_g)
+            _set_rates(opt_d, lr_d)
 
             # The epoch's sample order is fixed by (seed, epoch); a resume skips the batches done.
             train_set.epoch = epoch
@@ -500,11 +560,11 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                             out_of_time = True
                             break
                         for optimiser, lr in ((opt_g, lr_g), (opt_d, lr_d)):
-                            for group in optimiser.param_groups:
-                                group["lr"] = lr * config.time_factor(now)
+                            _set_rates(optimiser, lr * config.time_factor(now))
                     l_net, ab_real = to_device(l_net), to_device(ab_real)
+                    hints = _batch_hints(config, global_step, ab_real, to_device)
                     with autocast():
-                        ab_fake = g_model(l_net)
+                        ab_fake = g_model(l_net) if hints is None else g_model(l_net, hints)
 
                     pred_fake = None
                     if adversarial:
@@ -569,7 +629,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
 
             elapsed = time.perf_counter() - t0
             record = {
-                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": opt_g.param_groups[0]["lr"], "steps": n_steps,
+                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": opt_g.param_groups[-1]["lr"], "steps": n_steps,
                 "images_per_s": n_steps * config.batch_size * dist.world / max(elapsed, 1e-9),
                 **{k: v / max(n_steps, 1) for k, v in sums.items()},
             }

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .lab import AB_SCALE, L_MAX
-from .nets import GeneratorConfig, UNetGenerator
+from .nets import GeneratorConfig, build_generator
 
 FORMAT = "archivecolor.generator"
 FORMAT_VERSION = "1"
@@ -62,7 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
 
 
-def save_generator(path: Path, generator: UNetGenerator, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:
+def save_generator(path: Path, generator: torch.nn.Module, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:
     """Save `generator` (its state and config) as a safetensors file, atomically."""
     from safetensors.torch import save
 
@@ -95,26 +95,60 @@ def read_metadata(path: Path) -> dict:
     return meta
 
 
-def load_generator(path: Path, device: str | torch.device = "cpu") -> UNetGenerator:
-    """Build the generator its file describes, load the tensors in float32, eval mode."""
-    from safetensors.torch import load_file
-
+def read_config(path: Path) -> GeneratorConfig:
+    """The generator config a weights file names, checked (fields, types, size bounds) before anything is built."""
     meta = read_metadata(path)
-    scale = json.loads(meta.get("normalization", "{}")).get("ab_scale", AB_SCALE)
+    try:
+        scale = json.loads(meta.get("normalization", "{}")).get("ab_scale", AB_SCALE)
+        raw = json.loads(meta["generator_config"])
+        if not isinstance(raw, dict):
+            raise TypeError("generator_config is not a JSON object")
+        config = GeneratorConfig.from_dict(raw)
+    except KeyError as exc:
+        raise WeightsError(f"{path}: its header has no {exc} entry") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"{path}: its header's generator config is not valid ({exc})") from None
     if float(scale) != AB_SCALE:
         raise WeightsError(f"{path}: trained with ab scale {scale}, this archivecolor uses {AB_SCALE}")
-    config = GeneratorConfig.from_dict(json.loads(meta["generator_config"]))
-    generator = UNetGenerator(config)
+    return config
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build the generator its file describes, load the tensors in float32, eval mode.
+
+    Refused with a WeightsError naming the file: a config out of bounds or not matching the
+    tensors' shapes (checked before the network is built), and tensors that are not all finite
+    (NaN or Inf weights colour every picture white).
+    """
+    from safetensors.torch import load_file
+
+    config = read_config(path)
     state = load_file(str(path))
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not match its config ({exc})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"{path}: tensor {name} holds NaN or infinite values; these weights are damaged")
+    expected = _expected_shapes(config)
+    for name, shape in expected.items():
+        if name not in state:
+            raise WeightsError(f"{path}: tensor {name} is missing for the network its config describes")
+        if tuple(state[name].shape) != shape:
+            raise WeightsError(f"{path}: tensor {name} has shape {tuple(state[name].shape)}, its config needs {shape}")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise WeightsError(f"{path}: tensor {extra[0]} is not part of the network its config describes")
+    generator = build_generator(config)
+    generator.load_state_dict(state)
     return generator.to(device).eval()
 
 
-def average_generators(paths: list[Path]) -> UNetGenerator:
+def _expected_shapes(config: GeneratorConfig) -> dict[str, tuple]:
+    """Tensor names and shapes of the network `config` describes, without allocating it (meta device)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build_generator(config).state_dict().items()}
+
+
+def average_generators(paths: list[Path]) -> torch.nn.Module:
     """One generator whose every weight is the mean over `paths` (epochs of one run), as in SWA.
 
     BatchNorm's running statistics are averaged too (on the default run this scored the same
@@ -135,7 +169,7 @@ def average_generators(paths: list[Path]) -> UNetGenerator:
         name: (torch.stack([s[name] for s in states]).mean(0) if tensor.is_floating_point() else states[-1][name])
         for name, tensor in states[0].items()
     }
-    averaged = UNetGenerator(config)
+    averaged = build_generator(config)
     averaged.load_state_dict(mean)
     return averaged.eval()
 

