@@ -333,3 +333,26 @@ def _children(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             pass
     return found
+
+
+def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_own_rate(colour_folder, tmp_path):
+    """--encoder: the encoder's convolutions start as the ImageNet classifier's; with --encoder-lr 0 they
+    stay exactly so while the decoder learns; the generator file names the encoder and its hint channels."""
+    from archivecolor.encoders import imagenet_weights_file
+
+    config = replace(TINY, encoder="efficientnet-lite0", encoder_lr_mult=0.0, hint_fraction=0.5, epochs=1, gan_weight=0.0)
+    run = tmp_path / "run"
+    train(colour_folder, run, config, show_progress=False)
+    g = load_generator(run / "generator.safetensors")
+    assert (g.config.encoder, g.config.hint_channels, g.config.depth) == ("efficientnet-lite0", 3, 5)
+    imagenet = torch.load(imagenet_weights_file("efficientnet-lite0"), weights_only=True)
+    ours = g.encoder.state_dict()
+    assert torch.equal(ours["_blocks.7._project_conv.weight"], imagenet["_blocks.7._project_conv.weight"])
+    assert torch.equal(ours["_conv_stem.conv.weight"][:, 0], imagenet["_conv_stem.weight"].sum(1))
+    from archivecolor.nets import build_generator
+
+    torch.manual_seed(config.seed)  # the generator as the run built it, before its first step
+    fresh = build_generator(g.config)
+    assert not torch.equal(g.head[0].weight, fresh.head[0].weight)  # while the decoder learnt
+    groups = torch.load(run / "checkpoint.pt", weights_only=True)["opt_g"]["param_groups"]
+    assert [group["lr_mult"] for group in groups] == [0.0, 1.0]
