@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .export import INPUT_NAME, OUTPUT_NAME, export_onnx
-from .weights import atomic_write_bytes, file_sha256
+from .files import atomic_write_bytes, file_sha256
 
 DEFAULT_ENGINE_DIR = Path("engines")
 WORKSPACE_BYTES = 4 << 30  # builder scratch memory limit

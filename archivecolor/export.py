@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 from .lab import AB_SCALE
-from .weights import atomic_write_bytes, file_sha256, load_generator
+from .files import atomic_write_bytes, file_sha256
+from .weights import load_generator
 
 ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
 INPUT_NAME, OUTPUT_NAME = "l", "ab"

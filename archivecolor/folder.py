@@ -37,7 +37,7 @@ from .imageio import (
 from . import dpx, heif
 from .listing import Listing, archive_files
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
-from .weights import atomic_write_bytes
+from .files import atomic_write_bytes
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"

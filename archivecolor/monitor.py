@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from .lab import denormalize_ab, denormalize_l, lab_to_srgb_torch
 from .metrics import colourfulness, psnr, ssim
-from .weights import atomic_write_bytes
+from .files import atomic_write_bytes
 
 D_COLLAPSE_LOSS = 0.1  # mean D loss below this: D separates perfectly, G learns nothing from it
 CHROMA_COLLAPSE_RATIO = 0.3  # predicted ab std below this fraction of the truth's: mode collapse

@@ -32,7 +32,8 @@ from .data import ColorizationDataset, ScanResult, linked_photo, scan_folder, sp
 from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
 from .hints import sample_hints
 from .nets import HINT_CHANNELS, DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, build_generator
-from .weights import atomic_write_bytes, save_generator
+from .files import atomic_write_bytes
+from .weights import save_generator
 
 @dataclass(frozen=True)
 class TrainConfig:

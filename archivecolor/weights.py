@@ -7,16 +7,13 @@ and the L/ab scaling, so loading never needs flags repeated.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import torch
 
+from .files import atomic_write_bytes
 from .lab import AB_SCALE, L_MAX
 from .nets import GeneratorConfig, build_generator
 
@@ -27,39 +24,6 @@ DEFAULT_WEIGHTS_NAME = "default.safetensors"
 
 class WeightsError(Exception):
     """A weights file that is missing, unreadable or not an archivecolor generator."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def temporary_beside(target: Path):
-    """A hidden temporary name beside `target` (same filesystem, so a rename is atomic) with the
-    usual file mode, not mkstemp's 0600; removed unless it was renamed into place."""
-    target = Path(target)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half file under `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with temporary_beside(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
 
 def save_generator(path: Path, generator: torch.nn.Module, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:
@@ -172,14 +136,6 @@ def average_generators(paths: list[Path]) -> torch.nn.Module:
     averaged = build_generator(config)
     averaged.load_state_dict(mean)
     return averaged.eval()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_weights_path() -> Path | None:

@@ -16,7 +16,8 @@ from . import BackendError
 from ..engine import DEFAULT_ENGINE_DIR, EngineError, EngineProfile, check_compatible, engine_name, gpu_identity, read_sidecar
 from ..export import INPUT_NAME, OUTPUT_NAME
 from ..nets import GeneratorConfig
-from ..weights import file_sha256, read_metadata
+from ..files import file_sha256
+from ..weights import read_metadata
 
 
 class TensorRTBackend:

@@ -32,7 +32,8 @@ def build_engine_command(weights, out, render_size, opt_batch, max_batch, max_as
     from ..engine import (EngineError, EngineProfile, build_engine, engine_name, export_for_engine, gpu_identity, parity,
                          parity_passes, sample_inputs, sidecar_facts, tensorrt_version, write_sidecar, TIMING_CACHE_NAME)
     from ..export import onnx_parity
-    from ..weights import WeightsError, file_sha256, resolve_weights
+    from ..files import file_sha256
+    from ..weights import WeightsError, resolve_weights
 
     try:
         weights = resolve_weights(weights)

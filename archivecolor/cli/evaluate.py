@@ -39,7 +39,7 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
     from .. import console
     from ..data import find_images
     from ..evaluate import FIGURES, evaluate_folder, html_report, sheet_jpeg, study_page
-    from ..weights import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     if images_dir is None and not video_clips:
         raise click.UsageError("give IMAGES_DIR, --video CLIP, or both")

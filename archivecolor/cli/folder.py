@@ -52,7 +52,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from .. import console
     from ..folder import FolderConfig, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
     from ..imageio import STILL_EXTENSIONS
-    from ..weights import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     if out is not None and source.is_file() and out.suffix.lower() in STILL_EXTENSIONS and not out.is_dir():
         raise click.ClickException(f"--out names a folder (the picture keeps its name in it): --out {out.parent / out.stem}/ "

@@ -136,7 +136,7 @@ def materialize_weights(digest: str, data: bytes):
     import tempfile
     from pathlib import Path
 
-    from ..weights import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     path = Path(tempfile.gettempdir()) / "archivecolor-weights" / f"{digest}.safetensors"
     if not path.is_file():

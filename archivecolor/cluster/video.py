@@ -20,7 +20,7 @@ from pathlib import Path
 from ..video.ffmpeg import VideoError, find_ffmpeg
 from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
                               run_chunk)
-from ..weights import temporary_beside
+from ..files import temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 

@@ -27,7 +27,7 @@ from ..colorizer import Colorizer
 from ..render import recombine_into
 from ..sheet import FrameSheet, sheet_path
 from ..imageio import COLORIZED_MARK
-from ..weights import atomic_write_bytes, file_sha256, temporary_beside
+from ..files import atomic_write_bytes, file_sha256, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
                      index_copy_command, is_variable_rate, keyframe_indices, probe, start, stderr_of, stream_index)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..imageio import BadInput, read_stills
-from ..weights import temporary_beside
+from ..files import temporary_beside
 from .ffmpeg import VideoError, find_ffmpeg, provenance_comment, start, stderr_of
 
 PREVIEW_HEIGHT = 1080  # lines at most

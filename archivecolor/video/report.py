@@ -6,7 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..weights import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 STATUSES = ("done", "skipped", "failed", "stopped")
 

@@ -24,7 +24,7 @@ from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_failure, 
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
 from ..sheet import FrameSheet, sheet_path
-from ..weights import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .ffmpeg import VideoError
 from .pipeline import VideoConfig, VideoResult, smooth_measured
 from .smooth import TemporalSmoother
