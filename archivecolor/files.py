@@ -24,7 +24,7 @@ def temporary_beside(target: Path):
     """A hidden temporary name beside `target` (same filesystem, so a rename is atomic) with the
     usual file mode, not mkstemp's 0600; removed unless it was renamed into place."""
     target = Path(target)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{_fitting(target.name)}.", suffix=".part")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -32,6 +32,19 @@ def temporary_beside(target: Path):
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+
+
+NAME_MAX = 255  # bytes in one file name on the filesystems archives live on (ext4, XFS, APFS, NTFS)
+_TEMPORARY_EXTRA = len(".") + len(".") + 8 + len(".part")  # dot, dot, mkstemp's 8 random characters, .part
+
+
+def _fitting(name: str) -> str:
+    """`name`, shortened (whole UTF-8 characters) so that its temporary's name fits NAME_MAX bytes."""
+    room = NAME_MAX - _TEMPORARY_EXTRA
+    data = os.fsencode(name)
+    if len(data) <= room:
+        return name
+    return os.fsdecode(data[:room].decode("utf-8", "ignore").encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -52,3 +65,53 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class FolderInUse(ValueError):
+    """Another archivecolor process holds this folder (two runs on one output would write files twice)."""
+
+
+class FolderLock:
+    """An open lock file under flock: held until close() (or the process's end, however it ends)."""
+
+    def __init__(self, handle, path: Path, remove: bool):
+        self.handle, self.path, self.remove = handle, path, remove
+
+    def close(self) -> None:
+        if self.handle.closed:
+            return
+        if self.remove:  # unlinked while still locked: a process that opened it meanwhile sees it gone and retries
+            self.path.unlink(missing_ok=True)
+        self.handle.close()
+
+
+def hold_folder(folder: Path, what: str, lock_name: str = ".archivecolor.lock", remove: bool = True) -> FolderLock:
+    """Lock `folder` for this process and write our PID into the lock file; FolderInUse names the
+    holder's PID when another process has it. With `remove`, the lock file goes when released,
+    so a finished output folder holds only outputs."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / lock_name
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise FolderInUse(f"{folder} is in use by another {what}{f' (PID {holder})' if holder else ''}: "
+                              "wait for it to finish or stop it, or choose another output folder") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # we locked a file its holder had just removed: lock the one there now
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return FolderLock(handle, path, remove)

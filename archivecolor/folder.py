@@ -37,7 +37,7 @@ from .imageio import (
 from . import dpx, heif
 from .listing import Listing, archive_files
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, hold_folder
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
@@ -62,6 +62,17 @@ def write_failure(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
+DEFAULT_MAX_MEGAPIXELS = 500.0
+
+
+def pixel_refusal(pixels: int | None, max_megapixels: float) -> str | None:
+    """Why a picture of `pixels` is refused (over the limit), or None."""
+    if not pixels or not max_megapixels or pixels <= max_megapixels * 1e6:
+        return None
+    return (f"{pixels / 1e6:,.0f} megapixels, above the limit of {max_megapixels:g} (a decompression bomb, or a scan "
+            "larger than this machine should decode): raise --max-megapixels to colorize it")
+
+
 @dataclass(frozen=True)
 class FolderConfig:
     render_size: int = DEFAULT_RENDER_SIZE  # short side the network sees, pixels
@@ -73,6 +84,9 @@ class FolderConfig:
     sheet: bool = False  # write a before/after sheet of the first images
     jobs: int = 2  # decode threads and encode threads (each)
     quality: int = 95  # JPEG / WebP quality
+    # pictures above this (all pages, from the header, before any pixel is decoded) are refused: a
+    # 24 MP scan and a 20000 × 20000 archive TIFF (400 MP) pass, a 30000 × 30000 decompression bomb does not
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
 
     def __post_init__(self):
         if self.output_format is not None and self.output_format not in OUTPUT_FORMATS:
@@ -207,7 +221,17 @@ def remove_stale_partials(out: Path) -> int:
 
 def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
     """Colorize every still below `source` into `out`; `on_total(n)` once the files are listed,
-    `on_file(FileResult)` after each file."""
+    `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
+    on it is refused (FolderInUse) before it touches anything there."""
+    check_output_folder(source, out)
+    lock = hold_folder(out, "archivecolor run")
+    try:
+        return _colorize_folder(source, out, colorizer, config, on_file, on_total)
+    finally:
+        lock.close()
+
+
+def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
     started = time.perf_counter()
     report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
     out = Path(out)
@@ -316,6 +340,7 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     check_output_folder(source, out)
     tasks, listing = list_tasks(Path(source), Path(out), config.output_format)
     settled, todo = triage(tasks, Path(out), config.overwrite)
+    settled = unusable_results(listing, Path(source)) + settled
     plan = FolderPlan([], settled, [], left_out=listing.hidden, others=listing.others_line("images"))
     for task in todo:
         if still_format(task.source) is None:  # a single file named by the user
@@ -325,7 +350,8 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
             plan.settled.append(FileResult(task.rel, "failed", heif.MISSING))
             continue
         task.pixels, pages, kind = _header(task.source)
-        if refusal := animated_refusal(kind, pages) or pages_refusal(task.fmt, pages, kind):
+        if refusal := (animated_refusal(kind, pages) or pages_refusal(task.fmt, pages, kind)
+                       or pixel_refusal(task.pixels, config.max_megapixels)):
             plan.settled.append(FileResult(task.rel, "failed", refusal))
             continue
         plan.todo.append(task)
@@ -351,11 +377,16 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
     tasks, listing = list_tasks(source, out, config.output_format)
     report.left_out, report.others = listing.hidden, listing.others_line("images")
     if on_total is not None:
-        on_total(len(tasks))
+        on_total(len(tasks) + len(listing.unusable))
     settled, todo = triage(tasks, out, config.overwrite)
-    for result in settled:
+    for result in unusable_results(listing, source) + settled:
         record(result)
     return report, record, todo
+
+
+def unusable_results(listing: Listing, source: Path) -> list[FileResult]:
+    """One failed result for each listed entry that is no file to read (a link loop, a FIFO…)."""
+    return [FileResult(path.relative_to(source).as_posix(), "failed", why) for path, why in listing.unusable.items()]
 
 
 def end_run(report: FolderReport, out: Path, config: FolderConfig, sheet_pairs: list, started: float) -> FolderReport:
@@ -419,6 +450,10 @@ def pages_refusal(fmt: str, pages: int, source_format: str | None = None) -> str
 def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | None:
     """Read every page and prepare its network input with `prepare(L_full) -> RenderJob`;
     None for a colour file that --skip-color leaves out."""
+    if task.pixels is None:
+        task.pixels = _header(task.source)[0]
+    if refusal := pixel_refusal(task.pixels, config.max_megapixels):  # before a single pixel is decoded
+        raise BadInput(refusal)
     stills = read_stills(task.source)
     if refusal := pages_refusal(task.fmt, len(stills), still_format(task.source)):
         raise BadInput(refusal)

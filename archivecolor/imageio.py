@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from . import __version__, dpx, heif, icc, jp2
 
@@ -52,6 +53,11 @@ TIFF_DEFLATE_LEVEL = 1
 ANIMATED_FORMATS = ("gif", "png", "webp")  # refused when animated: a still's tools would keep one frame
 _EXIF_ORIENTATION, _EXIF_SOFTWARE = 0x0112, 0x0131
 DESCRIPTIVE_TAGS = (270, 271, 272, 306, 315, 33432)  # ImageDescription, Make, Model, DateTime, Artist, Copyright
+
+# Pillow refuses headers above 179 MP as decompression bombs, which would hide a 20000 × 20000
+# archive TIFF's size; archivecolor's own limit (FolderConfig.max_megapixels) is checked from the
+# header instead, before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class BadInput(Exception):

@@ -32,7 +32,7 @@ from .data import ColorizationDataset, ScanResult, linked_photo, scan_folder, sp
 from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
 from .hints import sample_hints
 from .nets import HINT_CHANNELS, DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, build_generator
-from .files import atomic_write_bytes
+from .files import FolderInUse, atomic_write_bytes, hold_folder
 from .weights import save_generator
 
 @dataclass(frozen=True)
@@ -175,22 +175,10 @@ class RunFolder:
         """Lock the folder for this run (released when the process ends). A second `train` on it
         (a job started twice, a --resume while the first still runs) would interleave two runs'
         checkpoints and logs; it is refused instead, naming the holder."""
-        import fcntl
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / ".lock", "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            handle.close()
-            raise ValueError(f"{self.path} is in use by another archivecolor train{f' (PID {holder})' if holder else ''}: "
-                             "stop it first, or choose another --out") from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._held = handle  # open, so locked, for as long as this run lives
+            self._held = hold_folder(self.path, "archivecolor train", lock_name=".lock", remove=False)
+        except FolderInUse as exc:
+            raise ValueError(str(exc).replace("choose another output folder", "choose another --out")) from None
 
     def append_log(self, record: dict) -> None:
         with open(self.log, "a") as f:

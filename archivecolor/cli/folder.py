@@ -28,6 +28,9 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
               "(on an H100 the default colorized 94 small photos/s while the network alone ran at over 2,000/s): "
               "raise it towards the CPU count.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG / WebP quality.")
+@click.option("--max-megapixels", type=click.FloatRange(0, min_open=True), default=500.0, show_default=True,
+              help="Refuse pictures larger than this (all pages, read from the header before decoding): a 20000 × 20000 "
+                   "archive scan passes, a decompression bomb does not.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here (it is always written to OUT/archivecolor-report.json).")
 @click.option("--dry-run", is_flag=True,
@@ -37,7 +40,7 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
 @saturation_option
 @runtime_options
 @cluster_options
-def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, report, dry_run, saturation,
+def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, max_megapixels, report, dry_run, saturation,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic, dpx),
     or SOURCE itself where it is one picture.
@@ -52,7 +55,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from .. import console
     from ..folder import FolderConfig, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
     from ..imageio import STILL_EXTENSIONS
-    from ..files import atomic_write_bytes
+    from ..files import FolderInUse, atomic_write_bytes
 
     if out is not None and source.is_file() and out.suffix.lower() in STILL_EXTENSIONS and not out.is_dir():
         raise click.ClickException(f"--out names a folder (the picture keeps its name in it): --out {out.parent / out.stem}/ "
@@ -60,7 +63,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     out = out or default_output_folder(source)
     try:
         config = FolderConfig(render_size=render_size, batch_size=batch_size, output_format=output_format, overwrite=overwrite,
-                              skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality)
+                              skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality,
+                              max_megapixels=max_megapixels)
         check_output_folder(source, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -88,7 +92,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                                             lambda total: progress.update(bar, total=total))
         except click.ClickException:
             raise
-        except OutputUnwritable as exc:
+        except (OutputUnwritable, FolderInUse) as exc:
             raise click.ClickException(str(exc)) from None
         except Exception as exc:
             if debug:

@@ -12,13 +12,13 @@ backend's results do not depend on how images are batched (onnxruntime on a CPU:
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 from functools import partial
 from pathlib import Path
 
 from ..colorizer import RenderJob, prepare_job
+from ..files import hold_folder
 from ..folder import (
     DecodedFile,
     FileResult,
@@ -26,6 +26,7 @@ from ..folder import (
     FolderConfig,
     FolderReport,
     begin_run,
+    check_output_folder,
     decode_failure,
     decode_file,
     end_run,
@@ -47,13 +48,21 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: Mo
 
     `on_start(ActorPlan, resources)` once connected; `on_file(FileResult)` as each file finishes.
     """
-    from ..weights import read_metadata
-    from ..nets import GeneratorConfig
+    check_output_folder(source, out)
+    lock = hold_folder(out, "archivecolor run")  # as on one machine: a second run on OUT is refused
+    try:
+        return _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start)
+    finally:
+        lock.close()
+
+
+def _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start) -> FolderReport:
+    from ..weights import read_config
 
     source, out = Path(source).resolve(), Path(out).resolve()
     started = time.perf_counter()
     report, record, todo = begin_run(source, out, config, "", on_file, on_total)
-    multiple = GeneratorConfig.from_dict(json.loads(read_metadata(weights)["generator_config"])).size_multiple
+    multiple = read_config(weights).size_multiple
     digest, data = weights_payload(weights)
     sheet: list = []
     if todo:

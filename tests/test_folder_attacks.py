@@ -1,0 +1,104 @@
+"""`folder` against inputs that attack it: odd entries, bombs, long names, two runs on one OUT."""
+
+import json
+import os
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archivecolor.cli import main
+
+from conftest import synthetic_photo, write_rgb
+
+
+def _run(source: Path, out: Path, weights: Path, *extra: str):
+    return CliRunner().invoke(main, ["folder", str(source), "--out", str(out), "--weights", str(weights), *extra])
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width × height (grey, 8-bit) and holds a few bytes of a compressed zero stream."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 4096)) + chunk(b"IEND", b"")
+
+
+def test_links_that_loop_or_lead_nowhere_and_fifos_and_sockets_each_fail_by_name_and_the_run_goes_on(tmp_path, tiny_weights):
+    src = tmp_path / "scans"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_rgb(src / f"photo{i}.png", synthetic_photo(rng, 48))
+    (src / "a.png").symlink_to("b.png")
+    (src / "b.png").symlink_to("a.png")
+    (src / "dangling.png").symlink_to("nowhere.png")
+    (src / "linked.png").symlink_to("photo0.png")  # a link to a picture is that picture
+    os.mkfifo(src / "pipe.png")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.png"))
+    try:
+        result = _run(src, tmp_path / "out", tiny_weights)
+    finally:
+        sock.close()
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "out" / "archivecolor-report.json").read_text())
+    status = {r["source"]: (r["status"], r["reason"]) for r in report["files"]}
+    assert {k for k, v in status.items() if v[0] == "done"} == {"photo0.png", "photo1.png", "photo2.png", "linked.png"}
+    assert "symbolic link loop" in status["a.png"][1] and "symbolic link loop" in status["b.png"][1]
+    assert "link to nothing" in status["dangling.png"][1]
+    assert "FIFO" in status["pipe.png"][1] and "socket" in status["sock.png"][1]
+    for name in ("a.png", "b.png", "dangling.png", "pipe.png", "sock.png"):
+        assert name in result.output  # one line each, naming it
+    assert "Traceback" not in result.output and "RuntimeError" not in result.output
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_and_a_large_archive_scan_is_not(tmp_path, tiny_weights):
+    src = tmp_path / "scans"
+    src.mkdir()
+    (src / "bomb.png").write_bytes(_png_header(30000, 30000))  # 900 MP in a few hundred bytes
+    (src / "archive.png").write_bytes(_png_header(20000, 20000))  # 400 MP: passes the limit (then fails: its data is cut)
+    write_rgb(src / "ok.png", synthetic_photo(np.random.default_rng(1), 48))
+    result = _run(src, tmp_path / "out", tiny_weights)
+    assert result.exit_code == 1
+    report = {r["source"]: r for r in json.loads((tmp_path / "out" / "archivecolor-report.json").read_text())["files"]}
+    assert "900 megapixels, above the limit of 500" in report["bomb.png"]["reason"]
+    assert "megapixels" not in report["archive.png"]["reason"]  # not refused for its size
+    assert report["ok.png"]["status"] == "done"
+    dry = CliRunner().invoke(main, ["folder", str(src), "--out", str(tmp_path / "dry"), "--dry-run", "--max-megapixels", "1000"])
+    assert "above the limit" not in dry.output
+    tight = _run(src, tmp_path / "tight", tiny_weights, "--max-megapixels", "0.001")
+    report = {r["source"]: r for r in json.loads((tmp_path / "tight" / "archivecolor-report.json").read_text())["files"]}
+    assert "above the limit of 0.001" in report["ok.png"]["reason"]
+
+
+def test_a_file_name_of_250_bytes_is_written(tmp_path, tiny_weights):
+    src = tmp_path / "scans"
+    name = "é" * 60 + "x" * (250 - 120 - 4) + ".png"  # 250 bytes in UTF-8, two-byte characters at the front
+    assert len(name.encode()) == 250
+    write_rgb(src / name, synthetic_photo(np.random.default_rng(2), 48))
+    result = _run(src, tmp_path / "out", tiny_weights)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / name).stat().st_size > 0
+    assert not list((tmp_path / "out").glob(".*.part"))
+
+
+def test_a_second_run_on_the_same_output_folder_is_refused_naming_the_first(tmp_path, tiny_weights):
+    from archivecolor.files import hold_folder
+
+    src = tmp_path / "scans"
+    write_rgb(src / "a.png", synthetic_photo(np.random.default_rng(3), 48))
+    out = tmp_path / "out"
+    first = hold_folder(out, "archivecolor run")  # a run in progress (this process stands in for it)
+    (out / ".a.png.abcd1234.part").write_bytes(b"half")  # its temporary, which a second run must not delete
+    result = _run(src, out, tiny_weights)
+    assert result.exit_code == 1
+    assert f"is in use by another archivecolor run (PID {os.getpid()})" in result.output
+    assert (out / ".a.png.abcd1234.part").exists() and not (out / "a.png").exists()
+    first.close()  # the first run ends; its leftovers are cleaned by the next run
+    assert _run(src, out, tiny_weights).exit_code == 0
+    assert (out / "a.png").exists() and not (out / ".a.png.abcd1234.part").exists()
