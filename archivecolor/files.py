@@ -6,6 +6,7 @@ the onnxruntime path need not import a network library to write one.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -24,7 +25,7 @@ def temporary_beside(target: Path):
     """A hidden temporary name beside `target` (same filesystem, so a rename is atomic) with the
     usual file mode, not mkstemp's 0600; removed unless it was renamed into place."""
     target = Path(target)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{_fitting(target.name)}.", suffix=".part")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{fitting_name(target.name)}.", suffix=".part")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -38,13 +39,24 @@ NAME_MAX = 255  # bytes in one file name on the filesystems archives live on (ex
 _TEMPORARY_EXTRA = len(".") + len(".") + 8 + len(".part")  # dot, dot, mkstemp's 8 random characters, .part
 
 
-def _fitting(name: str) -> str:
+def fitting_name(name: str) -> str:
     """`name`, shortened (whole UTF-8 characters) so that its temporary's name fits NAME_MAX bytes."""
     room = NAME_MAX - _TEMPORARY_EXTRA
     data = os.fsencode(name)
     if len(data) <= room:
         return name
     return os.fsdecode(data[:room].decode("utf-8", "ignore").encode("utf-8"))
+
+
+def remove_temporaries_of(target: Path) -> int:
+    """Delete the temporaries a killed run left beside `target` (never finished files); returns how
+    many. Call it only while holding the lock on `target`'s job, or it may take a running job's file."""
+    target = Path(target)
+    removed = 0
+    for stale in target.parent.glob(f".{glob.escape(fitting_name(target.name))}.*.part"):
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

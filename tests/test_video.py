@@ -816,3 +816,43 @@ def test_an_avi_whose_seeks_land_a_frame_early_goes_in_one_pass(colorizer, tmp_p
     with av.open(str(tmp_path / "out.mkv")) as c:
         out = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
     assert max(np.abs(a - b).mean() for a, b in zip(out, source)) < 1  # every frame in its place (neighbours differ by ~3)
+
+
+@pytest.mark.parametrize("kept", [0.5, 0.9])
+def test_an_mp4_cut_short_with_its_index_in_front_fails_and_writes_nothing(tiny_weights, tmp_path, kept):
+    """-movflags +faststart puts the index first, so a copy that stopped still says 75 frames: it
+    decoded to a shorter film, written under the final name and taken for finished by a re-run."""
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-frames:v", "75", "-vf", "hue=s=0", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole))
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * kept)])
+    out = tmp_path / "out" / "cut.mp4"
+    result = CliRunner().invoke(main, ["video", str(cut), "--out", str(out), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1
+    assert "cut short: its index promises 75 frames" in " ".join(result.output.split())
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+
+
+def test_a_killed_one_pass_run_leaves_no_temporary_after_the_next_run(colorizer, test_clip, tmp_path):
+    """A kill leaves .NAME.XXXX.part beside the film; the next run on it removes it (it holds the film's lock)."""
+    out = tmp_path / "out.mp4"
+    stale = tmp_path / f".{out.name}.k1ll3d00.part"
+    stale.write_bytes(b"half a film")
+    colorize_video(test_clip, out, colorizer, VideoConfig(chunk_frames=0))
+    assert out.exists() and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # its lock is gone too
+
+
+def test_a_second_run_writing_the_same_film_is_refused(colorizer, test_clip, tmp_path):
+    from archivecolor.files import FolderInUse, hold_folder
+
+    out = tmp_path / "out.mp4"
+    first = hold_folder(tmp_path, "archivecolor video run writing out.mp4", lock_name=".out.mp4.lock")
+    try:
+        with pytest.raises(FolderInUse, match="in use by another archivecolor video run writing out.mp4"):
+            colorize_video(test_clip, out, colorizer, VideoConfig(chunk_frames=0))
+    finally:
+        first.close()
+    assert not out.exists()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..video.ffmpeg import VideoError, find_ffmpeg
-from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
+from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
                               run_chunk)
 from ..files import temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
@@ -169,6 +169,7 @@ class _FilmActor:
             if row["whole"]:
                 with temporary_beside(out) as tmp:
                     frames = segment.run(tmp, plan.container, with_streams=True)
+                    check_complete(frames, plan.info)  # as on one machine: a film that decodes short fails
                     os.replace(tmp, out)
             else:
                 run_chunk(segment, out, row["first"], row["count"])

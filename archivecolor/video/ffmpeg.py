@@ -387,18 +387,19 @@ def index_copy_command(ffmpeg: str, source: Path, out: Path) -> list[str]:
             "-map", "0:v:0", "-c", "copy", "-f", "matroska", str(out)]
 
 
-def stream_index(path: Path) -> tuple[list[int], Fraction, list[int]]:
-    """The first video stream's frame timestamps in presentation order, their time base, and the
-    presentation-order indices of its keyframes: one demuxing pass, no decoding. Frames an edit
-    list leaves out (which players, and decoding, skip) are not counted."""
-    stamps, keys, time_base = _demux_video(path)
+def stream_index(path: Path) -> tuple[list[int], Fraction, list[int], int]:
+    """The first video stream's frame timestamps in presentation order, their time base, the
+    presentation-order indices of its keyframes, and how many video packets the file holds: one
+    demuxing pass, no decoding. Frames an edit list leaves out (which players, and decoding, skip)
+    are not among the timestamps, but are among the packets, which a cut-short file lacks."""
+    stamps, keys, time_base, packets = _demux_video(path)
     order = {pts: i for i, pts in enumerate(stamps)}
-    return stamps, time_base, sorted(order[pts] for pts in keys)
+    return stamps, time_base, sorted(order[pts] for pts in keys), packets
 
 
 def frame_timestamps(path: Path) -> tuple[list[int], Fraction]:
     """Presentation timestamps of the first video stream's frames, in order, and their time base."""
-    stamps, time_base, _ = stream_index(path)
+    stamps, time_base, _, _ = stream_index(path)
     return stamps, time_base
 
 
@@ -416,19 +417,20 @@ def keyframe_indices(path: Path) -> list[int]:
     return stream_index(path)[2]
 
 
-def _demux_video(path: Path) -> tuple[list[int], set[int], Fraction]:
+def _demux_video(path: Path) -> tuple[list[int], set[int], Fraction, int]:
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stamps, keys = [], set()
+        stamps, keys, packets = [], set(), 0
         for packet in container.demux(stream):
+            packets += packet.size > 0  # the demuxer's flush packet at the end is empty
             if packet.pts is None or packet.is_discard:  # discarded: outside an edit list (a cut made without re-encoding)
                 continue
             stamps.append(packet.pts)
             if packet.is_keyframe:
                 keys.add(packet.pts)
-        return sorted(stamps), keys, Fraction(stream.time_base)
+        return sorted(stamps), keys, Fraction(stream.time_base), packets
 
 
 STDERR_KEPT = 64 * 1024  # bytes of an ffmpeg child's stderr kept for its error line

@@ -27,7 +27,7 @@ from ..colorizer import Colorizer
 from ..render import recombine_into
 from ..sheet import FrameSheet, sheet_path
 from ..imageio import COLORIZED_MARK
-from ..files import atomic_write_bytes, file_sha256, temporary_beside
+from ..files import atomic_write_bytes, file_sha256, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
                      index_copy_command, is_variable_rate, keyframe_indices, probe, start, stderr_of, stream_index)
@@ -130,7 +130,15 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     film = plan_film(source, target, config)
     if on_total is not None:
         on_total(film.info.frames)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = hold_folder(target.parent, f"archivecolor video run writing {target.name}", lock_name=f".{fitting_name(target.name)}.lock")
+    try:
+        remove_temporaries_of(target)  # a killed run's half-written film (a chunked run's are in its work folder)
+        return _colorize_film(source, target, film, colorizer, config, on_frames)
+    finally:
+        lock.close()
+
+
+def _colorize_film(source: Path, target: Path, film: "FilmPlan", colorizer: Colorizer, config: VideoConfig, on_frames) -> VideoResult:
     result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None)
     started = time.perf_counter()
     smoother = TemporalSmoother(config.smoothing)
@@ -168,6 +176,15 @@ def check_complete(frames: int, info: VideoInfo) -> None:
                          "(nothing written)")
 
 
+def check_not_cut_short(packets: int, info: VideoInfo) -> None:
+    """A file whose index (an MP4's moov at the front, say) promises more frames than it holds
+    packets for was cut short, by a copy that stopped or a download that broke: decoding would
+    end early and look like a shorter film, finished. It fails instead, before anything is written."""
+    if info.frames and packets and packets < info.frames - max(2, info.frames // 100):
+        raise VideoError(f"cut short: its index promises {info.frames} frames, the file holds only {packets} "
+                         "(an interrupted copy or download?); nothing written")
+
+
 @dataclass(frozen=True)
 class FilmPlan:
     info: VideoInfo
@@ -187,7 +204,8 @@ def plan_film(source: Path, target: Path, config: VideoConfig) -> FilmPlan:
     if refusal:
         raise VideoError(refusal)
     container = CONTAINER_FORMATS[target.suffix.lower()]
-    stamps, time_base, keys = stream_index(source)  # one demux pass: timestamps and keyframes
+    stamps, time_base, keys, packets = stream_index(source)  # one demux pass: timestamps and keyframes
+    check_not_cut_short(packets, info)
     if stamps and (info.frames is None or len(stamps) < info.frames):
         # Matroska and others state no frame count, and an MP4 cut without re-encoding counts the
         # frames its edit list leaves out: the packets shown tell
@@ -253,7 +271,7 @@ def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chu
                 raise VideoError(f"ffmpeg could not copy the video stream to give it an index: {_last_line(proc.stderr.decode(errors='replace'))}")
             os.replace(tmp, copy)
         atomic_write_bytes(made_from, json.dumps(signature).encode())
-    stamps, _, keys = stream_index(copy)
+    stamps, _, keys, _ = stream_index(copy)
     info = dataclasses.replace(film.info, frames=len(stamps))
     chunks = plan_chunks(copy, info, chunk_frames, keys)
     if len(chunks) <= 1:  # too short after all: one pass from the source itself, which also gives the sound
