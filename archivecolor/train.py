@@ -180,6 +180,15 @@ class RunFolder:
         except FolderInUse as exc:
             raise ValueError(str(exc).replace("choose another output folder", "choose another --out")) from None
 
+    def holds_a_run(self) -> bool:
+        return self.config.exists() or self.checkpoint.exists() or self.log.exists()
+
+    def clear(self) -> None:
+        """Delete a run's files (for --overwrite); anything else in the folder stays."""
+        for path in (self.config, self.scan, self.checkpoint, self.log, self.samples, self.curves, self.generator, self.best,
+                     *self.path.glob("generator-epoch*.safetensors")):
+            path.unlink(missing_ok=True)
+
     def append_log(self, record: dict) -> None:
         with open(self.log, "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -125,3 +125,46 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(colour_folder, tmp
     done = subprocess.run(args + ["--resume"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_the_everyday_commands_come_first_in_help():
+    result = CliRunner().invoke(main, ["--help"], terminal_width=120)
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.startswith("  ") and line.split()]
+    assert listed[:5] == ["folder", "video", "evaluate", "train", "build-engine"]
+
+
+@pytest.mark.parametrize("name", ["folder", "video", "evaluate", "train", "build-engine", "average-weights"])
+def test_every_command_takes_dash_o_for_out(name):
+    command = main.commands[name]
+    out = next(p for p in command.params if "--out" in p.opts)
+    assert "-o" in out.opts
+
+
+@pytest.mark.parametrize("name, headings", [
+    ("folder", ["Input and output:", "Look:", "Model and speed:", "Cluster:", "Examples:"]),
+    ("video", ["Input and output:", "Look:", "Model and speed:", "Cluster:", "Examples:"]),
+    ("train", ["Run:", "Network:", "Recipe:", "Speed:", "Examples:"]),
+])
+def test_help_groups_the_options_and_ends_with_examples(name, headings):
+    result = CliRunner().invoke(main, [name, "--help"], terminal_width=120)
+    positions = [result.output.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert f"$ archivecolor {name} " in result.output
+    assert "H100" not in result.output  # help says what an option does, not how it was measured
+
+
+def test_train_on_a_folder_that_holds_a_run_is_refused_without_resume_or_overwrite(colour_folder, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", str(colour_folder), "--out", str(run), "--epochs", "1", "--crop", "32", "--width", "4", "--depth", "4",
+            "--d-width", "4", "--workers", "0", "--no-progress", "--max-val", "2"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert f"model: {run / 'generator.safetensors'}; colour with `--weights {run / 'generator.safetensors'}`" in first.output
+    log = (run / "log.jsonl").read_text()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2 and "holds a run: --resume to continue it, --overwrite to start over" in again.output
+    assert (run / "log.jsonl").read_text() == log  # never appended to
+    (run / "notes.txt").write_text("mine")
+    over = CliRunner().invoke(main, args + ["--overwrite"])
+    assert over.exit_code == 0, over.output
+    assert (run / "log.jsonl").read_text().count('"kind": "epoch"') == 1 and (run / "notes.txt").read_text() == "mine"

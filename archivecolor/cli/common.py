@@ -6,6 +6,55 @@ from pathlib import Path
 
 import click
 
+# Option headings in every command's --help, in this order; an option named in none of them goes
+# under "Other options". A heading a command has no option for is left out.
+OPTION_SECTIONS = (
+    ("Input and output", ("out", "run_dir", "output_format", "overwrite", "report", "dry_run", "resume", "format", "video_clips",
+                          "max_frames", "limit", "max_megapixels", "skip_color", "quality", "codec", "crf", "preset", "preview",
+                          "preview_fps", "sheet", "engine_out")),
+    ("Look", ("saturation", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
+    ("Model and speed", ("weights", "backend", "device", "precision", "batch_size", "engine", "jobs", "chunk_frames", "threads",
+                         "workers")),
+    ("Cluster", ("cluster", "cluster_actors", "actor_cpus", "actor_gpus")),
+)
+
+
+class GroupedCommand(click.Command):
+    """A command whose --help puts its options under headings and ends with examples.
+
+    `examples`: (command line, what it does) pairs; `sections`: headings of its own, which come
+    before OPTION_SECTIONS (train has its recipe options).
+    """
+
+    def __init__(self, *args, examples=(), sections=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+        self.sections = tuple(sections) + OPTION_SECTIONS
+
+    def format_options(self, ctx, formatter):
+        records = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+        records = {name: record for name, record in records.items() if record is not None}
+        placed = set()
+        for title, names in self.sections:
+            rows = [records[name] for name in names if name in records and name not in placed]
+            placed.update(name for name in names if name in records)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        rest = [record for name, record in records.items() if name not in placed]
+        if rest:
+            with formatter.section("Other options"):
+                formatter.write_dl(rest)
+
+    def format_epilog(self, ctx, formatter):
+        if self.examples:
+            with formatter.section("Examples"):
+                for line, what in self.examples:
+                    formatter.write_text(f"{what}:")
+                    with formatter.indentation():
+                        formatter.write_text(f"$ {line}")
+        super().format_epilog(ctx, formatter)
+
 
 def runtime_options(command):
     """Options every inference command shares: which weights, which backend, where."""
@@ -19,8 +68,7 @@ def runtime_options(command):
                      help="torch backend precision. auto: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AVX-512 BF16/AMX (elsewhere emulated and slower: it warns)."),
         click.option("--render-size", type=click.IntRange(32), default=256, show_default=True,
                      help="Short side (pixels) the network sees. Colour is predicted at this size and upsampled onto the original full-resolution luminance."),
-        click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per network call. On a GPU, 32 at render size 256 was fastest on an H100; "
-                     "keep it to 8 at 512 (larger calls ran at a third of the speed there)."),
+        click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per network call. On a GPU raise it (32 at render size 256); at 512 keep it near 8 (see docs/performance.md)"),
         click.option("--engine", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="TensorRT engine file (default: the one `archivecolor build-engine` wrote to engines/ for these weights, this GPU and TensorRT)."),
         click.option("--debug", is_flag=True, help="Show full tracebacks."),

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import click
 
+from .common import GroupedCommand
 
-@click.command("build-engine")
+
+@click.command("build-engine", cls=GroupedCommand, examples=(
+    ("archivecolor build-engine", "ONNX of the default model (and, with TensorRT, an FP16 engine for this GPU)"),
+), short_help="Export the model to ONNX and build a TensorRT FP16 engine for this GPU.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Generator weights (.safetensors). Default: the model shipped inside archivecolor.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("engines"), show_default=True,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("engines"), show_default=True,
               help="Folder for the ONNX files, the engine, its JSON sidecar and the timing cache.")
 @click.option("--render-size", type=click.IntRange(32), default=256, show_default=True, help="Render size the engine is tuned for (its optimal shape).")
 @click.option("--opt-batch", type=click.IntRange(1), default=8, show_default=True, help="Batch size the engine is tuned for.")

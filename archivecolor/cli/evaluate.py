@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
-from .common import open_colorizer, runtime_options
+from .common import GroupedCommand, open_colorizer, runtime_options
 
 
-@click.command()
+@click.command(cls=GroupedCommand, examples=(
+    ("archivecolor evaluate my_colour_photos/", "How well the model colours photos like yours (figures and a sheet)"),
+    ("archivecolor evaluate clips/ --video", "The same on colour film clips, with flicker figures"),
+), short_help="Score the model on colour photos or clips (desaturated, then compared with the truth).")
 @click.argument("images_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for evaluation.json, report.html and sheet.jpg.")
 @click.option("--video", "video_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A colour clip to desaturate and colorize: temporal figures (CDC, static Δab) per-frame vs smoothed vs the truth. Repeatable.")

@@ -6,13 +6,17 @@ from pathlib import Path
 
 import click
 
-from .common import (cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
-@click.command()
+@click.command(cls=GroupedCommand, examples=(
+    ("archivecolor folder scans/ --sheet", "Colour a folder (into scans-colorized/) with a before/after sheet to look at first"),
+    ("archivecolor folder box1/ -o box1-colour --format tiff", "16-bit TIFF masters into a folder of your choice"),
+    ("archivecolor folder scans/ --dry-run", "Say what a run would do, without loading the model or writing anything"),
+), short_help="Colorize a folder of scans or photos (or one picture) into a mirrored folder.")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder; the input tree is mirrored there. Default: SOURCE-colorized beside SOURCE (never inside it); "
                    "for a single picture, its folder's: scans/a.jpg -> scans-colorized/a.jpg.")
 @click.option("--format", "output_format", type=click.Choice(["jpeg", "png", "tiff", "webp", "bmp", "jp2", "dpx"]), default=None,
@@ -24,9 +28,7 @@ from .common import (cluster_config, cluster_options, cluster_weights, model_spe
 @click.option("--ab-upsampling", type=click.Choice(["bilinear", "guided"]), default="bilinear", show_default=True,
               help="How predicted colour is brought to full resolution. guided: edge-aware, follows the luminance edges (against colour bleeding).")
 @click.option("--sheet", is_flag=True, help="Also write a before/after sheet of the first images (before-after.jpg in the output folder).")
-@click.option("--jobs", type=click.IntRange(1), default=2, show_default=True, help="Decode threads and encode threads (each). With the model on a GPU these bound the run "
-              "(on an H100 the default colorized 94 small photos/s while the network alone ran at over 2,000/s): "
-              "raise it towards the CPU count.")
+@click.option("--jobs", type=click.IntRange(1), default=2, show_default=True, help="Decode threads and encode threads (each). With the model on a GPU these set the pace: raise it towards the CPU count.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG / WebP quality.")
 @click.option("--max-megapixels", type=click.FloatRange(0, min_open=True), default=500.0, show_default=True,
               help="Refuse pictures larger than this (all pages, read from the header before decoding): a 20000 × 20000 "

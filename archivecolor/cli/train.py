@@ -6,12 +6,26 @@ from pathlib import Path
 
 import click
 
+from .common import GroupedCommand
 
-@click.command()
+
+@click.command(cls=GroupedCommand, sections=(
+    ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
+             "init_generator", "keep_epochs")),
+    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "width", "depth", "d_width", "upsample", "norm", "dropout")),
+    ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
+                "val_fraction", "max_val", "seed")),
+    ("Speed", ("workers", "device", "bf16", "threads", "log_every", "no_progress")),
+), examples=(
+    ("archivecolor train photos/ -o ~/runs/a --encoder efficientnet-lite0 --hint-batches 0.3 --time-limit 120 --decay-minutes 40",
+     "Two hours from an ImageNet encoder, with colour hints (the default model's recipe: train/default-cpu.md)"),
+    ("archivecolor train photos/ -o ~/runs/a --resume --time-limit 240", "Continue that run for two more hours"),
+), short_help="Train a generator on a folder of colour photos (resumable, sized in time or epochs).")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("-o", "--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder: checkpoint, log.jsonl, samples.png, curves.png and the exported generator land here. "
                    "Default: runs/DATA_DIR-NAME-YYYYmmdd-HHMMSS.")
+@click.option("--overwrite", is_flag=True, help="Start over in an --out that holds a run (its checkpoint, log, sheets and generators are deleted).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (its saved settings are used; --epochs may extend it).")
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Training epochs (the design's 100–200).")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Images per step (the design's 1–4).")
@@ -56,7 +70,7 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same data order and initialisation.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU (about 1.8× faster on CPUs with AVX-512 BF16/AMX; slower elsewhere, where it is emulated: it warns). CUDA uses fp16 autocast automatically.")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU: faster on CPUs with AVX-512 BF16/AMX, slower elsewhere, where it is emulated (it warns). CUDA uses fp16 autocast automatically.")
 @click.option("--log-every", type=click.IntRange(1), default=20, show_default=True, help="Steps between loss lines in log.jsonl.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: all cores).")
 @click.option("--init-weights", "init_generator", default=None, metavar="FILE|default",
@@ -65,7 +79,7 @@ import click
 @click.option("--keep-epochs", is_flag=True, help="Also keep generator-epochNNN.safetensors for every epoch, to pick one by held-out metrics "
                                                   "or to average the last few (`archivecolor average-weights`).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
-def train(data_dir, run_dir, resume, no_progress, **options):
+def train(data_dir, run_dir, resume, overwrite, no_progress, **options):
     """Train the cGAN on a folder tree of colour images (jpg/png/webp/tiff/bmp/jp2, recursive).
 
     Near-grey images are skipped and counted; unreadable ones are reported and skipped.
@@ -76,7 +90,7 @@ def train(data_dir, run_dir, resume, no_progress, **options):
     import signal
     import time
 
-    from ..train import TrainConfig, train as run_training
+    from ..train import RunFolder, TrainConfig, train as run_training
 
     if run_dir is None:
         if resume:
@@ -86,19 +100,26 @@ def train(data_dir, run_dir, resume, no_progress, **options):
     if options["decay_minutes"] and options["time_limit_minutes"] is None and not resume:
         raise click.UsageError("--decay-minutes counts back from the end of --time-limit: give both")
     config = TrainConfig(**options)
+    if not resume and RunFolder(run_dir).holds_a_run():
+        if not overwrite:
+            raise click.UsageError(f"{run_dir} holds a run: --resume to continue it, --overwrite to start over")
+        RunFolder(run_dir).clear()
     try:
         result = run_training(data_dir, run_dir, config, resume=resume, show_progress=not no_progress)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if result.failure:
         raise click.ClickException(result.failure)
+    model = Path(run_dir) / "generator.safetensors"
+    if model.exists():
+        click.echo(f"model: {model}; colour with `--weights {model}`", err=True)
     if result.interrupted:
         raise SystemExit(128 + int(result.stop_signal or signal.SIGINT))
 
 
-@click.command("average-weights")
+@click.command("average-weights", short_help="Average several epochs' weights of one run into one generator.")
 @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The averaged generator (.safetensors) to write.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The averaged generator (.safetensors) to write.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (never one of the inputs).")
 def average_weights(weights, out, overwrite):
     """Average the generator weights of several epochs of one run into one file.

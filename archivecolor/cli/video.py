@@ -6,13 +6,17 @@ from pathlib import Path
 
 import click
 
-from .common import (cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
-@click.command()
+@click.command(cls=GroupedCommand, examples=(
+    ("archivecolor video reel.mp4", "Colour a film (into reel-colorized.mp4), sound and timecode kept"),
+    ("archivecolor video reels/ --sheet", "Every film in a folder, each with a contact sheet of its frames"),
+    ("archivecolor video scan_0001/ --codec prores_ks -o reel1.mov", "A reel of numbered DPX/TIFF frames"),
+), short_help="Colorize films, or reels of numbered frames, keeping sound and timing.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Output file (one input) or folder (several; a folder's tree is mirrored). Default: NAME-colorized.EXT beside "
                    "each input (NAME-colorized.EXT.mkv where EXT cannot hold the codec: .dv, .vob, WebM with x264…).")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
