@@ -49,6 +49,14 @@ SHEET_NAME = "before-after.jpg"
 STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
+class FolderStopped(Exception):
+    """Ctrl-C (or SIGINT) stopped the run: the files finished are kept, the partial report written."""
+
+    def __init__(self, report: "FolderReport", total: int):
+        super().__init__(f"stopped: {report.count('done') + report.count('skipped')} of {total} done; run the same command to resume")
+        self.report, self.total = report, total
+
+
 class OutputUnwritable(Exception):
     """The output folder takes no more files (disk full, quota, read-only): the run stops, resumable."""
 
@@ -236,6 +244,7 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
     report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
     out = Path(out)
     todo: deque[FileTask] = deque(pending)
+    total_files = len(report.results) + len(todo)
 
     sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
     window = max(2 * config.batch_size, 2 * config.jobs)  # decoded files held at most
@@ -285,35 +294,49 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
             waiting = []
             drain_writes(2 * config.jobs)
 
-        while todo or decoding:
-            # Submit decodes while the window has room and the pixels held stay within budget;
-            # a single file larger than the budget still goes through, alone.
-            while todo and len(decoding) < window:
-                if todo[0].pixels is None:
-                    todo[0].pixels = _header(todo[0].source)[0]
-                if in_flight and sum(in_flight.values()) + todo[0].pixels > PIXELS_IN_FLIGHT:
-                    break
-                task = todo.popleft()
-                in_flight[task.rel] = task.pixels
-                decoding.append((task, decoders.submit(decode_file, task, colorizer.prepare, config)))
-            if not decoding:  # the budget is full of files waiting for the network or the writers
-                run_network(force=True)
-                drain_writes(0)
-                in_flight.clear()
-                continue
-            task, future = decoding.popleft()
-            try:
-                item = future.result()
-            except Exception as exc:  # this file fails; the run goes on (Ctrl-C is no Exception: it stops)
-                in_flight.pop(task.rel, None)
-                record(FileResult(task.rel, "failed", decode_failure(exc)))
-                continue
-            if item is None:
-                in_flight.pop(task.rel, None)
-                record(FileResult(task.rel, "skipped", "already in colour (--skip-color)"))
-                continue
-            waiting.append(item)
-            run_network(force=False)
+        try:
+            while todo or decoding:
+                # Submit decodes while the window has room and the pixels held stay within budget;
+                # a single file larger than the budget still goes through, alone.
+                while todo and len(decoding) < window:
+                    if todo[0].pixels is None:
+                        todo[0].pixels = _header(todo[0].source)[0]
+                    if in_flight and sum(in_flight.values()) + todo[0].pixels > PIXELS_IN_FLIGHT:
+                        break
+                    task = todo.popleft()
+                    in_flight[task.rel] = task.pixels
+                    decoding.append((task, decoders.submit(decode_file, task, colorizer.prepare, config)))
+                if not decoding:  # the budget is full of files waiting for the network or the writers
+                    run_network(force=True)
+                    drain_writes(0)
+                    in_flight.clear()
+                    continue
+                task, future = decoding.popleft()
+                try:
+                    item = future.result()
+                except Exception as exc:  # this file fails; the run goes on (Ctrl-C is no Exception: it stops)
+                    in_flight.pop(task.rel, None)
+                    record(FileResult(task.rel, "failed", decode_failure(exc)))
+                    continue
+                if item is None:
+                    in_flight.pop(task.rel, None)
+                    record(FileResult(task.rel, "skipped", "already in colour (--skip-color)"))
+                    continue
+                waiting.append(item)
+                run_network(force=False)
+        except KeyboardInterrupt:
+            # stop within a second or two: nothing new starts, what runs finishes (atomically), the report says how far it got
+            for _, future in (*decoding, *writing):
+                future.cancel()
+            decoders.shutdown(wait=False, cancel_futures=True)
+            encoders.shutdown(wait=False, cancel_futures=True)
+            for task, future in writing:  # written before the key: counted as done
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    report.images += future.result()
+                    record(FileResult(task.rel, "done", output=_rel(task.target, out)))
+            report.seconds = time.perf_counter() - started
+            atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
+            raise FolderStopped(report, total_files) from None
         run_network(force=True)
         drain_writes(0)
 

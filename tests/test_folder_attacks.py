@@ -102,3 +102,56 @@ def test_a_second_run_on_the_same_output_folder_is_refused_naming_the_first(tmp_
     first.close()  # the first run ends; its leftovers are cleaned by the next run
     assert _run(src, out, tiny_weights).exit_code == 0
     assert (out / "a.png").exists() and not (out / ".a.png.abcd1234.part").exists()
+
+
+def test_a_folder_without_pictures_says_what_is_there_and_creates_nothing(tmp_path, tiny_weights, monkeypatch):
+    import archivecolor.cli.common as common
+
+    src = tmp_path / "box"
+    src.mkdir()
+    (src / "reel.mp4").write_bytes(b"\x00" * 64)
+    (src / "notes.pdf").write_bytes(b"%PDF")
+    monkeypatch.setattr(common, "open_colorizer", lambda *a, **k: pytest.fail("a model was loaded"))
+    result = CliRunner().invoke(main, ["folder", str(src), "--weights", str(tiny_weights)])
+    assert result.exit_code == 1
+    assert f"no pictures found in {src} (1 × .mp4, 1 × .pdf): for films, use `archivecolor video {src}`" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box"]  # no box-colorized/
+
+
+def test_ctrl_c_stops_within_seconds_says_how_far_it_got_and_a_rerun_resumes(tmp_path, tiny_weights):
+    """SIGINT as a terminal's Ctrl-C sends it (to the whole process group): exit 130, the partial
+    report written, the files done kept whole, and the same command finishes the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "scans"
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        write_rgb(src / f"p{i:02d}.png", synthetic_photo(rng, 256))
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "archivecolor", "folder", str(src), "--out", str(out), "--weights", str(tiny_weights),
+            "--batch-size", "1", "--jobs", "1", "--render-size", "256"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("p*.png"))) < 2:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before the signal")
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    stopped_in = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert stopped_in < 10
+    line = " ".join(err.split())
+    assert "stopped: " in line and " of 60 done; run the same command to resume" in line and "Aborted" not in line
+    done = int(line.split("stopped: ")[1].split(" of ")[0])
+    report = json.loads((out / "archivecolor-report.json").read_text())
+    assert report["summary"]["done"] == done
+    assert len(list(out.glob("p*.png"))) >= done and done < 60
+    assert not list(out.glob(".*.part"))
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.glob("p*.png"))) == 60

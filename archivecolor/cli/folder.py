@@ -55,7 +55,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from rich.table import Table
 
     from .. import console
-    from ..folder import FolderConfig, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
+    from ..folder import FolderConfig, FolderStopped, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
     from ..imageio import STILL_EXTENSIONS
     from ..files import FolderInUse, atomic_write_bytes
 
@@ -74,7 +74,12 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         if _say_folder_plan(source, out, config):
             raise SystemExit(1)
         return
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation) if cluster is None else None
+    if source.is_dir() and (nothing := _no_pictures(source)):
+        raise click.ClickException(nothing)  # before any folder is made or model loaded
+    try:
+        colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation) if cluster is None else None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
     progress = console.make_progress("files/s")
     with progress:
         bar = progress.add_task("colorizing", total=None)
@@ -96,6 +101,14 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
             raise
         except (OutputUnwritable, FolderInUse) as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:  # before the first file started
+            progress.stop()
+            console.stderr.print("stopped before any file was done; run the same command to start again", markup=False)
+            raise SystemExit(130) from None
+        except FolderStopped as stopped:
+            progress.stop()
+            console.stderr.print(f"{stopped}; the report so far: {out / 'archivecolor-report.json'}", markup=False)
+            raise SystemExit(130) from None
         except Exception as exc:
             if debug:
                 raise
@@ -113,6 +126,28 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if result.failed:
         console.stderr.print(f"{result.failed} file(s) failed; see {out / 'archivecolor-report.json'}", markup=False)
         raise SystemExit(1)
+
+
+def _no_pictures(source: Path) -> str | None:
+    """'no pictures found in DIR …' with what is there instead, or None when there are pictures."""
+    from ..imageio import STILL_EXTENSIONS
+    from ..listing import archive_files
+    from ..video.pipeline import VIDEO_EXTENSIONS
+
+    listing = archive_files(source, STILL_EXTENSIONS)
+    if listing.files or listing.unusable:
+        return None
+    message = f"no pictures found in {source}"
+    films = sum(n for suffix, n in listing.others.items() if suffix in VIDEO_EXTENSIONS)
+    if listing.others:
+        message += f" ({listing.others_line('images').removeprefix('not images archivecolor reads, left as they are: ')})"
+    elif listing.hidden:
+        message += f" (only {listing.hidden} hidden or system file(s), which are left out)"
+    else:
+        message += " (the folder is empty)"
+    if films:
+        message += f": for films, use `archivecolor video {source}`"
+    return message
 
 
 def _say_folder_plan(source, out, config) -> int:
