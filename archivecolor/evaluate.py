@@ -31,6 +31,22 @@ SHEET_HEIGHT = 200  # pixels per picture in sheet.jpg
 SHEET_ROWS = 8  # photos in sheet.jpg (the first ones, in name order)
 SHEET_GAP, SHEET_HEADER, SHEET_CAPTION = 8, 26, 24  # pixels: between panels, column titles, a row's figures
 FIGURES = ("psnr", "ssim", "ciede2000", "colourfulness")
+# which way each figure is better; colourfulness is best near the truth's, not at its largest
+BETTER = {"psnr": "↑", "ssim": "↑", "ciede2000": "↓", "colourfulness": "≈ truth"}
+
+
+def verdict(summary: dict) -> str:
+    """In words: did the model beat leaving the pictures grey, on PSNR and on CIEDE2000?"""
+    model, grey = summary["model"], summary["grey"]
+    psnr, delta_e = model["psnr"] > grey["psnr"], model["ciede2000"] < grey["ciede2000"]
+    if psnr and delta_e:
+        return (f"the model beat leaving them grey on both PSNR ({model['psnr']:.2f} against {grey['psnr']:.2f} dB) and "
+                f"CIEDE2000 ({model['ciede2000']:.2f} against {grey['ciede2000']:.2f}), at colourfulness "
+                f"{model['colourfulness']:.1f} (truth {summary['truth_colourfulness']:.1f})")
+    if not psnr and not delta_e:
+        return "the model did NOT beat leaving them grey: worse on PSNR and on CIEDE2000"
+    better, worse = ("PSNR", "CIEDE2000") if psnr else ("CIEDE2000", "PSNR")
+    return f"the model beat leaving them grey on {better} only, not on {worse}"
 
 
 @dataclass

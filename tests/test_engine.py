@@ -90,6 +90,7 @@ def test_without_tensorrt_build_engine_writes_onnx_and_says_what_is_missing(tiny
     assert result.exit_code == 0, result.output
     assert len(list(tmp_path.glob("*.onnx"))) == 2
     assert "engine not built" in result.output and "TensorRT" in result.output
+    assert "optional: `--backend auto` already runs onnxruntime on a CPU" in " ".join(result.output.split())
     with pytest.raises(EngineError, match="TensorRT is not installed"):
         build_engine(next(tmp_path.glob("*.onnx")), tmp_path / "x.engine", EngineProfile())
     # the exported file runs in the onnx backend

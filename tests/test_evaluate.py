@@ -33,6 +33,8 @@ def test_evaluate_reports_model_beside_grey_baseline(colour_folder, tiny_weights
     assert cli.exit_code == 0, cli.output
     data = json.loads((out / "evaluation.json").read_text())
     assert set(data["summary"]["model"]) == {"psnr", "ssim", "ciede2000", "colourfulness"}
+    assert "psnr ↑" in cli.output and "ciede2000 ↓" in cli.output  # which way is better
+    assert "the model beat leaving them grey" in cli.output or "did NOT beat leaving them grey" in cli.output
     page = (out / "report.html").read_text()
     assert page.count("<figure>") == 16 and "grey baseline" in page
     study = (out / "study.html").read_text()
@@ -84,3 +86,15 @@ def _check_sheet(path, colour_folder):
             panel = sheet[top + 2 : top + SHEET_HEIGHT - 2, left + 2 : left + panel_w - 2]
             chroma[name].append(np.hypot(*srgb_to_lab(panel)[..., 1:].transpose(2, 0, 1)).mean())
     assert max(chroma["grey"]) < 1.5 < 4 < np.mean(chroma["original"]), chroma
+
+
+def test_the_verdict_says_in_words_whether_the_model_beat_grey():
+    from archivecolor.evaluate import verdict
+
+    def summary(psnr, delta_e):
+        return {"model": {"psnr": psnr, "ciede2000": delta_e, "colourfulness": 30.0},
+                "grey": {"psnr": 23.0, "ciede2000": 11.0, "colourfulness": 0.0}, "truth_colourfulness": 35.0}
+
+    assert verdict(summary(24.0, 9.0)).startswith("the model beat leaving them grey on both PSNR (24.00 against 23.00 dB)")
+    assert verdict(summary(22.0, 12.0)) == "the model did NOT beat leaving them grey: worse on PSNR and on CIEDE2000"
+    assert verdict(summary(24.0, 12.0)) == "the model beat leaving them grey on PSNR only, not on CIEDE2000"

@@ -74,6 +74,7 @@ def test_folder_mirrors_the_tree_and_keeps_every_kind(archive, tiny_weights, tmp
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert expected <= written
     assert {"archivecolor-report.json", "before-after.jpg"} <= written
+    assert f"before/after sheet: {out / 'before-after.jpg'}" in " ".join(result.output.split())
 
     deep = read_stills(out / "negatives" / "deep16.png")[0]
     assert deep.pixels.dtype == np.uint16 and deep.pixels.shape == (80, 120, 3)

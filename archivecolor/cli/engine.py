@@ -53,7 +53,9 @@ def build_engine_command(weights, out, render_size, opt_batch, max_batch, max_as
     version, gpu = tensorrt_version(), gpu_identity()
     if version is None or gpu is None:
         missing = "TensorRT (pip install \"archivecolor[tensorrt]\")" if version is None else "a CUDA GPU"
-        console.warn(f"engine not built: it needs {missing}. The ONNX files above run with --backend onnx.")
+        console.warn(f"engine not built: it needs {missing}. The ONNX files above are optional: `--backend auto` already "
+                     "runs onnxruntime on a CPU (exporting the model itself). A TensorRT engine would add FP16 inference "
+                     "compiled for one NVIDIA GPU, the fastest way to colour there.")
         return
     config = __import__("json").loads(meta["generator_config"])
     multiple = 2 ** int(config["depth"])

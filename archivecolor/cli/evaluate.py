@@ -41,7 +41,7 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
 
     from .. import console
     from ..data import find_images
-    from ..evaluate import FIGURES, evaluate_folder, html_report, sheet_jpeg, study_page
+    from ..evaluate import BETTER, FIGURES, evaluate_folder, verdict, html_report, sheet_jpeg, study_page
     from ..files import atomic_write_bytes
 
     if images_dir is None and not video_clips:
@@ -100,11 +100,12 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
     table.add_column("model", justify="right")
     table.add_column("grey baseline", justify="right")
     for figure in FIGURES:
-        table.add_row(figure, f"{summary['model'][figure]:.3f}", f"{summary['grey'][figure]:.3f}")
+        table.add_row(f"{figure} {BETTER[figure]}", f"{summary['model'][figure]:.3f}", f"{summary['grey'][figure]:.3f}")
     if result.fid:
         table.add_row("FID", f"{result.fid['model']:.2f}", f"{result.fid['grey']:.2f}")
     table.add_row("colourfulness of the truth", f"{summary['truth_colourfulness']:.3f}", "")
     console.stderr.print(table)
+    console.info(verdict(summary))
     atomic_write_bytes(out / "evaluation.json", result.to_json().encode())
     atomic_write_bytes(out / "report.html", html_report(result, thumbnails, f"archivecolor evaluation: {images_dir}").encode())
     written = [out / "evaluation.json", out / "report.html"]

@@ -55,7 +55,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from rich.table import Table
 
     from .. import console
-    from ..folder import FolderConfig, FolderStopped, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
+    from ..folder import SHEET_NAME, FolderConfig, FolderStopped, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
     from ..imageio import STILL_EXTENSIONS
     from ..files import FolderInUse, atomic_write_bytes
 
@@ -120,6 +120,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                   f"{result.seconds:.1f}", f"{result.images_per_s:.2f}")
     console.stderr.print(table)
     say_left_out(result.left_out, result.others)
+    if sheet and (out / SHEET_NAME).exists():
+        console.info(f"before/after sheet: {out / SHEET_NAME}")
     _hint_film_reels(source, (r.source for r in result.results))
     if report is not None:
         atomic_write_bytes(report, result.to_json().encode())
