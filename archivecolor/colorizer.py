@@ -22,6 +22,16 @@ class RenderJob:
     L_render: np.ndarray  # (rh, rw) L* at render size
     l_net: np.ndarray  # (1, ph, pw) network input
     ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
+    hints: np.ndarray | None = field(default=None)  # (3, ph, pw) colour hints (hints.hint_planes), or None
+    hint_count: int = 0  # how many hints coloured it (the report says so)
+
+    def add_hints(self, hints: list) -> None:
+        """Place an archivist's hints (hints.Hint, in the full picture's pixels) for the network."""
+        from .hints import hint_planes
+
+        if hints:
+            g = self.geometry
+            self.hints, self.hint_count = hint_planes(hints, g.full_hw, g.render_hw, g.padded_hw), len(hints)
 
 
 def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> RenderJob:
@@ -52,8 +62,17 @@ class Colorizer:
         for group in buckets.values():
             for start in range(0, len(group), batch_size):
                 batch = group[start : start + batch_size]
-                ab_net = self.backend.run(np.stack([job.l_net for job in batch]))  # (N, 2, ph, pw)
+                ab_net = self.backend.run(np.stack([job.l_net for job in batch]), self._hints(batch))  # (N, 2, ph, pw)
                 if self.chroma_gain != 1.0:
                     ab_net = ab_net * np.float32(self.chroma_gain)
                 for job, ab in zip(batch, ab_net):
                     job.ab = ab_from_network(ab, job.geometry)
+
+    def _hints(self, batch: list[RenderJob]) -> np.ndarray | None:
+        """The batch's hint planes (zeros for the pictures without), or None when none has hints."""
+        if all(job.hints is None for job in batch):
+            return None
+        if not getattr(self.backend, "hint_channels", 0):
+            raise ValueError("this model was not trained with colour hints: colour without --hints, or with a model that takes them")
+        empty = np.zeros((3, *batch[0].geometry.padded_hw), np.float32)
+        return np.stack([empty if job.hints is None else job.hints for job in batch])

@@ -12,6 +12,7 @@ import html
 import io
 import json
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +22,12 @@ import torch
 
 from .colorizer import Colorizer
 from .data import find_images, read_rgb
+from .hints import truth_hints
 from .lab import lab_to_srgb, srgb_to_lab
 from .metrics import ciede2000, colourfulness, psnr, ssim
 from .render import recombine_into
 
+HINT_SEED = 0  # --hints-from-truth: the same points for the same photo on every run and every model
 THUMB_HEIGHT = 128  # pixels, in the HTML report
 STUDY_HEIGHT = 320  # pixels, in the forced-choice study page
 SHEET_HEIGHT = 200  # pixels per picture in sheet.jpg
@@ -66,6 +69,7 @@ class Evaluation:
     seconds: float = 0.0
     fid: dict | None = None  # {"model": …, "grey": …} when Inception weights were given
     chroma_gain: float = 1.0  # the model's a/b was scaled by this before scoring (evaluate --chroma-gain)
+    with_hints: dict = field(default_factory=dict)  # N -> summary with N hints from the truth (evaluate --hints-from-truth)
 
     def mean(self, which: str, figure: str) -> float:
         values = [getattr(s, which)[figure] for s in self.images]
@@ -83,7 +87,7 @@ class Evaluation:
     def to_json(self) -> str:
         return json.dumps(
             {"backend": self.backend, "render_size": self.render_size, "chroma_gain": self.chroma_gain, "seconds": round(self.seconds, 2), "summary": self.summary(),
-             "failed": self.failed, "per_image": [s.__dict__ for s in self.images]},
+             "with_hints_from_truth": {str(n): s for n, s in self.with_hints.items()}, "failed": self.failed, "per_image": [s.__dict__ for s in self.images]},
             indent=1,
         )
 
@@ -102,13 +106,15 @@ def score(prediction: np.ndarray, truth: np.ndarray) -> dict:
 
 def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8, limit: int | None = None,
                     thumbnails: list | None = None, on_image=None, study_pairs: list | None = None,
-                    fid_images: dict | None = None, sheet_rows: list | None = None) -> Evaluation:
+                    fid_images: dict | None = None, sheet_rows: list | None = None, hints_from_truth: int = 0) -> Evaluation:
     """Score every colour photo below `images_dir`.
 
     Optionally collects (name, grey, model, truth) thumbnails for the report,
     (name, model, truth) larger images for the forced-choice study page, 299² copies
     of the model, grey and truth images for FID (fid_images: {"model": [], "grey": [], "truth": []}),
     and (grey, model, truth) RGB arrays of the first SHEET_ROWS photos for `sheet_jpeg`.
+    `hints_from_truth` N > 0 gives each photo N colour hints at random points (seeded by its name),
+    taken from its true colours: what the model does with an archivist's hints.
     """
     evaluation = Evaluation(colorizer.backend.name, colorizer.render_size, chroma_gain=colorizer.chroma_gain)
     started = time.perf_counter()
@@ -124,8 +130,12 @@ def evaluate_folder(images_dir: Path, colorizer: Colorizer, batch_size: int = 8,
                 continue
             if rgb.dtype == np.uint16:
                 rgb = (rgb // 257).astype(np.uint8)
-            L = srgb_to_lab(rgb)[..., 0]  # the desaturated input: luminance only
-            chunk.append((name, rgb, L, colorizer.prepare(L)))
+            lab = srgb_to_lab(rgb)
+            L = lab[..., 0]  # the desaturated input: luminance only
+            job = colorizer.prepare(L)
+            if hints_from_truth:
+                job.add_hints(truth_hints(lab[..., 1:], hints_from_truth, np.random.default_rng([HINT_SEED, zlib.crc32(name.encode())])))
+            chunk.append((name, rgb, L, job))
         colorizer.predict([job for *_, job in chunk], batch_size)
         for name, truth, L, job in chunk:
             prediction = np.empty_like(truth)

@@ -17,7 +17,7 @@ from .files import atomic_write_bytes, file_sha256
 from .weights import load_generator
 
 ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
-INPUT_NAME, OUTPUT_NAME = "l", "ab"
+INPUT_NAME, HINTS_NAME, OUTPUT_NAME = "l", "hints", "ab"
 
 
 class _HalfInside(__import__("torch").nn.Module):
@@ -31,14 +31,15 @@ class _HalfInside(__import__("torch").nn.Module):
         super().__init__()
         self.generator = generator.half()
 
-    def forward(self, l_net):
-        return self.generator(l_net.half()).float()
+    def forward(self, l_net, hints=None):
+        return self.generator(l_net.half(), None if hints is None else hints.half()).float()
 
 
-def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = False) -> dict:
+def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = False, hints: bool = False) -> dict:
     """Export `weights` to `out` (atomically) and return the metadata written into it.
 
-    half=True writes fp16 weights and arithmetic with fp32 input and output.
+    half=True writes fp16 weights and arithmetic with fp32 input and output. hints=True (a model
+    trained with hints) adds a second input, "hints" (N, 3, H, W); without it hints are zeros inside.
     """
     import onnx
     import torch
@@ -46,7 +47,11 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
     generator = load_generator(weights).eval()
     config = generator.config
     module = _HalfInside(generator).eval() if half else generator
-    probe = torch.zeros(1, 1, config.size_multiple * 2, config.size_multiple * 2)
+    if hints and not config.hint_channels:
+        raise ValueError(f"{weights}: this model was not trained with colour hints")
+    side = config.size_multiple * 2
+    probe = (torch.zeros(1, 1, side, side),) + ((torch.zeros(1, config.hint_channels, side, side),) if hints else ())
+    names = [INPUT_NAME] + ([HINTS_NAME] if hints else [])
     buf = io.BytesIO()
     # The TorchScript exporter: stable for this plain conv net and needs no onnxscript; its
     # deprecation notice is not for users of archivecolor.
@@ -54,9 +59,9 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on constant folding, not for users
         torch.onnx.export(
-            module, (probe,), buf, dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
+            module, probe, buf, dynamo=False, opset_version=opset,
+            input_names=names, output_names=[OUTPUT_NAME],
+            dynamic_axes={name: {0: "batch", 2: "height", 3: "width"} for name in names + [OUTPUT_NAME]},
         )
     model = onnx.load_from_string(buf.getvalue())
     meta = {
@@ -66,6 +71,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
         "ab_scale": str(AB_SCALE),
         "weights_sha256": file_sha256(weights),
         "precision": "fp16" if half else "fp32",
+        "inputs": ",".join(names),
     }
     for key, value in meta.items():
         entry = model.metadata_props.add()
@@ -114,19 +120,22 @@ def cache_dir() -> Path:
     return Path(base) / "archivecolor" / "onnx"
 
 
-def onnx_for(source: Path) -> tuple[Path, dict]:
-    """An ONNX file for `source`: itself if it is one, else an export cached by the weights' hash."""
+def onnx_for(source: Path, hints: bool = False) -> tuple[Path, dict]:
+    """An ONNX file for `source`: itself if it is one, else an export cached by the weights' hash
+    (with `hints`, the export that takes them as a second input)."""
     source = Path(source)
     if source.suffix == ".onnx":
+        if hints:
+            raise ValueError(f"{source}: colour hints need the .safetensors weights (an .onnx file takes L alone)")
         return source, read_onnx_metadata(source)
-    name = f"{file_sha256(source)[:16]}.onnx"
+    name = f"{file_sha256(source)[:16]}{'-hints' if hints else ''}.onnx"
     cached = cache_dir() / name
     if cached.exists():
         return cached, read_onnx_metadata(cached)
     try:
-        return cached, export_onnx(source, cached)
+        return cached, export_onnx(source, cached, hints=hints)
     except OSError:  # a read-only home: export next to the other temporary files instead
         import tempfile
 
         fallback = Path(tempfile.gettempdir()) / "archivecolor-onnx" / name
-        return fallback, export_onnx(source, fallback)
+        return fallback, export_onnx(source, fallback, hints=hints)

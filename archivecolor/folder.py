@@ -38,6 +38,7 @@ from . import dpx, heif
 from .listing import Listing, archive_files
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
 from .files import atomic_write_bytes, hold_folder
+from .hints import HINTS_SUFFIX, HintsError, read_hints
 from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
@@ -95,6 +96,7 @@ class FolderConfig:
     # pictures above this (all pages, from the header, before any pixel is decoded) are refused: a
     # 24 MP scan and a 20000 × 20000 archive TIFF (400 MP) pass, a 30000 × 30000 decompression bomb does not
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    hints_dir: Path | None = None  # HINTS_DIR/REL.hints.json holds the colour hints of SOURCE/REL (the first page's)
 
     def __post_init__(self):
         if self.output_format is not None and self.output_format not in OUTPUT_FORMATS:
@@ -109,6 +111,7 @@ class FileResult:
     status: str  # "done", "skipped" or "failed"
     reason: str = ""
     output: str | None = None  # relative to the output folder
+    hints: int = 0  # colour hints that coloured it (folder --hints): a hinted output is never taken for an automatic one
 
 
 @dataclass
@@ -150,6 +153,8 @@ class FileTask:
     target: Path
     fmt: str
     pixels: int | None = None  # from the header, read when the task comes up for decoding
+    hints: int = 0  # colour hints placed on it
+    hint_error: str | None = None  # why its hints file could not be used (it is coloured without, and counted failed)
 
 
 @dataclass
@@ -260,7 +265,7 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
                 in_flight.pop(task.rel, None)
                 try:
                     report.images += future.result()
-                    record(FileResult(task.rel, "done", output=_rel(task.target, out)))
+                    record(finished(task, out))
                 except BadInput as exc:
                     record(FileResult(task.rel, "failed", str(exc)))
                 except Exception as exc:  # an encoder or disk error: this file fails, the run goes on…
@@ -333,7 +338,7 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
             for task, future in writing:  # written before the key: counted as done
                 if future.done() and not future.cancelled() and future.exception() is None:
                     report.images += future.result()
-                    record(FileResult(task.rel, "done", output=_rel(task.target, out)))
+                    record(finished(task, out))
             report.seconds = time.perf_counter() - started
             atomic_write_bytes(out / REPORT_NAME, report.to_json().encode())
             raise FolderStopped(report, total_files) from None
@@ -402,7 +407,8 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
     if on_total is not None:
         on_total(len(tasks) + len(listing.unusable))
     settled, todo = triage(tasks, out, config.overwrite)
-    for result in unusable_results(listing, source) + settled:
+    orphans = orphan_hints(config.hints_dir, tasks) if config.hints_dir is not None else []
+    for result in unusable_results(listing, source) + orphans + settled:
         record(result)
     return report, record, todo
 
@@ -483,7 +489,47 @@ def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | 
     if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
         return None
     luminance = [full_luminance(s.pixels, s.metadata.icc) for s in stills]
-    return DecodedFile(task, stills, luminance, [prepare(L) for L in luminance])
+    jobs = [prepare(L) for L in luminance]
+    if config.hints_dir is not None:
+        place_hints(task, jobs[0], config.hints_dir)
+    return DecodedFile(task, stills, luminance, jobs)
+
+
+def hints_file(hints_dir: Path, rel: str) -> Path:
+    """Where the hints of SOURCE/rel live: HINTS_DIR/sub/plate-12.hints.json for sub/plate-12.tif."""
+    rel_path = Path(rel)
+    return Path(hints_dir) / rel_path.parent / (rel_path.stem + HINTS_SUFFIX)
+
+
+def place_hints(task: FileTask, job: RenderJob, hints_dir: Path) -> None:
+    """Read the picture's hints file, if it has one, onto its render job; a bad file is noted on the
+    task (the picture is coloured without hints and counted failed) rather than stop anything."""
+    path = hints_file(hints_dir, task.rel)
+    if not path.is_file():
+        return
+    height, width = job.geometry.full_hw
+    try:
+        hints = read_hints(path, size=(width, height))
+    except HintsError as exc:
+        task.hint_error = f"hints: {exc}"
+        return
+    job.add_hints(hints)
+    task.hints = len(hints)
+
+
+def finished(task: FileTask, out: Path) -> FileResult:
+    """A written file's result: done, or failed where its hints could not be used (it was coloured without them)."""
+    if task.hint_error:
+        return FileResult(task.rel, "failed", f"{task.hint_error}; coloured without its hints", _rel(task.target, out))
+    return FileResult(task.rel, "done", output=_rel(task.target, out), hints=task.hints)
+
+
+def orphan_hints(hints_dir: Path, tasks: list[FileTask]) -> list[FileResult]:
+    """A failed result for each hints file that belongs to no picture being coloured (a typo, a moved scan)."""
+    wanted = {hints_file(hints_dir, t.rel).resolve() for t in tasks}
+    return [FileResult(f"{path}", "failed", "a hints file with no picture beside it (HINTS_DIR mirrors SOURCE: "
+                       f"{path.relative_to(hints_dir).as_posix().removesuffix(HINTS_SUFFIX)}.* not found)")
+            for path in sorted(Path(hints_dir).rglob("*" + HINTS_SUFFIX)) if path.resolve() not in wanted]
 
 
 def write_file(item: DecodedFile, config: FolderConfig) -> int:

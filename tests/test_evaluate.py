@@ -98,3 +98,36 @@ def test_the_verdict_says_in_words_whether_the_model_beat_grey():
     assert verdict(summary(24.0, 9.0)).startswith("the model beat leaving them grey on both PSNR (24.00 against 23.00 dB)")
     assert verdict(summary(22.0, 12.0)) == "the model did NOT beat leaving them grey: worse on PSNR and on CIEDE2000"
     assert verdict(summary(24.0, 12.0)) == "the model beat leaving them grey on PSNR only, not on CIEDE2000"
+
+
+def test_hints_from_truth_are_scored_beside_the_automatic_colour(colour_folder, tmp_path):
+    """A model that copies its hints (and ignores L) must score better with hints than without."""
+    import torch
+
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+    from archivecolor.weights import save_generator
+
+    torch.manual_seed(0)
+    generator = UNetGenerator(GeneratorConfig(width=4, depth=3, dropout=0.0, hint_channels=3)).eval()
+    weights = tmp_path / "hinted.safetensors"
+    save_generator(weights, generator)
+    out = tmp_path / "eval"
+    cli = CliRunner().invoke(main, ["evaluate", str(colour_folder), "--weights", str(weights), "--out", str(out), "--render-size", "32",
+                                    "--backend", "onnx", "--hints-from-truth", "3", "--hints-from-truth", "40"])
+    assert cli.exit_code == 0, cli.output
+    assert "with 3 hints" in cli.output and "with 40 hints" in cli.output
+    data = json.loads((out / "evaluation.json").read_text())
+    assert set(data["with_hints_from_truth"]) == {"3", "40"}
+    # a random network's response to hints is not zero: the hinted figures differ from the automatic ones
+    assert data["with_hints_from_truth"]["40"]["model"]["ciede2000"] != data["summary"]["model"]["ciede2000"]
+
+
+def test_hints_from_truth_sit_on_the_truth_and_follow_the_seed():
+    from archivecolor.hints import truth_hints
+
+    ab = np.random.default_rng(0).uniform(-50, 50, (20, 30, 2)).astype(np.float32)
+    hints = truth_hints(ab, 5, np.random.default_rng(1))
+    assert len(hints) == 5
+    for h in hints:
+        assert (h.a, h.b) == (float(ab[int(h.y), int(h.x), 0]), float(ab[int(h.y), int(h.x), 1]))
+    assert hints == truth_hints(ab, 5, np.random.default_rng(1))

@@ -24,9 +24,10 @@ class BackendError(Exception):
 class Backend(Protocol):
     name: str  # what runs, e.g. "torch cuda:0 fp16", "onnxruntime CPUExecutionProvider"
     size_multiple: int  # H and W of an input must be multiples of this
+    hint_channels: int  # 3 where the model takes colour hints (hints.hint_planes), else 0
 
-    def run(self, l_net: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) float32 L in [-1, 1] -> (N, 2, H, W) float32 ab in [-1, 1]."""
+    def run(self, l_net: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """(N, 1, H, W) float32 L in [-1, 1] (and (N, 3, H, W) hints) -> (N, 2, H, W) float32 ab in [-1, 1]."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,33 @@ class OnnxBackend:
         self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.size_multiple = int(meta["size_multiple"])
+        self.hint_channels = int(json.loads(meta["generator_config"]).get("hint_channels", 0))
+        self._source, self._options, self._providers, self._hint_session = Path(source), options, providers, None
         self.name = f"onnxruntime {self.session.get_providers()[0]}"
         self.pixels_per_call = CPU_PIXELS_PER_CALL if self.session.get_providers()[0] == "CPUExecutionProvider" else None
 
-    def run(self, l_net: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) L in, (N, 2, H, W) ab out; on a CPU in calls of at most pixels_per_call."""
-        l_net = np.ascontiguousarray(l_net, dtype=np.float32)
+    def run(self, l_net: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """(N, 1, H, W) L (and (N, 3, H, W) hints) in, (N, 2, H, W) ab out; on a CPU in calls of at
+        most pixels_per_call. Hints run on a second export that takes them, made when first needed."""
+        inputs = {self.input_name: np.ascontiguousarray(l_net, dtype=np.float32)}
+        session = self.session
+        if hints is not None:
+            session = self._hints_session()
+            inputs["hints"] = np.ascontiguousarray(hints, dtype=np.float32)
         n, _, h, w = l_net.shape
         step = n if self.pixels_per_call is None else max(1, self.pixels_per_call // (h * w))
         if step >= n:
-            return self.session.run(None, {self.input_name: l_net})[0]
-        return np.concatenate([self.session.run(None, {self.input_name: l_net[i : i + step]})[0] for i in range(0, n, step)])
+            return session.run(None, inputs)[0]
+        return np.concatenate([session.run(None, {k: v[i : i + step] for k, v in inputs.items()})[0] for i in range(0, n, step)])
+
+    def _hints_session(self):
+        import onnxruntime as ort
+
+        from ..export import onnx_for
+
+        if self._hint_session is None:
+            if not self.hint_channels:
+                raise BackendError("this model was not trained with colour hints")
+            path, _ = onnx_for(self._source, hints=True)
+            self._hint_session = ort.InferenceSession(str(path), sess_options=self._options, providers=self._providers)
+        return self._hint_session

@@ -52,7 +52,11 @@ class TensorRTBackend:
         self.stream = torch.cuda.Stream()
         self.name = f"tensorrt {trt.__version__} fp16 ({gpu[0]})"
 
-    def run(self, l_net: np.ndarray) -> np.ndarray:
+    hint_channels = 0  # an engine is built from the L-only export: colour hints need the torch or onnx backend
+
+    def run(self, l_net: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        if hints is not None:
+            raise BackendError("colour hints run on the torch or onnx backend, not on a TensorRT engine (built for L alone)")
         torch = self._torch
         results = []
         for start in range(0, len(l_net), self.profile.max_batch):

@@ -32,6 +32,7 @@ class TorchBackend:
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         model = load_generator(weights, device=self.device)
         self.size_multiple = model.config.size_multiple
+        self.hint_channels = model.config.hint_channels  # 3: the model takes colour hints beside L
         self.channels_last = self.device.type == "cuda" or precision == "bf16"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -41,15 +42,18 @@ class TorchBackend:
         self.name = f"torch {self.device} {precision}"
 
     @torch.inference_mode()
-    def run(self, l_net: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(l_net, dtype=np.float32)).to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    def run(self, l_net: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        x = self._tensor(l_net)
+        h = None if hints is None else self._tensor(hints)
         if self.precision == "fp16":
-            ab = self.model(x.half())
+            ab = self.model(x.half(), None if h is None else h.half())
         elif self.precision == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                ab = self.model(x)
+                ab = self.model(x, h)
         else:
-            ab = self.model(x)
+            ab = self.model(x, h)
         return ab.float().contiguous().cpu().numpy()
+
+    def _tensor(self, array: np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x

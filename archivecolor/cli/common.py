@@ -12,7 +12,7 @@ OPTION_SECTIONS = (
     ("Input and output", ("out", "run_dir", "output_format", "overwrite", "report", "dry_run", "resume", "format", "video_clips",
                           "max_frames", "limit", "max_megapixels", "skip_color", "quality", "codec", "crf", "preset", "preview",
                           "preview_fps", "sheet", "engine_out")),
-    ("Look", ("saturation", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
+    ("Look", ("saturation", "hints_dir", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
     ("Model and speed", ("weights", "backend", "device", "precision", "batch_size", "engine", "jobs", "chunk_frames", "threads",
                          "workers")),
     ("Cluster", ("cluster", "cluster_actors", "actor_cpus", "actor_gpus")),

@@ -24,12 +24,15 @@ from .common import GroupedCommand, open_colorizer, runtime_options
               help="Also report FID (model and grey baseline against the originals), with pytorch-fid's Inception weights file "
                    "(pt_inception-2015-12-05-6726825d.pth); it cannot be downloaded at run time.")
 @click.option("--study", is_flag=True, help="Also write study.html: a two-alternative forced-choice page (which looks more real?) that saves answers as JSON locally.")
+@click.option("--hints-from-truth", type=click.IntRange(1, 1000), multiple=True, metavar="N",
+              help="Also score the photos with N colour hints each, at random points (the same on every run) taken from "
+                   "their true colours: what the model makes of an archivist's hints. Repeat for several N.")
 @click.option("--chroma-gain", type=click.FloatRange(0, 4), default=1.0, show_default=True,
               help="Scale the model's a/b by this before scoring. PSNR and CIEDE2000 reward muted colour, so compare two models "
                    "at equal colourfulness: give the more colourful one a gain below 1. Evaluation only; on top of any gain "
                    "the weights carry (train/ship.py --chroma-gain).")
 @runtime_options
-def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, chroma_gain, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, chroma_gain, hints_from_truth, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR (or clips, with --video), colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
@@ -95,12 +98,22 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
         result.fid = {"model": frechet_distance(features(inception, fid_images["model"]), truth),
                       "grey": frechet_distance(features(inception, fid_images["grey"]), truth)}
     summary = result.summary()
+    hinted = {}
+    for count in hints_from_truth:
+        with console.make_progress("images/s") as progress:
+            bar = progress.add_task(f"with {count} hints", total=total)
+            hinted[count] = evaluate_folder(images_dir, colorizer, batch_size, limit, on_image=lambda: progress.advance(bar),
+                                            hints_from_truth=count).summary()
+    result.with_hints = hinted
     table = Table(title=f"{summary['images']} images from {images_dir}", show_edge=False)
     table.add_column("figure")
     table.add_column("model", justify="right")
+    for count in hinted:
+        table.add_column(f"with {count} hint{'s' if count > 1 else ''}", justify="right")
     table.add_column("grey baseline", justify="right")
     for figure in FIGURES:
-        table.add_row(f"{figure} {BETTER[figure]}", f"{summary['model'][figure]:.3f}", f"{summary['grey'][figure]:.3f}")
+        table.add_row(f"{figure} {BETTER[figure]}", f"{summary['model'][figure]:.3f}",
+                      *(f"{h['model'][figure]:.3f}" for h in hinted.values()), f"{summary['grey'][figure]:.3f}")
     if result.fid:
         table.add_row("FID", f"{result.fid['model']:.2f}", f"{result.fid['grey']:.2f}")
     table.add_row("colourfulness of the truth", f"{summary['truth_colourfulness']:.3f}", "")

@@ -30,6 +30,10 @@ from .common import (GroupedCommand, cluster_config, cluster_options, cluster_we
 @click.option("--sheet", is_flag=True, help="Also write a before/after sheet of the first images (before-after.jpg in the output folder).")
 @click.option("--jobs", type=click.IntRange(1), default=2, show_default=True, help="Decode threads and encode threads (each). With the model on a GPU these set the pace: raise it towards the CPU count.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG / WebP quality.")
+@click.option("--hints", "hints_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Colour hints: HINTS_DIR mirrors SOURCE, and HINTS_DIR/sub/plate-12.hints.json says what colour things "
+                   "were in SOURCE/sub/plate-12.tif ({\"points\": [{\"x\": 812, \"y\": 430, \"color\": \"#2f4f8f\"}]}, "
+                   "pixels as the picture is shown). Pictures without a file are coloured automatically.")
 @click.option("--max-megapixels", type=click.FloatRange(0, min_open=True), default=500.0, show_default=True,
               help="Refuse pictures larger than this (all pages, read from the header before decoding): a 20000 × 20000 "
                    "archive scan passes, a decompression bomb does not.")
@@ -42,7 +46,7 @@ from .common import (GroupedCommand, cluster_config, cluster_options, cluster_we
 @saturation_option
 @runtime_options
 @cluster_options
-def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, max_megapixels, report, dry_run, saturation,
+def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, hints_dir, max_megapixels, report, dry_run, saturation,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic, dpx),
     or SOURCE itself where it is one picture.
@@ -66,7 +70,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     try:
         config = FolderConfig(render_size=render_size, batch_size=batch_size, output_format=output_format, overwrite=overwrite,
                               skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality,
-                              max_megapixels=max_megapixels)
+                              max_megapixels=max_megapixels, hints_dir=hints_dir)
         check_output_folder(source, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -80,6 +84,12 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation) if cluster is None else None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    if hints_dir is not None:
+        if cluster is not None:
+            raise click.UsageError("--hints runs on one machine for now, not with --cluster")
+        if not getattr(colorizer.backend, "hint_channels", 0):
+            raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
+                                       "a TensorRT engine does not: use --backend onnx or torch with --hints)")
     progress = console.make_progress("files/s")
     with progress:
         bar = progress.add_task("colorizing", total=None)
