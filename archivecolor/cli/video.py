@@ -24,8 +24,10 @@ from .common import (GroupedCommand, cluster_config, cluster_options, cluster_we
               help="Temporal a/b smoothing against flicker: ema (moving average), flow (motion-compensated, slower), none.")
 @click.option("--smoothing-strength", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
               help="Weight of the past frames in the smoothing (0 = none; higher is steadier).")
-@click.option("--cut-threshold", type=click.FloatRange(0, 2), default=0.5, show_default=True,
-              help="Scene-cut sensitivity: L1 distance between consecutive luminance histograms that resets smoothing.")
+@click.option("--cut-threshold", type=click.FloatRange(0, 2), default=0.3, show_default=True,
+              help="How different two frames' pictures must be for a scene cut, where smoothing starts afresh: 0 is the same "
+                   "layout of light and dark, about 1 unrelated pictures (brightness alone, a flash or a fade, does not count). "
+                   "Lower finds cuts between similar shots; a cut must also stand out from the shot's own motion.")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality for libx264/libx265 (lower is better).")
 @click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")

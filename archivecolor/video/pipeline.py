@@ -63,6 +63,7 @@ class VideoResult:
     frames: int = 0
     seconds: float = 0.0
     scene_cuts: int = 0
+    cut_frames: list = field(default_factory=list)  # frame numbers where a new shot begins (found in this run)
     resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
     variable_rate: bool = False  # the source's own frame timestamps were kept
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
@@ -163,6 +164,7 @@ def _colorize_film(source: Path, target: Path, film: "FilmPlan", colorizer: Colo
         result.sheet = str(sheet_path(target))
     result.seconds = time.perf_counter() - started
     result.scene_cuts = smoother.cuts
+    result.cut_frames = sorted(smoother.cut_frames)
     result.temporal = {name: meter.result() for name, meter in meters.items()}
     return result
 
@@ -394,6 +396,7 @@ def run_chunk(segment: "Segment", chunk: Path, first: int, count: int) -> None:
     on the frames just before it, so colour runs on across the join as in one pass."""
     segment.smoother.reset()
     warmup = min(first, segment.config.smoothing.settle_frames())
+    segment.smoother.frame = first - warmup  # cut frames are numbered in the whole film
     with temporary_beside(chunk) as tmp:
         got = segment.run(tmp, "matroska", with_streams=False, first_frame=first, frame_count=count, warmup_frames=warmup)
         if got != count:

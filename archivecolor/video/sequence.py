@@ -282,6 +282,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
         result.sheet = str(sheet_path(out))
     result.seconds = time.perf_counter() - started
     result.scene_cuts = smoother.cuts
+    result.cut_frames = sorted(smoother.cut_frames)
     result.temporal = {name: meter.result() for name, meter in meters.items()} if result.frames > 1 else {}
     return result
 

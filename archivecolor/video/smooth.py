@@ -1,7 +1,7 @@
 """Temporal a/b smoothing at render size: pure array code, one frame at a time.
 
 Only a/b are smoothed (L stays the source's). The state resets at scene cuts, detected from
-L alone (so black-and-white footage works). After blending, each frame's mean chroma is
+L alone (so black-and-white footage works; see cuts.py). After blending, each frame's mean chroma is
 brought back to the (equally smoothed) mean chroma of the raw predictions, so averaging
 disagreeing hues cannot win by desaturating.
 `flow` warps the previous a/b along the optical flow (OpenCV Farnebäck) before blending, and
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .temporal import uniform_histogram
+from .cuts import CutDetector
 
 SMOOTHING_MODES = ("none", "ema", "flow")
-CUT_HIST_BINS = 32  # L* histogram bins for scene-cut detection
 SETTLED_WEIGHT = 0.01  # the smoothing has settled once frames older than this hold less weight
 MAX_SETTLE_FRAMES = 120  # frames of priming at most, however strong the smoothing
 
@@ -28,7 +27,9 @@ MAX_SETTLE_FRAMES = 120  # frames of priming at most, however strong the smoothi
 class SmoothingConfig:
     mode: str = "ema"  # "none", "ema" (exponential moving average) or "flow" (motion-compensated)
     strength: float = 0.7  # weight of the past in [0, 1): higher is steadier, slower to follow real change
-    cut_threshold: float = 0.5  # L1 distance (0–2) between consecutive L* histograms that marks a scene cut
+    # the change of picture (0–2: 1 − correlation of the frames' 16 × 16 luminance layouts; unrelated
+    # pictures score about 1) a scene cut must pass, besides 4 × the shot's recent motion (cuts.py)
+    cut_threshold: float = 0.3
     occlusion_threshold: float = 6.0  # L* units: warped previous frame differing more is not trusted (flow)
 
     def __post_init__(self):
@@ -45,15 +46,6 @@ class SmoothingConfig:
         return min(MAX_SETTLE_FRAMES, math.ceil(math.log(SETTLED_WEIGHT) / math.log(self.strength)))
 
 
-def luminance_histogram(L: np.ndarray) -> np.ndarray:
-    return uniform_histogram(L, CUT_HIST_BINS, 0.0, 100.0).astype(np.float64) / max(1, L.size)
-
-
-def is_scene_cut(prev_hist: np.ndarray, hist: np.ndarray, threshold: float) -> bool:
-    """A cut changes the whole brightness distribution; motion within a shot mostly does not."""
-    return float(np.abs(prev_hist - hist).sum()) > threshold
-
-
 def mean_chroma(ab: np.ndarray) -> float:
     return float(np.hypot(ab[..., 0], ab[..., 1]).mean())
 
@@ -64,22 +56,27 @@ class TemporalSmoother:
     def __init__(self, config: SmoothingConfig = SmoothingConfig()):
         self.config = config
         self.cuts = 0
+        self.cut_frames: list[int] = []  # frame numbers (counted from the first frame fed) where a new shot began
+        self.frame = 0
+        self.detector = CutDetector(config.cut_threshold)
         self.reset()
 
     def reset(self) -> None:
         self.prev_L = None
-        self.prev_hist = None
         self.prev_ab = None
         self.target_chroma = 0.0
+        self.detector.reset()
 
     def __call__(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """L: (h, w) L* at render size; ab: (h, w, 2) predicted a*, b*. Returns the smoothed ab."""
+        self.frame += 1
         if self.config.mode == "none" or self.config.strength == 0:
             return ab
-        hist = luminance_histogram(L)
+        cut = self.detector(L)
         fresh = self.prev_ab is None or self.prev_ab.shape != ab.shape
-        if not fresh and is_scene_cut(self.prev_hist, hist, self.config.cut_threshold):
+        if not fresh and cut:
             self.cuts += 1
+            self.cut_frames.append(self.frame - 1)
             fresh = True
         if fresh:
             out = ab
@@ -95,15 +92,15 @@ class TemporalSmoother:
             now = mean_chroma(out)
             if now > 1e-3:
                 out = out * min(self.target_chroma / now, 2.0)  # keep the predictions' colourfulness
-        self.prev_L, self.prev_hist, self.prev_ab = L, hist, out.astype(np.float32)
+        self.prev_L, self.prev_ab = L, out.astype(np.float32)
         return self.prev_ab
 
     def prime(self, L: np.ndarray, ab: np.ndarray) -> None:
         """Carry the state through a frame that is not written now (before a chunk, or done in an
         earlier run): its scene cut was counted where it was written."""
-        cuts = self.cuts
+        cuts, cut_frames = self.cuts, list(self.cut_frames)
         self(L, ab)
-        self.cuts = cuts
+        self.cuts, self.cut_frames = cuts, cut_frames
 
     def _warp_previous(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Previous a/b moved to where its pixels are now, and where that can be trusted."""
