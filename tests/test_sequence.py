@@ -111,10 +111,12 @@ def test_a_folder_of_reels_colours_each_and_a_rerun_leaves_its_outputs_alone(tmp
     scan_frames(scans / "reel2", count=5, name="r2_{:05d}.tif")
     args = ["video", str(scans), "--weights", str(tiny_weights), "--render-size", "64"]
     assert CliRunner().invoke(main, args).exit_code == 0
-    assert len(list((scans / "reel1-colorized").iterdir())) == 4 and len(list((scans / "reel2-colorized").iterdir())) == 5
+    # beside the folder given, never inside it (a later run on scans/ must not meet its own outputs)
+    out = tmp_path / "scans-colorized"
+    assert len(list((out / "reel1").iterdir())) == 4 and len(list((out / "reel2").iterdir())) == 5
+    assert sorted(p.name for p in scans.iterdir()) == ["reel1", "reel2"]
     again = CliRunner().invoke(main, args + ["--dry-run"])
     assert "4 already done" in again.output and "5 already done" in again.output
-    assert "reel1-colorized:" not in again.output  # its outputs are not taken for a third reel
 
 
 def test_a_full_disk_stops_a_sequence_and_a_rerun_finishes_it(tmp_path, colorizer, monkeypatch):
@@ -227,3 +229,23 @@ def test_a_preview_that_cannot_be_made_is_one_line_and_the_frames_stay(tmp_path,
     assert "error: " in result.output and "reel1-colorized-preview.mp4" in result.output
     assert not (tmp_path / "reel1-colorized-preview.mp4").exists() and not list(tmp_path.glob(".*.part"))
     assert len(list((tmp_path / "reel1-colorized").iterdir())) == 3
+
+
+def test_numbered_photos_are_no_reel_for_video_and_a_single_still_points_to_folder(tmp_path, tiny_weights):
+    """A box of photos numbered 01-08 (a camera's or a scanner's batch names) is not a film: `video`
+    says to use `folder`, plans nothing, and writes nothing inside the folder it was given."""
+    import cv2
+
+    scans = tmp_path / "scans"
+    for box in ("box1", "box2"):
+        for i in range(1, 9):
+            (scans / box).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(scans / box / f"kodim{i:02d}.png"), np.full((32, 48), 40 * (i % 5), np.uint8))
+    dry = CliRunner().invoke(main, ["video", str(scans), "--dry-run", "--weights", str(tiny_weights)])
+    assert dry.exit_code == 1
+    line = " ".join(dry.output.split())
+    assert "8 numbered pictures, not a film scanner's reel" in line and f"`archivecolor folder {scans / 'box1'}`" in line
+    one = CliRunner().invoke(main, ["video", str(scans / "box1" / "kodim04.png"), "--weights", str(tiny_weights)])
+    assert one.exit_code == 1 and "not a film: colorize it with `archivecolor folder`" in " ".join(one.output.split())
+    assert "one frame of" not in one.output
+    assert sorted(p.name for p in scans.iterdir()) == ["box1", "box2"]

@@ -80,7 +80,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
     sequences = []  # folders of numbered frames (a film scanner's image sequence)
     skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
-    frames_named = 0  # single frames of a reel named as films: refused with the reel's command
+    frames_named = 0  # single frames of a reel named as films, or numbered photos that are no reel: refused, pointing on
+    given_folders = []  # the folder named for each reel (a folder of reels: outputs go beside it)
     for item in inputs:
         if not item.is_dir() and (reel := reel_of(item)):
             console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
@@ -92,9 +93,17 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             names.append(Path(item.name))
             continue
         listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
-        if not listing.files and (found := find_sequences(item)):
-            sequences += found
-            continue
+        if not listing.files:
+            reels, not_reels = find_sequences(item)
+            for numbered in not_reels:
+                console.error_line(numbered.folder, f"{len(numbered.frames)} numbered pictures, not a film scanner's reel "
+                                   "(DPX, or frames numbered with 5+ digits): colour them with "
+                                   f"`archivecolor folder {numbered.folder}`")
+                frames_named += 1
+            if reels or not_reels:
+                sequences += reels
+                given_folders += [item] * len(reels)
+                continue
         skipped.hidden += listing.hidden
         skipped.others += listing.others
         for film in listing.files:
@@ -114,7 +123,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if sequences and cluster is not None:
         raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
     try:
-        sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1) for sequence in sequences]
+        sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1, given)
+                            for sequence, given in zip(sequences, given_folders)]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:

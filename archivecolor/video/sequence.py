@@ -79,18 +79,19 @@ def find_sequence(folder: Path) -> FrameSequence | None:
     return FrameSequence(Path(folder), [p for _, p in best], pictures - len(best), gaps)
 
 
-def find_sequences(folder: Path) -> list[FrameSequence]:
-    """The sequence in `folder`, else those in its subfolders (a folder of reels: scans/reel1/,
-    scans/reel2/ …), leaving out hidden and system folders and this tool's NAME-colorized ones."""
+def find_sequences(folder: Path) -> tuple[list[FrameSequence], list[FrameSequence]]:
+    """The film reel in `folder`, else those in its subfolders (a folder of reels: scans/reel1/,
+    scans/reel2/ …), leaving out hidden and system folders and this tool's NAME-colorized ones;
+    and, apart, the numbered pictures found that are no film reel (looks_like_film_frames: a box
+    of photos numbered 1-8 is a job for `folder`: is_reel)."""
     folder = Path(folder)
-    if sequence := find_sequence(folder):
-        return [sequence]
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
-        ours = sub.name.endswith("-colorized") and sub.with_name(sub.name.removesuffix("-colorized")).is_dir()
-        if not ours and not is_hidden_or_system(Path(sub.name)) and (sequence := find_sequence(sub)):
-            found.append(sequence)
-    return found
+    candidates = [sequence] if (sequence := find_sequence(folder)) else []
+    if not candidates:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+            ours = sub.name.endswith("-colorized") and sub.with_name(sub.name.removesuffix("-colorized")).is_dir()
+            if not ours and not is_hidden_or_system(Path(sub.name)) and (sequence := find_sequence(sub)):
+                candidates.append(sequence)
+    return [s for s in candidates if is_reel(s)], [s for s in candidates if not is_reel(s)]
 
 
 FILM_FRAME_DIGITS = 6  # film scanners number frames with 6-8 digits; cameras with 4 (IMG_0001)
@@ -104,6 +105,17 @@ def looks_like_film_frames(sequence: FrameSequence) -> bool:
     digits = len(FRAME_NUMBER.match(first.stem).group(2))
     long_run = len(sequence.frames) >= FILM_FRAMES_AT_LEAST and digits >= FILM_FRAME_DIGITS
     return first.suffix.lower() == ".dpx" or long_run
+
+
+REEL_DIGITS = 5  # `video` takes numbered frames as a reel from this many digits (scanners and editors: 5-8; cameras and box scans: 1-4)
+
+
+def is_reel(sequence: FrameSequence) -> bool:
+    """Whether `video` takes these numbered pictures for a film reel: DPX, or frame numbers of
+    REEL_DIGITS or more digits, whatever their count (a short test strip is a reel too). A box of
+    photos numbered 01-08 is not: `folder` colours those, and `video` says so."""
+    first = sequence.frames[0]
+    return first.suffix.lower() == ".dpx" or len(FRAME_NUMBER.match(first.stem).group(2)) >= REEL_DIGITS
 
 
 def film_reels(folders) -> list[FrameSequence]:
@@ -126,19 +138,25 @@ def reel_of(path: Path) -> FrameSequence | None:
     if still_format(path) is None:
         return None
     reel = find_sequence(path.parent)
-    return reel if reel is not None and path in reel.frames else None
+    return reel if reel is not None and path in reel.frames and is_reel(reel) else None
 
 
-def sequence_output(sequence: FrameSequence, out: Path | None, one_input: bool, one_sequence: bool) -> Path:
+def sequence_output(sequence: FrameSequence, out: Path | None, one_input: bool, one_sequence: bool,
+                    given: Path | None = None) -> Path:
     """A reel's output folder: --out itself for the one reel of one input, --out/NAME among
-    several, else NAME-colorized beside it. Raises ValueError for one inside the frames' folder."""
+    several, else NAME-colorized beside it; for the reels found in a folder `given` (a folder of
+    reels), GIVEN-colorized/NAME beside that folder, never inside it. Raises ValueError for one
+    inside the frames' folder or the folder given."""
+    given = Path(given) if given is not None else sequence.folder
     if out is None:
-        target = default_sequence_output(sequence.folder)
+        inside = given.resolve() != sequence.folder.resolve()
+        target = default_sequence_output(given) / sequence.folder.name if inside else default_sequence_output(sequence.folder)
     else:
         target = out if one_input and one_sequence else out / sequence.folder.name
-    source, resolved = sequence.folder.resolve(), Path(target).resolve()
-    if resolved == source or resolved.is_relative_to(source):
-        raise ValueError(f"the output folder {resolved} is inside the frames' folder {source}: choose one beside it")
+    resolved = Path(target).resolve()
+    for source in {sequence.folder.resolve(), given.resolve()}:
+        if resolved == source or resolved.is_relative_to(source):
+            raise ValueError(f"the output folder {resolved} is inside the input folder {source}: choose one beside it")
     return Path(target)
 
 
