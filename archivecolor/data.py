@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .lab import normalize_ab, normalize_l, srgb_to_lab
-from .listing import archive_files
+from .listing import entry_kind, is_hidden_or_system
 
 TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jp2")
 GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
@@ -27,8 +28,25 @@ GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels)
 
 def find_images(root: Path, extensions=TRAIN_EXTENSIONS) -> list[Path]:
     """Every image file below `root`, recursive, in a stable (sorted) order; hidden and system
-    files (AppleDouble "._" files, @eaDir thumbnails…) left out."""
-    return archive_files(Path(root), extensions).files
+    files (AppleDouble "._" files, @eaDir thumbnails…) left out.
+
+    Links to folders are followed, once each (a training tree links photo sets in, as
+    ../shared/tools/training-photos.sh does); `folder` never follows them, since an archive's links
+    could loop or list a box twice. A link back up the tree is not followed again."""
+    root = Path(root)
+    files, seen = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort(key=lambda name: (os.path.islink(os.path.join(folder, name)), name))  # real folders before links to them
+        for name in names:
+            path = Path(folder) / name
+            if path.suffix.lower() in extensions and not is_hidden_or_system(path.relative_to(root)) and entry_kind(path)[0] == "file":
+                files.append(path)
+    return sorted(files)
 
 
 def read_rgb(path: Path) -> np.ndarray:

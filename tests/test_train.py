@@ -356,3 +356,21 @@ def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_o
     assert not torch.equal(g.head[0].weight, fresh.head[0].weight)  # while the decoder learnt
     groups = torch.load(run / "checkpoint.pt", weights_only=True)["opt_g"]["param_groups"]
     assert [group["lr_mult"] for group in groups] == [0.0, 1.0]
+
+
+def test_training_follows_links_to_folders_once_each(tmp_path):
+    """../shared/tools/training-photos.sh links photo sets into its tree: train reads them (folder never
+    follows such links); a folder linked twice, or a link back up the tree, is read once."""
+    from archivecolor.data import find_images
+
+    from conftest import synthetic_photo, write_rgb
+
+    store = tmp_path / "store"
+    write_rgb(store / "set" / "a.png", synthetic_photo(np.random.default_rng(0), 16))
+    tree = tmp_path / "tree"
+    write_rgb(tree / "own" / "b.png", synthetic_photo(np.random.default_rng(1), 16))
+    (tree / "linked").symlink_to(store / "set")
+    (tree / "again").symlink_to(store / "set")
+    (tree / "own" / "up").symlink_to(tree)
+    found = [p.relative_to(tree).as_posix() for p in find_images(tree)]
+    assert found == ["again/a.png", "own/b.png"]

