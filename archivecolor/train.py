@@ -180,6 +180,12 @@ class RunFolder:
         except FolderInUse as exc:
             raise ValueError(str(exc).replace("choose another output folder", "choose another --out")) from None
 
+    def release(self) -> None:
+        held = getattr(self, "_held", None)
+        if held is not None:
+            held.close()
+            self._held = None
+
     def holds_a_run(self) -> bool:
         return self.config.exists() or self.checkpoint.exists() or self.log.exists()
 
@@ -197,6 +203,23 @@ class RunFolder:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "scaler_g", "scaler_d", "epoch", "step", "global_step", "rng_cpu")
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """A run's checkpoint, read without running any pickle (weights_only); one line naming the file when
+    it is not one that `train` wrote (crafted, truncated, from another program)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{path}: not a checkpoint archivecolor train wrote ({first}); --overwrite starts the run over") from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise ValueError(f"{path}: not a checkpoint archivecolor train wrote (no {missing[0]!r}); --overwrite starts the run over")
+    return checkpoint
 
 
 def _save_checkpoint(run: RunFolder, state: dict) -> None:
@@ -362,6 +385,13 @@ def _epoch_order(sampler, epoch: int, n_images: int, count: int) -> list[int]:
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, show_progress: bool = True) -> TrainResult:
     """Train the cGAN on the colour images below `data_dir`; everything lands in `run_dir`."""
     run = RunFolder(run_dir)
+    try:
+        return _train(data_dir, run, config, resume, show_progress)
+    finally:
+        run.release()  # a run that stopped on an error frees its folder at once, not when its process ends
+
+
+def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, show_progress: bool) -> TrainResult:
     device_kind = "cuda" if (config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
     dist = _init_distributed(device_kind)
     device = _pick_device(config.device, dist)
@@ -382,7 +412,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                          # a timed run is continued with a longer limit (and, if given, a new decay)
                          time_limit_minutes=config.time_limit_minutes if config.time_limit_minutes is not None else saved.time_limit_minutes,
                          decay_minutes=config.decay_minutes or saved.decay_minutes)
-        checkpoint = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+        checkpoint = _read_checkpoint(run.checkpoint)
     init_state = None
     if config.init_generator and checkpoint is None:
         config, init_state = _initial_generator(config)
