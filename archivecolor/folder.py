@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from .colorizer import Colorizer, RenderJob
-from .data import GREY_LEVEL_THRESHOLD, chroma_level
 from .imageio import (
     FORMAT_SUFFIX,
     COLOUR_OUTPUT,
@@ -35,6 +34,7 @@ from .imageio import (
     still_format,
 )
 from . import dpx, heif
+from .lab import GREY_LEVEL_THRESHOLD, chroma_level
 from .listing import Listing, archive_files
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
 from .files import atomic_write_bytes, hold_folder

@@ -69,6 +69,15 @@ class _TorchOps:
         return torch.stack(xs, dim=axis)
 
 
+GREY_LEVEL_THRESHOLD = 3.0  # mean |R−G| and |G−B| below this (8-bit levels): near-grey, no useful ab target
+
+
+def chroma_level(rgb: np.ndarray) -> float:
+    """How colourful an image is: max of mean |R−G| and mean |G−B|, in 8-bit levels."""
+    x = rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 1.0)
+    return float(max(np.abs(x[..., 0] - x[..., 1]).mean(), np.abs(x[..., 1] - x[..., 2]).mean()))
+
+
 def _rgb_to_lab(r, g, b, ops):
     """Per-channel sRGB [0, 1] -> (L, a, b); works on numpy arrays and torch tensors alike."""
 

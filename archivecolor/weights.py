@@ -2,7 +2,8 @@
 
 safetensors stores raw tensors and a JSON header, so loading never unpickles anything:
 a weights file from a stranger cannot run code. The header carries the generator config
-and the L/ab scaling, so loading never needs flags repeated.
+and the L/ab scaling, so loading never needs flags repeated. Reading a header needs no torch
+(read_metadata, read_config); building the network does, and imports it then.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import json
 from importlib import resources
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from .files import atomic_write_bytes
 from .lab import AB_SCALE, L_MAX
-from .nets import GeneratorConfig, build_generator
+from .netconfig import GeneratorConfig
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "archivecolor.generator"
 FORMAT_VERSION = "1"
@@ -26,13 +30,15 @@ class WeightsError(Exception):
     """A weights file that is missing, unreadable or not an archivecolor generator."""
 
 
-def save_generator(path: Path, generator: torch.nn.Module, *, dtype: torch.dtype = torch.float32, info: dict | None = None) -> None:
-    """Save `generator` (its state and config) as a safetensors file, atomically."""
+def save_generator(path: Path, generator: "torch.nn.Module", *, dtype: "torch.dtype | None" = None, info: dict | None = None) -> None:
+    """Save `generator` (its state and config) as a safetensors file, atomically (float32 unless `dtype`)."""
+    import torch
+
     from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
     # Floating tensors in the requested storage dtype; integer buffers (BN's counter) stay as they are.
-    tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}
+    tensors = {k: (v.to(dtype or torch.float32) if v.is_floating_point() else v) for k, v in tensors.items()}
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -48,7 +54,7 @@ def read_metadata(path: Path) -> dict:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only: no torch needed
             meta = f.metadata() or {}
     except FileNotFoundError:
         raise WeightsError(f"{path}: no such weights file") from None
@@ -77,14 +83,17 @@ def read_config(path: Path) -> GeneratorConfig:
     return config
 
 
-def load_generator(path: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_generator(path: Path, device: "str | torch.device" = "cpu") -> "torch.nn.Module":
     """Build the generator its file describes, load the tensors in float32, eval mode.
 
     Refused with a WeightsError naming the file: a config out of bounds or not matching the
     tensors' shapes (checked before the network is built), and tensors that are not all finite
     (NaN or Inf weights colour every picture white).
     """
+    import torch
     from safetensors.torch import load_file
+
+    from .nets import build_generator
 
     config = read_config(path)
     state = load_file(str(path))
@@ -108,11 +117,15 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> torch.nn.M
 
 def _expected_shapes(config: GeneratorConfig) -> dict[str, tuple]:
     """Tensor names and shapes of the network `config` describes, without allocating it (meta device)."""
+    import torch
+
+    from .nets import build_generator
+
     with torch.device("meta"):
         return {k: tuple(v.shape) for k, v in build_generator(config).state_dict().items()}
 
 
-def average_generators(paths: list[Path]) -> torch.nn.Module:
+def average_generators(paths: list[Path]) -> "torch.nn.Module":
     """One generator whose every weight is the mean over `paths` (epochs of one run), as in SWA.
 
     BatchNorm's running statistics are averaged too (on the default run this scored the same
@@ -121,6 +134,10 @@ def average_generators(paths: list[Path]) -> torch.nn.Module:
     CIEDE2000 than any one epoch, but mostly by being less colourful; compare candidates at
     equal colourfulness (`archivecolor evaluate --chroma-gain`) before preferring the mean.
     """
+    import torch
+
+    from .nets import build_generator
+
     if not paths:
         raise WeightsError("nothing to average: no weights files given")
     generators = [load_generator(Path(p)) for p in paths]

@@ -168,3 +168,26 @@ def test_train_on_a_folder_that_holds_a_run_is_refused_without_resume_or_overwri
     over = CliRunner().invoke(main, args + ["--overwrite"])
     assert over.exit_code == 0, over.output
     assert (run / "log.jsonl").read_text().count('"kind": "epoch"') == 1 and (run / "notes.txt").read_text() == "mine"
+
+
+def test_dry_run_and_the_onnxruntime_path_start_without_torch(tmp_path, tiny_weights):
+    """torch is imported only where a torch model runs: `folder --dry-run` loads no model, and once
+    the ONNX export is cached, colouring on onnxruntime needs no torch either (seconds saved per run)."""
+    import cv2
+    import numpy as np
+
+    src = tmp_path / "scans"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), np.full((40, 60), 90, np.uint8))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    probe = ("import sys; from archivecolor.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)")
+    dry = subprocess.run([sys.executable, "-c", probe, "folder", str(src), "--dry-run"], capture_output=True, text=True, env=env)
+    assert "torch imported: False" in dry.stderr, dry.stderr
+    args = ["folder", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--backend", "onnx", "--overwrite"]
+    first = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
+    assert "torch imported: True" in first.stderr  # the first run exports the model (torch), and caches it
+    second = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
+    assert "torch imported: False" in second.stderr, second.stderr
+    assert (tmp_path / "out" / "a.png").exists()

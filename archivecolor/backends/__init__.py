@@ -38,6 +38,13 @@ class BackendChoice:
 
 
 def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU. On Linux a machine without NVIDIA's device files has none, and
+    is told so without importing torch (seconds on a CPU machine, for a backend that does not need it)."""
+    import glob
+    import sys
+
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia*") and "torch" not in sys.modules:
+        return False
     try:
         import torch
     except ImportError:
@@ -97,9 +104,9 @@ def _open(kind, weights, device, precision, engine, threads) -> BackendChoice:
         from .onnx_backend import OnnxBackend
 
         return BackendChoice(OnnxBackend(source, device=device, threads=threads), "requested")
-    from .torch_backend import TorchBackend
-
     if kind == "torch":
+        from .torch_backend import TorchBackend
+
         return BackendChoice(TorchBackend(source, device=device, precision=precision, threads=threads), "requested")
     wants_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if wants_cuda:
@@ -111,12 +118,16 @@ def _open(kind, weights, device, precision, engine, threads) -> BackendChoice:
                 return BackendChoice(TensorRTBackend(source, engine), "a CUDA GPU and a matching TensorRT engine")
             except BackendError as exc:
                 why_not_trt = str(exc)
+        from .torch_backend import TorchBackend
+
         return BackendChoice(TorchBackend(source, device=device if device != "auto" else "cuda", precision=precision, threads=threads),
                              f"CUDA GPU: torch fp16 + channels_last (no TensorRT: {why_not_trt})")
     if precision in ("auto", "fp32") and _importable("onnxruntime"):
         from .onnx_backend import OnnxBackend
 
         return BackendChoice(OnnxBackend(source, device="cpu", threads=threads), "no CUDA GPU: onnxruntime is the fastest fp32 CPU backend measured")
+    from .torch_backend import TorchBackend
+
     return BackendChoice(TorchBackend(source, device="cpu", precision=precision, threads=threads), "no CUDA GPU: torch on the CPU")
 
 

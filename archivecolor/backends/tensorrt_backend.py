@@ -15,7 +15,7 @@ import numpy as np
 from . import BackendError
 from ..engine import DEFAULT_ENGINE_DIR, EngineError, EngineProfile, check_compatible, engine_name, gpu_identity, read_sidecar
 from ..export import INPUT_NAME, OUTPUT_NAME
-from ..nets import GeneratorConfig
+from ..netconfig import GeneratorConfig
 from ..files import file_sha256
 from ..weights import read_metadata
 

@@ -1,0 +1,82 @@
+"""The networks' configs: frozen, validated, and free of torch, so that reading a weights file's
+header (what network it holds, whether it takes hints, its size multiple) costs no torch import."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ENCODERS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")  # encoders.SCALING builds each
+
+UPSAMPLE_MODES = ("transpose", "resize")
+NORM_KINDS = ("batch", "instance")
+ENCODER_KINDS = ("unet",) + ENCODERS
+HINT_CHANNELS = 3  # a and b of the hinted points (network scaling) and a mask that is 1 where a hint is
+# Bounds a weights file's config must stay within before anything is built: a crafted header
+# cannot ask for gigabytes (the largest network trained here is width 64).
+MAX_WIDTH, MAX_DEPTH = 256, 8
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    width: int = 64  # channels of the first encoder level; the design's 64
+    depth: int = 6  # number of stride-2 levels; 6 takes 256² down to the 4×4 bottleneck
+    max_width_mult: int = 8  # channels stop growing at width × 8 (the design's 512)
+    upsample: str = "transpose"  # "transpose" (ConvT 4×4, the design) or "resize" (nearest ×2 + conv 3×3, against checkerboards)
+    norm: str = "batch"  # "batch" (the design) or "instance" (no running statistics to drift from training)
+    dropout: float = 0.5  # dropout in the innermost decoder blocks, as in pix2pix
+    dropout_blocks: int = 3  # how many of the innermost decoder blocks carry dropout
+    # a/b scaled by this after the tanh: 1 for training from scratch; a shipped model may carry
+    # the gain it was chosen at (train/ship.py --chroma-gain), so every backend colours alike.
+    chroma_gain: float = 1.0
+    # "unet" (the design's encoder, from scratch) or a pretrained "efficientnet-lite0|1|2"; with an
+    # encoder, `width` is the decoder's width at stride 2 and `depth` is fixed at 5 (strides 2–32)
+    encoder: str = "unet"
+    hint_channels: int = 0  # 0, or HINT_CHANNELS: colour hints as input beside L
+
+    def __post_init__(self):
+        if self.encoder not in ENCODER_KINDS:
+            raise ValueError(f"encoder must be one of {ENCODER_KINDS}, not {self.encoder!r}")
+        if self.hint_channels not in (0, HINT_CHANNELS):
+            raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, not {self.hint_channels!r}")
+        if self.encoder != "unet" and self.depth != 5:
+            raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
+        if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):
+            raise ValueError("width, depth and max_width_mult must be integers")
+        if self.width > MAX_WIDTH or self.depth > MAX_DEPTH or not 1 <= self.max_width_mult <= 16:
+            raise ValueError(f"width ≤ {MAX_WIDTH}, depth ≤ {MAX_DEPTH} and max_width_mult 1–16 are the bounds; "
+                             f"this asks width {self.width}, depth {self.depth}, max_width_mult {self.max_width_mult}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, not {self.upsample!r}")
+        if self.norm not in NORM_KINDS:
+            raise ValueError(f"norm must be one of {NORM_KINDS}, not {self.norm!r}")
+        if self.width < 1 or self.depth < 2:
+            raise ValueError("width must be ≥ 1 and depth ≥ 2")
+        if not self.chroma_gain > 0:
+            raise ValueError(f"chroma_gain must be > 0, not {self.chroma_gain}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of an input must be multiples of this (pixels)."""
+        return 2**self.depth  # 32 for an encoder generator (depth 5)
+
+    @property
+    def in_channels(self) -> int:
+        return 1 + self.hint_channels
+
+    def level_widths(self) -> list[int]:
+        """Channels at each encoder level: [64, 128, 256, 512, 512, 512] for the design."""
+        return [self.width * min(2**i, self.max_width_mult) for i in range(self.depth)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    width: int = 64  # channels of the first layer; the design's 64
+    in_channels: int = 3  # L + ab
