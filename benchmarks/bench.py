@@ -7,6 +7,7 @@
 
 Sections:
   ceiling    measured matmul rate (fp32, bf16) and the model's FLOPs per image -> best possible images/s
+  versus     model-only images/s of the default model against --against (onnxruntime fp32, render 256/512, batch 1/8)
   model      model-only images/s per backend (torch eager, channels_last, compiled; onnxruntime; bf16),
              render sizes 256 and 512, batch 1/4/8, as a share of the ceiling
   pipelines  `folder` on real photos and `video` on a 720p clip end to end, against model-only at the
@@ -177,6 +178,23 @@ def section_model(weights: Path, ceilings: dict | None) -> dict:
     table("model-only (images/s; share of the matmul ceiling)", ["backend", "render", "batch", "images/s", "of ceiling"], rows)
     bf16_colour_difference(weights)
     return best
+
+
+def section_versus(weights: Path, against: Path) -> None:
+    """The default model against another generator (the one it replaced), onnxruntime fp32 on this
+    CPU, in the same run: images/s at render 256 and 512, batch 1 and 8, and the ratio."""
+    from archivecolor.backends import open_backend
+
+    rows = []
+    for render in (256, 512):
+        for batch in (1, 8):
+            x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, render, render * 3 // 2)).astype(np.float32)
+            rates = []
+            for path in (weights, against):
+                backend = open_backend("onnx", path, device="cpu").backend
+                rates.append(timed_rate(lambda: backend.run(x), batch, seconds=3.0, warmup=1))
+            rows.append([render, batch, rates[0], rates[1], rates[0] / rates[1]])
+    table(f"model-only, onnxruntime fp32: {weights.name} against {against}", ["render", "batch", "images/s", "against: images/s", "ratio"], rows)
 
 
 def bf16_colour_difference(weights: Path) -> None:
@@ -543,6 +561,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*", default=["ceiling", "model", "pipelines", "scaling", "scans", "gpu", "cluster"])
     parser.add_argument("--weights", default=None, help="generator to time (default: the packaged model)")
+    parser.add_argument("--against", default=None, help="versus: the generator to compare with, e.g. the model the default replaced "
+                        "(git show d1be92e:archivecolor/models/default.safetensors > old.safetensors)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--photos", default=None, help=argparse.SUPPRESS)  # cluster-inner: the photo folder
     parser.add_argument("--data", default=None, help="the development data folder (default: ../shared/data beside the repository)")
@@ -560,6 +580,10 @@ def main() -> None:
     RESULTS["machine"] = machine()
     ceilings = section_ceiling(weights) if "ceiling" in args.sections else None
     best = section_model(weights, ceilings) if "model" in args.sections else None
+    if "versus" in args.sections:
+        if not args.against:
+            parser.error("versus needs --against OTHER.safetensors")
+        section_versus(weights, Path(args.against))
     if "pipelines" in args.sections:
         section_pipelines(weights, best)
     if "scaling" in args.sections:
