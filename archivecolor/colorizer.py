@@ -42,14 +42,23 @@ def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> Ren
 
 
 class Colorizer:
-    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0):
+    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0, model: dict | None = None):
         """`chroma_gain` scales the predicted a/b: `--saturation` in folder and video, and `evaluate
-        --chroma-gain`, which compares models at equal colourfulness."""
+        --chroma-gain`, which compares models at equal colourfulness. `model` describes the weights
+        (weights.describe) for the reports' record of what made the colours."""
         if render_size < backend.size_multiple:
             raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
         self.backend = backend
         self.render_size = render_size
         self.chroma_gain = chroma_gain
+        self.model = dict(model or {})
+
+    def made_with(self) -> dict:
+        """What makes this colorizer's colours: archivecolor's version, the weights, render size, saturation."""
+        from . import __version__
+
+        return {"archivecolor": __version__, **self.model, "backend": self.backend.name, "render_size": self.render_size,
+                "saturation": self.chroma_gain}
 
     def prepare(self, L_full: np.ndarray) -> RenderJob:
         return prepare_job(L_full, self.render_size, self.backend.size_multiple)

@@ -120,6 +120,7 @@ class FolderReport:
     output: str
     backend: str
     results: list[FileResult] = field(default_factory=list)
+    made_with: dict = field(default_factory=dict)  # what made the colours: version, weights and their SHA-256, settings
     seconds: float = 0.0
     images: int = 0  # pictures colorized (a multi-page TIFF counts each page)
     left_out: int = 0  # hidden or system files not taken for pictures (listing.py)
@@ -138,8 +139,9 @@ class FolderReport:
 
     def to_json(self) -> str:
         summary = {k: self.count(k) for k in ("done", "skipped", "failed")}
+        made_with = {**self.made_with, "hints_used": sum(r.hints for r in self.results)} if self.made_with else {}
         return json.dumps(
-            {"source": self.source, "output": self.output, "backend": self.backend, "summary": summary,
+            {"source": self.source, "output": self.output, "backend": self.backend, "made_with": made_with, "summary": summary,
              "images": self.images, "hidden_or_system_left_out": self.left_out, "other_files_not_read": self.others, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
              "files": [asdict(r) for r in self.results]},
             indent=1,  # ASCII escapes: file names that are not valid UTF-8 survive
@@ -247,6 +249,8 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
 def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
     started = time.perf_counter()
     report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
+    report.made_with = {**colorizer.made_with(), "ab_upsampling": config.ab_upsampling,
+                        "hints_dir": None if config.hints_dir is None else str(config.hints_dir)}
     out = Path(out)
     todo: deque[FileTask] = deque(pending)
     total_files = len(report.results) + len(todo)

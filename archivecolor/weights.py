@@ -14,7 +14,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, file_sha256
 from .lab import AB_SCALE, L_MAX
 from .netconfig import GeneratorConfig
 
@@ -153,6 +153,16 @@ def average_generators(paths: list[Path]) -> "torch.nn.Module":
     averaged = build_generator(config)
     averaged.load_state_dict(mean)
     return averaged.eval()
+
+
+def describe(path: Path) -> dict:
+    """What a weights file is, for the record of what made an archive's colours: its name and
+    SHA-256, the network, and the recipe it names."""
+    config, info = read_config(path), json.loads(read_metadata(path).get("info", "{}") or "{}")
+    default = default_weights_path()
+    return {"weights": "default" if default is not None and Path(path).resolve() == default.resolve() else str(path),
+            "weights_sha256": file_sha256(path), "encoder": config.encoder, "hint_channels": config.hint_channels,
+            "chroma_gain": config.chroma_gain, "recipe": info.get("recipe")}
 
 
 def default_weights_path() -> Path | None:

@@ -155,3 +155,19 @@ def test_ctrl_c_stops_within_seconds_says_how_far_it_got_and_a_rerun_resumes(tmp
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(list(out.glob("p*.png"))) == 60
+
+
+def test_the_report_says_what_made_the_colours(tmp_path, tiny_weights):
+    """An archive must be able to say which model coloured a master, and how."""
+    from archivecolor import __version__
+    from archivecolor.files import file_sha256
+
+    src = tmp_path / "scans"
+    write_rgb(src / "a.png", synthetic_photo(np.random.default_rng(5), 48))
+    result = _run(src, tmp_path / "out", tiny_weights, "--render-size", "64", "--saturation", "1.2", "--ab-upsampling", "guided")
+    assert result.exit_code == 0, result.output
+    made = json.loads((tmp_path / "out" / "archivecolor-report.json").read_text())["made_with"]
+    assert made["archivecolor"] == __version__
+    assert made["weights"] == str(tiny_weights) and made["weights_sha256"] == file_sha256(tiny_weights)
+    assert (made["render_size"], made["saturation"], made["ab_upsampling"], made["hints_used"]) == (64, 1.2, "guided", 0)
+    assert made["encoder"] == "unet" and made["hint_channels"] == 0

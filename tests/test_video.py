@@ -186,6 +186,8 @@ def test_cli_goes_on_after_a_bad_film_and_exits_1_and_reports_each_film_and_reel
     assert "a-broken.mp4" in result.output
     assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
     data = json.loads(report.read_text())
+    assert data["made_with"]["weights"] == str(tiny_weights) and len(data["made_with"]["weights_sha256"]) == 64
+    assert data["made_with"]["smoothing"] == "ema" and data["made_with"]["cut_threshold"] == 0.3
     by_source = {Path(f["source"]).name: f for f in data["films"]}
     assert data["summary"] == {"done": 1, "skipped": 0, "failed": 2, "stopped": 0}
     assert by_source["a-broken.mp4"]["status"] == "failed" and by_source["a-broken.mp4"]["reason"]

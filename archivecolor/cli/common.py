@@ -120,11 +120,13 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
     from .. import console
     from ..backends import BackendError, bf16_emulated_warning, open_backend
     from ..colorizer import Colorizer
-    from ..weights import WeightsError
+    from ..weights import WeightsError, describe, resolve_weights
 
     try:
         choice = open_backend(backend, weights=weights, device=device, precision=precision, engine=engine)
-        colorizer = Colorizer(choice.backend, render_size=render_size, chroma_gain=saturation)
+        source = resolve_weights(weights)
+        model = describe(source) if source.suffix != ".onnx" else {"weights": str(source)}
+        colorizer = Colorizer(choice.backend, render_size=render_size, chroma_gain=saturation, model=model)
     except (BackendError, WeightsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     console.info(f"backend: {choice.backend.name} ({choice.reason})")

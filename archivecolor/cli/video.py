@@ -188,7 +188,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None)
     console.stderr.print(table)
     if report is not None:
-        video_report.write(report, records)
+        video_report.write(report, records, {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength,
+                                              "cut_threshold": cut_threshold})
     if failed or frames_named:
         raise SystemExit(1)
 

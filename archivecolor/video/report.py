@@ -29,6 +29,7 @@ def cluster_record(outcome) -> dict:
     return {"kind": "film", "source": outcome.source, "output": outcome.target, **figures}
 
 
-def write(path: Path, records: list[dict]) -> None:
+def write(path: Path, records: list[dict], made_with: dict | None = None) -> None:
+    """The report: a summary, what made the colours (version, weights and their SHA-256, settings), each film."""
     summary = {status: sum(r["status"] == status for r in records) for status in STATUSES}
-    atomic_write_bytes(path, json.dumps({"summary": summary, "films": records}, indent=1).encode())
+    atomic_write_bytes(path, json.dumps({"summary": summary, "made_with": made_with or {}, "films": records}, indent=1).encode())
