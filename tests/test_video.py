@@ -858,3 +858,31 @@ def test_a_second_run_writing_the_same_film_is_refused(colorizer, test_clip, tmp
     finally:
         first.close()
     assert not out.exists()
+
+
+@pytest.mark.parametrize("codec, suffix, expect_bits", [("prores_ks", ".mov", 10), ("ffv1", ".mkv", 10), ("libx264", ".mp4", 8)])
+def test_a_10_bit_master_keeps_its_depth_where_the_codec_carries_it(colorizer, tiny_weights, tmp_path, codec, suffix, expect_bits):
+    """A 10-bit source came out 8-bit whatever the codec. Now ProRes and FFV1 (and x265) keep 10 bits,
+    seen in the decoded samples; the default x264 stays 8-bit and the table says so."""
+    from archivecolor.video.ffmpeg import EncodeOptions
+
+    master = tmp_path / "master.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1", "-vf", "hue=s=0", "-c:v", "prores_ks", "-profile:v", "3",
+           "-pix_fmt", "yuv422p10le", str(master))
+    assert probe(master).bits == 10
+    out = tmp_path / f"out{suffix}"
+    options = EncodeOptions(codec=codec, crf=18 if codec == "libx264" else None, preset="medium" if codec == "libx264" else None)
+    result = colorize_video(master, out, colorizer, VideoConfig(encode=options, chunk_frames=0))
+    assert (result.source_bits, result.output_bits) == (10, expect_bits)
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        assert ("10" in frame.format.name) == (expect_bits == 10), frame.format.name
+        luma = frame.to_ndarray(format="gray16le" if expect_bits == 10 else "gray").astype(int)
+    if expect_bits == 10:
+        assert np.unique(luma % 64).size > 4  # values between 8-bit steps: the extra bits carry picture
+    cli = CliRunner().invoke(main, ["video", str(master), "-o", str(tmp_path / f"cli{suffix}"), "--codec", codec, "--weights",
+                                    str(tiny_weights), "--render-size", "64"], terminal_width=200)
+    assert cli.exit_code == 0, cli.output
+    said = " ".join(cli.output.split())
+    assert f"{expect_bits}-bit" in said
+    assert ("written 8-bit from a 10-bit source; --codec libx265, prores_ks or ffv1 keep its depth" in said) == (expect_bits == 8)

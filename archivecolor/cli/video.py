@@ -178,6 +178,11 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         records.append(video_report.record(film, target, "done", result=result))
         cdc, static = _temporal_cells(result.temporal)
         status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
+        if result.source_bits > 8:  # a deep master: say what depth the colour film has
+            status += f", {result.output_bits}-bit"
+            if result.output_bits == 8:
+                console.info(f"{film}: written 8-bit from a {result.source_bits}-bit source; --codec libx265, prores_ks or ffv1 "
+                             "keep its depth")
         table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
         if result.resumed_chunks:
             console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")

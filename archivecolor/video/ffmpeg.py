@@ -94,6 +94,24 @@ class VideoInfo:
         """More than 8 bits per sample."""
         return any(tag in self.pix_fmt for tag in ("10", "12", "16"))
 
+    @property
+    def bits(self) -> int:
+        """Bits per sample of the source (8 unless its pixel format says 10, 12 or 16)."""
+        return next((bits for bits in (16, 12, 10) if str(bits) in self.pix_fmt), 8)
+
+
+# Codecs that carry more than 8 bits, and the depth they are written at for a deep source. x264
+# stays 8-bit (High 10 plays on few players): the table says so, and --codec libx265, prores_ks
+# or ffv1 keep a master's depth.
+DEEP_CODECS = ("libx265", "prores_ks", "ffv1")
+
+
+def output_bits(info: "VideoInfo", codec: str) -> int:
+    """The depth `codec` writes the colour film at: the source's where it is deep and the codec carries it."""
+    if not info.deep or codec not in DEEP_CODECS:
+        return 8
+    return 10 if codec in ("libx265", "prores_ks") else (10 if info.bits == 10 else 16)
+
 
 _RANGE = {1: "tv", 2: "pc"}
 _SPACE = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
@@ -280,10 +298,11 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     import ffmpeg as ff
 
     h, w = hw
+    bits = output_bits(info, options.codec)
     if timed:  # frames arrive in NUT packets carrying the source's own timestamps (variable rate)
         frames = ff.input("pipe:", format="nut")
     else:
-        frames = ff.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=str(info.rate))
+        frames = ff.input("pipe:", format="rawvideo", pix_fmt=pipe_format(bits), s=f"{w}x{h}", framerate=str(info.rate))
     src = ff.input(str(source))
     video = frames.video
     if info.sar != 1:
@@ -291,10 +310,10 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
     tags = output_colour_tags(info)
     kwargs = {"vcodec": options.codec, "acodec": "copy", "scodec": "copy", **tags}
     if info.field_order:
-        video, interlace_kwargs = _keep_interlacing(video, info, options.codec, chroma_format(hw))
+        video, interlace_kwargs = _keep_interlacing(video, info, options.codec, chroma_format(hw) + ("10le" if bits > 8 else ""))
         kwargs.update(interlace_kwargs)
     if options.codec in ("libx264", "libx265"):
-        kwargs["pix_fmt"] = chroma_format(hw)
+        kwargs["pix_fmt"] = chroma_format(hw) + ("10le" if bits > 8 else "")
         if options.crf is not None:
             kwargs["crf"] = options.crf
         if options.preset:
@@ -303,7 +322,7 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs["pix_fmt"] = "yuv422p10le"
         kwargs["profile:v"] = "3"
     elif options.codec == "ffv1":
-        kwargs["pix_fmt"] = "yuv444p"
+        kwargs["pix_fmt"] = {8: "yuv444p", 10: "yuv444p10le", 16: "yuv444p16le"}[bits]
         kwargs["level"] = 3
     if container_format:
         kwargs["format"] = container_format
@@ -328,6 +347,11 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         at = cmd.index("pipe:") + 1
         cmd[at:at] = ["-i", str(source)]
     return cmd
+
+
+def pipe_format(bits: int) -> str:
+    """The raw frames archivecolor pipes to the encoder: 8-bit RGB, or 16-bit for a deep output."""
+    return "rgb48le" if bits > 8 else "rgb24"
 
 
 def chroma_format(hw: tuple[int, int]) -> str:

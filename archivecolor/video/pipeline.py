@@ -30,7 +30,8 @@ from ..imageio import COLORIZED_MARK
 from ..files import atomic_write_bytes, file_sha256, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
 from ..lab import grey_to_luminance, srgb_to_luminance
 from .ffmpeg import (EncodeOptions, VideoError, VideoInfo, concat_command, decode_command, encode_command, find_ffmpeg,
-                     index_copy_command, is_variable_rate, keyframe_indices, probe, start, stderr_of, stream_index)
+                     index_copy_command, is_variable_rate, keyframe_indices, output_bits, pipe_format, probe, start, stderr_of,
+                     stream_index)
 from .smooth import SmoothingConfig, TemporalSmoother
 from .temporal import TemporalMeter
 
@@ -69,6 +70,8 @@ class VideoResult:
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
     sheet: str | None = None  # the before/after sheet written, if asked for
     one_pass_reason: str | None = None  # why a film long enough for chunks went in one pass
+    source_bits: int = 8  # bits per sample of the source
+    output_bits: int = 8  # and of the colour film (a deep master keeps its depth where the codec carries it)
 
     @property
     def frames_per_s(self) -> float:
@@ -140,7 +143,8 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
 
 
 def _colorize_film(source: Path, target: Path, film: "FilmPlan", colorizer: Colorizer, config: VideoConfig, on_frames) -> VideoResult:
-    result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None)
+    result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None, source_bits=film.info.bits,
+                         output_bits=output_bits(film.info, config.encode.codec))
     started = time.perf_counter()
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
@@ -493,9 +497,10 @@ class Segment:
                 _put(decoded, _END, stop)
 
         def write_frames():
-            """Encoder thread: L at full size + ab at render size -> rgb24 frames into ffmpeg."""
-            frame = np.empty((height, width, 3), np.uint8)
-            muxer = _TimedMuxer(encoder.stdin, width, height, *self.timestamps) if timed else None
+            """Encoder thread: L at full size + ab at render size -> RGB frames (8- or 16-bit) into ffmpeg."""
+            deep = output_bits(info, config.encode.codec) > 8
+            frame = np.empty((height, width, 3), np.uint16 if deep else np.uint8)
+            muxer = _TimedMuxer(encoder.stdin, width, height, *self.timestamps, pix_fmt=pipe_format(16 if deep else 8)) if timed else None
             try:
                 while True:
                     item = to_encode.get()
@@ -588,7 +593,7 @@ def smooth_measured(job, smoother: TemporalSmoother, meters: dict) -> None:
 class _TimedMuxer:
     """Raw rgb24 frames into a NUT stream on the encoder's stdin, each with the source's timestamp."""
 
-    def __init__(self, sink, width: int, height: int, stamps: list[int], time_base):
+    def __init__(self, sink, width: int, height: int, stamps: list[int], time_base, pix_fmt: str = "rgb24"):
         import av
 
         self.av = av
@@ -596,13 +601,14 @@ class _TimedMuxer:
         # The rate is the time base's inverse so that the muxer keeps every tick of the stamps
         # (left at its default, NUT rescales to 1/24 s and near frames collide).
         self.stream = self.container.add_stream("rawvideo", rate=Fraction(1) / Fraction(time_base))
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "rgb24"
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        self.pix_fmt = pix_fmt
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
         self.stamps, self.time_base, self.index, self.last = stamps, time_base, 0, -1
 
     def write(self, rgb: np.ndarray) -> None:
-        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = self.av.VideoFrame.from_ndarray(rgb, format=self.pix_fmt)
         if self.index < len(self.stamps):
             pts = self.stamps[self.index] - self.stamps[0]
         else:  # more frames than packets: continue at the last interval
