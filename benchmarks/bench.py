@@ -123,8 +123,16 @@ def model_flops(weights: Path, render: int) -> float:
 
 def section_ceiling(weights: Path) -> dict:
     # the best of two sizes: small products leave the cores idle between calls
+    from archivecolor.backends import bf16_emulated_warning
+
     fp32 = max(matmul_rate(torch.float32, size) for size in (2048, 4096))
-    bf16 = max(matmul_rate(torch.bfloat16, size) for size in (2048, 4096))
+    print(f"  fp32 matmul: {fp32 / 1e9:.1f} GFLOP/s", flush=True)
+    if bf16_emulated_warning("cpu"):  # emulated bf16: a 4096² product took over 12 minutes on an AVX2-only EPYC
+        print("  bf16 matmul: skipped (this CPU has no bfloat16 instructions; torch would emulate it)", flush=True)
+        bf16 = float("nan")
+    else:
+        bf16 = max(matmul_rate(torch.bfloat16, size, seconds=2.0) for size in (1024, 2048))
+        print(f"  bf16 matmul: {bf16 / 1e9:.1f} GFLOP/s", flush=True)
     rows, ceilings = [], {}
     for render in (256, 512):
         flops = model_flops(weights, render)
