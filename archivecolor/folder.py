@@ -298,7 +298,7 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
                 return
             for item in waiting:
                 if config.sheet and len(sheet_pairs) < SHEET_IMAGES:
-                    sheet_pairs.append(sheet_pair(item.jobs[0]))
+                    sheet_pairs.append(sheet_pair(item.jobs[0], item.task.rel))
                 writing.append((item.task, encoders.submit(write_file, item, config)))
             waiting = []
             drain_writes(2 * config.jobs)

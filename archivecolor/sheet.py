@@ -14,12 +14,11 @@ from .lab import lab_to_srgb
 
 SHEET_IMAGES = 12  # pairs on a sheet
 SHEET_THUMB_HEIGHT = 160  # pixels
-SHEET_COLUMNS = 3  # before|after pairs per row
 SHEET_EVERY_SECONDS = 10  # a film of unknown length: one frame this often
 
 
-def sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
-    """Small grey and colour versions of one picture, for the before/after sheet."""
+def sheet_pair(job: RenderJob, name: str = "") -> tuple[np.ndarray, np.ndarray, str]:
+    """Small grey and colour versions of one picture, and its name, for the before/after sheet."""
     import cv2
 
     L = job.L_render
@@ -28,25 +27,53 @@ def sheet_pair(job: RenderJob) -> tuple[np.ndarray, np.ndarray]:
     lab = np.dstack([L, job.ab])
     colour = (lab_to_srgb(cv2.resize(lab, size, interpolation=cv2.INTER_AREA)) * 255 + 0.5).astype(np.uint8)
     grey = (lab_to_srgb(np.dstack([cv2.resize(L, size, interpolation=cv2.INTER_AREA), np.zeros((*size[::-1], 2), np.float32)])) * 255 + 0.5).astype(np.uint8)
-    return grey, colour
+    return grey, colour, name
 
 
-def sheet_bytes(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = SHEET_COLUMNS) -> bytes:
-    """A grid of 'before | after' thumbnail pairs on white, as JPEG."""
-    import cv2
+SHEET_WIDTH = 1400  # pixels a row of pairs may fill (rows are packed, so portrait and landscape pairs leave no holes)
+LABEL_HEIGHT = 20  # pixels under each pair for its name and which side is which
+
+
+def sheet_bytes(pairs: list, title: str = "") -> bytes:
+    """Rows of 'grey | colorized' thumbnail pairs on white, each pair labelled with its picture's
+    name, packed left to right (a row takes pairs while they fit), as JPEG; `title` on top."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw, ImageFont
 
     gap = 8
-    cell_w = max(g.shape[1] + c.shape[1] for g, c in pairs) + 3 * gap
-    cell_h = SHEET_THUMB_HEIGHT + gap
-    rows = -(-len(pairs) // columns)
-    sheet = np.full((rows * cell_h + gap, min(columns, len(pairs)) * cell_w, 3), 255, np.uint8)
-    for index, (grey, colour) in enumerate(pairs):
-        top, left = (index // columns) * cell_h + gap, (index % columns) * cell_w + gap
-        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + grey.shape[1]] = grey
-        left += grey.shape[1] + gap
-        sheet[top : top + SHEET_THUMB_HEIGHT, left : left + colour.shape[1]] = colour
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return data.tobytes()
+    font = ImageFont.load_default(size=12)
+    pairs = [pair if len(pair) == 3 else (*pair, "") for pair in pairs]
+    rows, row, width = [], [], gap
+    for pair in pairs:
+        pair_w = pair[0].shape[1] + pair[1].shape[1] + 3 * gap
+        if row and width + pair_w > SHEET_WIDTH:
+            rows.append(row)
+            row, width = [], gap
+        row.append(pair)
+        width += pair_w
+    rows.append(row)
+    row_h = SHEET_THUMB_HEIGHT + LABEL_HEIGHT + gap
+    top_h = 26 if title else 0
+    sheet_w = max(sum(p[0].shape[1] + p[1].shape[1] + 3 * gap for p in r) for r in rows) + gap
+    sheet = Image.new("RGB", (sheet_w, top_h + len(rows) * row_h + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((gap, 6), title, fill="black", font=ImageFont.load_default(size=14))
+    for r, pairs_in_row in enumerate(rows):
+        top, left = top_h + r * row_h + gap, gap
+        for grey, colour, name in pairs_in_row:
+            sheet.paste(Image.fromarray(grey), (left, top))
+            sheet.paste(Image.fromarray(colour), (left + grey.shape[1] + gap, top))
+            label = f"{name}: grey | colorized" if name else "grey | colorized"
+            width = grey.shape[1] + colour.shape[1] + gap
+            while len(label) > 8 and draw.textlength(label, font=font) > width:
+                label = "…" + label[2:]  # a long name loses its start, not which side is which
+            draw.text((left, top + SHEET_THUMB_HEIGHT + 3), label, fill="#333", font=font)
+            left += width + 2 * gap
+    buffer = BytesIO()
+    sheet.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 class FrameSheet:
@@ -60,10 +87,14 @@ class FrameSheet:
 
     def offer(self, index: int, job: RenderJob) -> None:
         if index % self.step == self.step // 2 and len(self.pairs) < SHEET_IMAGES:  # mid-interval: not the first black frame
-            self.pairs.append(sheet_pair(job))
+            self.pairs.append(sheet_pair(job, f"frame {index}"))
 
-    def jpeg(self) -> bytes | None:
-        return sheet_bytes(self.pairs) if self.pairs else None
+    def jpeg(self, cut_frames: list[int] | None = None) -> bytes | None:
+        """The sheet, its title naming the scene cuts found (where smoothing started afresh)."""
+        if not self.pairs:
+            return None
+        shown = ", ".join(map(str, (cut_frames or [])[:20])) + (" …" if cut_frames and len(cut_frames) > 20 else "")
+        return sheet_bytes(self.pairs, f"scene cuts at frames {shown}" if cut_frames else "no scene cuts found")
 
 
 def sheet_path(output: Path) -> Path:

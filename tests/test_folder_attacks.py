@@ -171,3 +171,24 @@ def test_the_report_says_what_made_the_colours(tmp_path, tiny_weights):
     assert made["weights"] == str(tiny_weights) and made["weights_sha256"] == file_sha256(tiny_weights)
     assert (made["render_size"], made["saturation"], made["ab_upsampling"], made["hints_used"]) == (64, 1.2, "guided", 0)
     assert made["encoder"] == "unet" and made["hint_channels"] == 0
+
+
+def test_the_sheet_labels_each_pair_and_packs_portrait_and_landscape_pictures_without_holes():
+    from PIL import Image
+    import io
+
+    from archivecolor.sheet import LABEL_HEIGHT, SHEET_THUMB_HEIGHT, SHEET_WIDTH, sheet_bytes
+
+    def pair(width, name):
+        grey = np.full((SHEET_THUMB_HEIGHT, width, 3), 128, np.uint8)
+        return grey, np.full_like(grey, 200), name
+
+    # 8 portrait pairs (2 × 107 px) and 4 landscape ones (2 × 240 px): a grid sized for the widest
+    # pair would need 12 / 2 = 6 rows; packed rows need 4
+    pairs = [pair(107, f"p{i}.tif") for i in range(8)] + [pair(240, f"l{i}.tif") for i in range(4)]
+    sheet = Image.open(io.BytesIO(sheet_bytes(pairs, "title")))
+    rows = (sheet.height - 26 - 8) // (SHEET_THUMB_HEIGHT + LABEL_HEIGHT + 8)
+    assert rows == 4 and sheet.width <= SHEET_WIDTH + 8
+    # the label strip under the first pair holds dark text pixels (its name and "grey | colorized")
+    strip = np.asarray(sheet)[26 + 8 + SHEET_THUMB_HEIGHT : 26 + 8 + SHEET_THUMB_HEIGHT + LABEL_HEIGHT, 8:200]
+    assert (strip.min(axis=2) < 128).sum() > 50

@@ -169,7 +169,7 @@ def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
         images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels, s.metadata.icc) for s in stills], jobs), config)
     except Exception as exc:
         return _outcome(row, "failed", f"could not write {output}: {exc}")
-    sheet = pickle.dumps(sheet_pair(jobs[0]), protocol=5) if config.sheet else b""
+    sheet = pickle.dumps(sheet_pair(jobs[0], task.rel), protocol=5) if config.sheet else b""
     return _outcome(row, "done", output=output, images=images, sheet=sheet)
 
 

@@ -163,7 +163,7 @@ def _colorize_film(source: Path, target: Path, film: "FilmPlan", colorizer: Colo
             os.replace(tmp, target)
     else:
         result.frames = _run_chunks(segment, source, film.chunks, target, film.container, result)
-    if sheet is not None and (jpeg := sheet.jpeg()):
+    if sheet is not None and (jpeg := sheet.jpeg(sorted(smoother.cut_frames))):
         atomic_write_bytes(sheet_path(target), jpeg)
         result.sheet = str(sheet_path(target))
     result.seconds = time.perf_counter() - started
