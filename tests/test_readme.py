@@ -41,8 +41,9 @@ def test_the_quick_start_names_real_options():
     from archivecolor.cli import main
 
     readme = (ROOT / "README.md").read_text()
-    for line in re.findall(r"^archivecolor (\w[\w-]*) .*$", readme, re.M):
-        assert line in main.commands
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.S))
+    named = re.findall(r"^archivecolor (\w[\w-]*) ", blocks, re.M)
+    assert named and all(name in main.commands for name in named)
     for command, option in re.findall(r"`archivecolor (\w[\w-]*) [^`]*?(--[\w-]+)", readme):
         help_text = CliRunner().invoke(main, [command, "--help"], terminal_width=200).output
         assert option in help_text, f"{command} {option}"
