@@ -322,7 +322,7 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     return config, generator.state_dict()
 
 
-def _generator_optimiser(generator, config: TrainConfig) -> torch.optim.Adam:
+def _generator_optimiser(generator, config: TrainConfig, fast_stem: bool = True) -> torch.optim.Adam:
     """Adam over the generator; a pretrained encoder's parameters in a group of their own at a
     lower rate (each group's `lr_mult` scales the schedule's rate)."""
     encoder = getattr(generator, "encoder", None)
@@ -332,7 +332,7 @@ def _generator_optimiser(generator, config: TrainConfig) -> torch.optim.Adam:
         # The stem, which holds the hint channels' weights, learns at the decoder's rate: at the
         # encoder's, a 110-minute run left those weights near their zero start (0.005 against the
         # grey channel's 0.96), and the model all but ignored hints (0.05 Lab units nearer a hint).
-        fast = {id(encoder._conv_stem.weight)} if generator.config.hint_channels else set()
+        fast = {id(encoder._conv_stem.weight)} if generator.config.hint_channels and fast_stem else set()
         slow = [p for p in encoder.parameters() if id(p) not in fast]
         mine = {id(p) for p in slow}
         groups = [{"params": slow, "lr_mult": config.encoder_lr_mult},
@@ -476,7 +476,11 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     if checkpoint is not None:
         generator.load_state_dict(checkpoint["generator"])
         discriminator.load_state_dict(checkpoint["discriminator"])
-        opt_g.load_state_dict(checkpoint["opt_g"])
+        try:
+            opt_g.load_state_dict(checkpoint["opt_g"])
+        except ValueError:  # a run started before the stem had the decoder's rate: its groups as they were
+            opt_g = _generator_optimiser(generator, config, fast_stem=False)
+            opt_g.load_state_dict(checkpoint["opt_g"])
         opt_d.load_state_dict(checkpoint["opt_d"])
         scaler_g.load_state_dict(checkpoint["scaler_g"])
         scaler_d.load_state_dict(checkpoint["scaler_d"])
