@@ -239,11 +239,23 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
     `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
     on it is refused (FolderInUse) before it touches anything there."""
     check_output_folder(source, out)
-    lock = hold_folder(out, "archivecolor run")
+    lock = hold_output(out)
     try:
         return _colorize_folder(source, out, colorizer, config, on_file, on_total)
     finally:
         lock.close()
+
+
+def hold_output(out: Path):
+    """Lock the output folder for this run; a folder where no file can be created (an immutable one,
+    a permission, a read-only mount) stops the run here, on one line, before any picture is read."""
+    try:
+        return hold_folder(out, "archivecolor run")
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES) or stops_the_run(exc):
+            raise OutputUnwritable(f"stopped: no file can be created in {out} ({exc.strerror}): check its permissions, "
+                                   "attributes (chattr -i) or free space, then run the same command again") from None
+        raise
 
 
 def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:

@@ -192,3 +192,23 @@ def test_the_sheet_labels_each_pair_and_packs_portrait_and_landscape_pictures_wi
     # the label strip under the first pair holds dark text pixels (its name and "grey | colorized")
     strip = np.asarray(sheet)[26 + 8 + SHEET_THUMB_HEIGHT : 26 + 8 + SHEET_THUMB_HEIGHT + LABEL_HEIGHT, 8:200]
     assert (strip.min(axis=2) < 128).sum() > 50
+
+
+@pytest.mark.parametrize("code", ["EPERM", "EACCES", "EROFS"])
+def test_an_output_folder_where_no_file_can_be_created_stops_on_one_line(tmp_path, tiny_weights, monkeypatch, code):
+    """chattr +i (EPERM on every create), a permission (EACCES), a read-only mount (EROFS): the run
+    stops before reading a picture, on one line saying what to do, and the exit code says so."""
+    import errno
+
+    import archivecolor.folder as folder_module
+
+    def refuse(folder, *args, **kwargs):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(folder / ".archivecolor.lock"))
+
+    monkeypatch.setattr(folder_module, "hold_folder", refuse)
+    src = tmp_path / "scans"
+    write_rgb(src / "a.png", synthetic_photo(np.random.default_rng(6), 48))
+    result = _run(src, tmp_path / "out", tiny_weights)
+    assert result.exit_code == 1
+    assert f"stopped: no file can be created in {tmp_path / 'out'}" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and result.output.count("\n") <= 3

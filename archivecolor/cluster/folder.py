@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 
 from ..colorizer import RenderJob, prepare_job
-from ..files import hold_folder
 from ..folder import (
     DecodedFile,
     FileResult,
@@ -27,6 +26,7 @@ from ..folder import (
     FolderReport,
     begin_run,
     check_output_folder,
+    hold_output,
     decode_failure,
     decode_file,
     end_run,
@@ -49,7 +49,7 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: Mo
     `on_start(ActorPlan, resources)` once connected; `on_file(FileResult)` as each file finishes.
     """
     check_output_folder(source, out)
-    lock = hold_folder(out, "archivecolor run")  # as on one machine: a second run on OUT is refused
+    lock = hold_output(out)  # as on one machine: a second run on OUT is refused, an unwritable one stops here
     try:
         return _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start)
     finally:
