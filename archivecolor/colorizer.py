@@ -23,7 +23,6 @@ class RenderJob:
     l_net: np.ndarray  # (1, ph, pw) network input
     ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
     hints: np.ndarray | None = field(default=None)  # (3, ph, pw) colour hints (hints.hint_planes), or None
-    hint_count: int = 0  # how many hints coloured it (the report says so)
 
     def add_hints(self, hints: list) -> None:
         """Place an archivist's hints (hints.Hint, in the full picture's pixels) for the network."""
@@ -31,7 +30,7 @@ class RenderJob:
 
         if hints:
             g = self.geometry
-            self.hints, self.hint_count = hint_planes(hints, g.full_hw, g.render_hw, g.padded_hw), len(hints)
+            self.hints = hint_planes(hints, g.full_hw, g.render_hw, g.padded_hw)
 
 
 def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> RenderJob:

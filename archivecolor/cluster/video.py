@@ -20,7 +20,7 @@ from pathlib import Path
 from ..video.ffmpeg import VideoError, find_ffmpeg
 from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
                               run_chunk)
-from ..files import temporary_beside
+from ..files import remove_temporaries_of, temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
@@ -134,9 +134,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
                 if outcome._pending == 0:
                     finish(int(row["film"]))
     for outcome in outcomes:  # temporaries of an actor that died and was retried
-        target = Path(outcome.target)
-        for stale in target.parent.glob(f".{target.name}.*.part"):
-            stale.unlink(missing_ok=True)
+        remove_temporaries_of(Path(outcome.target))
     return outcomes
 
 

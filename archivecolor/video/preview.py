@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..imageio import BadInput, read_stills
-from ..files import temporary_beside
+from ..files import remove_temporaries_of, temporary_beside
 from .ffmpeg import VideoError, find_ffmpeg, provenance_comment, start, stderr_of
 
 PREVIEW_HEIGHT = 1080  # lines at most
@@ -88,8 +88,7 @@ def write_preview(frames: list[Path], target: Path, fps: float = DEFAULT_FPS, ff
     if none can be read or ffmpeg fails; nothing is left under `target` then.
     """
     target = Path(target)
-    for stale in target.parent.glob(f".{target.name}.*.part"):  # from a run killed while encoding
-        stale.unlink(missing_ok=True)
+    remove_temporaries_of(target)  # from a run killed while encoding
     frames = list(frames)
     first, picture = next(((i, pic) for i, path in enumerate(frames) if (pic := _preview_frame(path, None)) is not None), (None, None))
     if picture is None:
