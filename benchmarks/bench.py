@@ -249,7 +249,8 @@ def section_pipelines(weights: Path, model_best: dict | None) -> None:
     from archivecolor.imageio import read_stills
     from archivecolor.render import full_luminance
     from archivecolor.video.ffmpeg import EncodeOptions, find_ffmpeg, probe
-    from archivecolor.video.pipeline import VideoConfig, colorize_video
+    from archivecolor.video.config import VideoConfig
+    from archivecolor.video.film import colorize_video
 
     rows, limits = [], []
     backend = open_backend("auto", weights).backend
@@ -315,7 +316,7 @@ SEQUENCE_FRAMES = 120
 def sequence_row(grey_clip: Path, work: Path, ffmpeg: str, colorizer, backend_name: str, model_rate: float, w: int, h: int) -> list:
     """`video` on a film scanner's image sequence: the clip's first frames as 16-bit grey TIFFs
     (deflate), read, colorized, smoothed and written back as 16-bit RGB TIFFs."""
-    from archivecolor.video.pipeline import VideoConfig
+    from archivecolor.video.config import VideoConfig
     from archivecolor.video.sequence import colorize_sequence, find_sequence
 
     reel = work / "reel"

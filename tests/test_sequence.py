@@ -11,7 +11,7 @@ from archivecolor.backends import open_backend
 from archivecolor.cli import main
 from archivecolor.colorizer import Colorizer
 from archivecolor.imageio import PROVENANCE, read_stills
-from archivecolor.video.pipeline import VideoConfig
+from archivecolor.video.config import VideoConfig
 from archivecolor.video.sequence import colorize_sequence, find_sequence
 from archivecolor.video.smooth import SmoothingConfig
 

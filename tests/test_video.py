@@ -17,7 +17,8 @@ from archivecolor.cli import main
 from archivecolor.colorizer import Colorizer
 from archivecolor.imageio import PROVENANCE
 from archivecolor.video.ffmpeg import VideoError, find_ffmpeg, probe
-from archivecolor.video.pipeline import VideoConfig, colorize_video
+from archivecolor.video.config import VideoConfig
+from archivecolor.video.film import colorize_video
 from archivecolor.video.smooth import SmoothingConfig, TemporalSmoother
 from archivecolor.video.temporal import TemporalMeter
 
@@ -291,7 +292,7 @@ def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(n
     short or shifted). Their chunks are decoded from a Matroska copy of the video stream, made once:
     the chunked output equals the one-pass output frame for frame, an interrupted run resumes
     with the copy it made, and the join keeps the source's audio."""
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking, film as driver
     from archivecolor.video.ffmpeg import EncodeOptions
 
     film = tmp_path / name
@@ -300,12 +301,12 @@ def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(n
     before = film.read_bytes()
     assert not probe(film).seeks_exactly
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=30)
-    plan = pipeline.plan_film(film, tmp_path / "out.mkv", config)
+    plan = chunking.plan_film(film, tmp_path / "out.mkv", config)
     assert plan.index_copy and len(plan.chunks) > 1
     one = colorize_video(film, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
     assert one.frames == 100
 
-    real_run_chunk, ran = pipeline.run_chunk, []
+    real_run_chunk, ran = driver.run_chunk, []
 
     def killed_after_one_chunk(segment, chunk, first, count):
         if ran:
@@ -313,21 +314,21 @@ def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(n
         ran.append(first)
         real_run_chunk(segment, chunk, first, count)
 
-    monkeypatch.setattr(pipeline, "run_chunk", killed_after_one_chunk)
+    monkeypatch.setattr(driver, "run_chunk", killed_after_one_chunk)
     with pytest.raises(KeyboardInterrupt):
         colorize_video(film, tmp_path / "out.mkv", colorizer, config)
-    copy = tmp_path / ".out.mkv.chunks" / pipeline.INDEX_COPY
+    copy = tmp_path / ".out.mkv.chunks" / chunking.INDEX_COPY
     made = copy.stat().st_mtime_ns
     assert probe(copy).seeks_exactly and not (tmp_path / "out.mkv").exists()
-    monkeypatch.setattr(pipeline, "run_chunk", real_run_chunk)
-    real_make_index_copy, copies = pipeline.make_index_copy, []
+    monkeypatch.setattr(driver, "run_chunk", real_run_chunk)
+    real_make_index_copy, copies = chunking.make_index_copy, []
 
     def watched_make_index_copy(*args):
         copy, film_plan = real_make_index_copy(*args)
         copies.append((copy.stat().st_mtime_ns, film_plan.chunks))
         return copy, film_plan
 
-    monkeypatch.setattr(pipeline, "make_index_copy", watched_make_index_copy)
+    monkeypatch.setattr(driver, "make_index_copy", watched_make_index_copy)
     result = colorize_video(film, tmp_path / "out.mkv", colorizer, config)
     (copied_at, chunks), = copies
     assert copied_at == made  # the first run's copy, not a new one
@@ -351,13 +352,13 @@ def test_program_and_transport_streams_go_in_chunks_decoded_from_an_index_copy(n
 def test_an_index_copy_that_plans_one_chunk_falls_back_to_one_pass_from_the_source(tmp_path):
     """Should the copy's own packets give a single chunk, the film is done in one pass from the
     source (the copy holds no sound), and the copy is removed."""
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking
 
     film = tmp_path / "dvd.mpg"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2", "-c:v", "mpeg2video", "-g", "10", str(film))
-    plan = pipeline.plan_film(film, tmp_path / "out.mkv", VideoConfig(chunk_frames=10))
+    plan = chunking.plan_film(film, tmp_path / "out.mkv", VideoConfig(chunk_frames=10))
     assert plan.index_copy and len(plan.chunks) > 1
-    decode_from, replanned = pipeline.make_index_copy(find_ffmpeg(), film, tmp_path / "out.mkv", plan, 1000)
+    decode_from, replanned = chunking.make_index_copy(find_ffmpeg(), film, tmp_path / "out.mkv", plan, 1000)
     assert decode_from == film and replanned.chunks == [(0, 50)] and not replanned.index_copy
     assert not (tmp_path / ".out.mkv.chunks").exists()
 
@@ -366,16 +367,16 @@ def test_no_room_for_an_index_copy_fails_the_film_saying_what_to_do(colorizer, t
     import shutil
     from collections import namedtuple
 
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking
 
     film = tmp_path / "dvd.mpg"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2", "-c:v", "mpeg2video", "-g", "10", str(film))
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(chunking.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(VideoError, match=r"no room for the index copy .*--chunk-frames 0"):
         colorize_video(film, tmp_path / "out.mkv", colorizer, VideoConfig(chunk_frames=10))
     assert not (tmp_path / ".out.mkv.chunks").exists() and not (tmp_path / "out.mkv").exists()
-    monkeypatch.setattr(pipeline.shutil, "disk_usage", shutil.disk_usage)
+    monkeypatch.setattr(chunking.shutil, "disk_usage", shutil.disk_usage)
     assert colorize_video(film, tmp_path / "out.mkv", colorizer, VideoConfig(chunk_frames=0)).frames == 50
 
 
@@ -508,7 +509,7 @@ def long_clip(tmp_path_factory) -> Path:
 
 
 def test_chunked_output_equals_the_one_pass_output(long_clip, colorizer, tmp_path):
-    from archivecolor.video.pipeline import plan_chunks
+    from archivecolor.video.chunks import plan_chunks
 
     chunks = plan_chunks(long_clip, probe(long_clip), 40)
     assert len(chunks) >= 3 and sum(n for _, n in chunks) == 150 and all(first % 25 == 0 for first, _ in chunks)
@@ -555,7 +556,8 @@ def test_killed_long_film_resumes_from_its_finished_chunks(long_clip, tiny_weigh
 def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_weights, tmp_path, monkeypatch):
     from archivecolor import console
     from archivecolor.video.ffmpeg import EncodeOptions
-    from archivecolor.video.pipeline import look_of, plan_chunks, prepare_chunk_folder
+    from archivecolor.video.chunks import plan_chunks, prepare_chunk_folder
+    from archivecolor.video.config import look_of
 
     films, out = tmp_path / "films", tmp_path / "out"
     films.mkdir()
@@ -674,7 +676,7 @@ def test_chunks_continue_the_smoothing_across_their_joins(tmp_path, monkeypatch)
     (Matroska states no frame count: the packets give it, so it is chunked too.)"""
     from archivecolor.video import smooth
     from archivecolor.video.ffmpeg import EncodeOptions
-    from archivecolor.video.pipeline import plan_film
+    from archivecolor.video.chunks import plan_film
 
     clip = tmp_path / "moving.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=6", "-vf", "hue=s=0", "-c:v", "libx264", "-g", "25",
@@ -720,7 +722,7 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     """The shared cockatoo clip's later IDR frames carry non-intra slices: decoded after a seek
     they give garbage (chunks 2 and on came out as smears). Seeking is checked against decoding
     from the start; such a film goes in one pass, saying why, and a clean one keeps its chunks."""
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking
     from archivecolor.video.ffmpeg import EncodeOptions
 
     src = SHARED_DATA / "video" / "cockatoo.mp4"
@@ -729,11 +731,11 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     film = tmp_path / "cockatoo.mp4"
     ffmpeg("-i", str(src), "-t", "9", "-c", "copy", str(film))  # its first 9 s, the bitstream as it is
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
-    plan = pipeline.plan_film(film, tmp_path / "chunked.mkv", config)
+    plan = chunking.plan_film(film, tmp_path / "chunked.mkv", config)
     assert [first for first, _ in plan.chunks] == [0, 76, 145]  # its keyframes
     rate = plan.info.rate
-    assert pipeline.seeks_land_true(find_ffmpeg(), film, rate, [76 - 13])  # lands on frame 0's keyframe: decodes true
-    assert not pipeline.seeks_land_true(find_ffmpeg(), film, rate, [145 - 13])  # lands on 76's: garbage
+    assert chunking.seeks_land_true(find_ffmpeg(), film, rate, [76 - 13])  # lands on frame 0's keyframe: decodes true
+    assert not chunking.seeks_land_true(find_ffmpeg(), film, rate, [145 - 13])  # lands on 76's: garbage
     chunked = colorize_video(film, tmp_path / "chunked.mkv", colorizer, config)
     assert chunked.one_pass_reason and "seek" in chunked.one_pass_reason
     assert chunked.frames == plan.info.frames
@@ -746,8 +748,8 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     assert len(output) == len(source)
     assert max(np.abs(a - b).mean() for a, b in zip(output, source)) < 5  # every frame the source's (garbage: 35–76)
     assert not list(tmp_path.glob(".*"))  # no work folder left
-    clean = pipeline.plan_film(long_clip, tmp_path / "x.mkv", replace(config, chunk_frames=40))
-    assert pipeline.seeks_land_true(find_ffmpeg(), long_clip, clean.info.rate, [first - 13 for first, _ in clean.chunks[1:]])
+    clean = chunking.plan_film(long_clip, tmp_path / "x.mkv", replace(config, chunk_frames=40))
+    assert chunking.seeks_land_true(find_ffmpeg(), long_clip, clean.info.rate, [first - 13 for first, _ in clean.chunks[1:]])
 
 
 def test_a_film_damaged_midway_fails_clearly_instead_of_hanging(tiny_weights, tmp_path):
@@ -780,7 +782,7 @@ def test_an_mp4_cut_without_re_encoding_goes_in_chunks_frame_for_frame(colorizer
     """`ffmpeg -ss … -c copy` leaves the frames before the cut in the file, hidden by an edit list:
     chunks planned on all the packets started late (\\"the chunk from frame 500 gave 2 frames, 85
     expected\\"). Only the frames shown are counted now."""
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking
     from archivecolor.video.ffmpeg import EncodeOptions
 
     cut = tmp_path / "cut.mp4"
@@ -789,7 +791,7 @@ def test_an_mp4_cut_without_re_encoding_goes_in_chunks_frame_for_frame(colorizer
         shown = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)]
         assert c.streams.video[0].frames > len(shown)  # the container counts the hidden frames too
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
-    plan = pipeline.plan_film(cut, tmp_path / "out.mkv", config)
+    plan = chunking.plan_film(cut, tmp_path / "out.mkv", config)
     assert plan.info.frames == len(shown) and len(plan.chunks) > 1
     result = colorize_video(cut, tmp_path / "out.mkv", colorizer, config)
     assert result.frames == len(shown) and result.one_pass_reason is None
@@ -801,16 +803,16 @@ def test_an_mp4_cut_without_re_encoding_goes_in_chunks_frame_for_frame(colorizer
 def test_an_avi_whose_seeks_land_a_frame_early_goes_in_one_pass(colorizer, tmp_path):
     """MPEG-4 with B-frames in AVI: a seek to a keyframe gives the frame before it, so its chunks
     would each have been shifted by a frame. The seek check sends it through in one pass."""
-    from archivecolor.video import pipeline
+    from archivecolor.video import chunks as chunking
     from archivecolor.video.ffmpeg import EncodeOptions
 
     film = tmp_path / "tape.avi"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-vf", "hue=s=0", "-c:v", "mpeg4", "-bf", "2",
            "-g", "12", str(film))
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
-    plan = pipeline.plan_film(film, tmp_path / "out.mkv", config)
+    plan = chunking.plan_film(film, tmp_path / "out.mkv", config)
     assert len(plan.chunks) > 1 and not plan.index_copy
-    assert not pipeline.seeks_land_true(find_ffmpeg(), film, plan.info.rate, [plan.chunks[1][0]])
+    assert not chunking.seeks_land_true(find_ffmpeg(), film, plan.info.rate, [plan.chunks[1][0]])
     result = colorize_video(film, tmp_path / "out.mkv", colorizer, config)
     assert result.one_pass_reason and result.frames == plan.info.frames == 100
     with av.open(str(film)) as c:

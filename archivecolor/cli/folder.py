@@ -144,7 +144,7 @@ def _no_pictures(source: Path) -> str | None:
     """'no pictures found in DIR …' with what is there instead, or None when there are pictures."""
     from ..imageio import STILL_EXTENSIONS
     from ..listing import archive_files
-    from ..video.pipeline import VIDEO_EXTENSIONS
+    from ..video.naming import VIDEO_EXTENSIONS
 
     listing = archive_files(source, STILL_EXTENSIONS)
     if listing.files or listing.unusable:

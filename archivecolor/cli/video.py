@@ -71,7 +71,9 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .. import console
     from ..video.ffmpeg import EncodeOptions, VideoError
     from ..listing import Listing, archive_files
-    from ..video.pipeline import VIDEO_EXTENSIONS, VideoConfig, colorize_video, default_output, is_colorized_output, look_of, output_suffix
+    from ..video.config import VideoConfig, look_of
+    from ..video.film import colorize_video
+    from ..video.naming import VIDEO_EXTENSIONS, default_output, is_colorized_output, output_suffix
     from ..weights import WeightsError, resolve_weights
     from ..video import report as video_report
     from ..video.sequence import find_sequences, reel_of, sequence_output
@@ -304,7 +306,7 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
     """The video dry run's table; returns how many films would fail."""
     from .. import console
     from ..video.ffmpeg import VideoError
-    from ..video.pipeline import finished_chunks, plan_film
+    from ..video.chunks import finished_chunks, plan_film
 
     table = _film_table("dry run: archivecolor video (nothing written)",
                         ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"), left=("film", "would be", "picture"))

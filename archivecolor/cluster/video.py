@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..video.ffmpeg import VideoError, find_ffmpeg
-from ..video.pipeline import (VideoConfig, Segment, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder,
-                              run_chunk)
+from ..video.chunks import check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder
+from ..video.config import VideoConfig
+from ..video.film import run_chunk
+from ..video.stream import Segment
 from ..files import remove_temporaries_of, temporary_beside
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 

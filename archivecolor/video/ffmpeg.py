@@ -481,3 +481,8 @@ def stderr_of(proc: subprocess.Popen) -> str:
     """The end of what a child from `start` wrote to stderr, once it has exited."""
     proc.stderr_drain.join(timeout=10)
     return bytes(proc.stderr_kept).decode(errors="replace").strip()
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message)"

@@ -26,7 +26,8 @@ from ..listing import is_hidden_or_system
 from ..sheet import FrameSheet, sheet_path
 from ..files import atomic_write_bytes
 from .ffmpeg import VideoError
-from .pipeline import VideoConfig, VideoResult, smooth_measured
+from .config import VideoConfig, VideoResult
+from .stream import smooth_measured
 from .smooth import TemporalSmoother
 from .temporal import TemporalMeter
 

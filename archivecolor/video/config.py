@@ -1,0 +1,50 @@
+"""A film job's settings and its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..files import file_sha256
+from .ffmpeg import EncodeOptions
+from .smooth import SmoothingConfig
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    batch_size: int = 8  # frames per network call
+    smoothing: SmoothingConfig = SmoothingConfig()
+    encode: EncodeOptions = EncodeOptions()
+    ffmpeg: str | None = None  # ffmpeg binary; None: $ARCHIVECOLOR_FFMPEG, PATH, then the bundled one
+    measure: bool = True  # temporal figures for the smoothed and the per-frame output
+    queue_frames: int = 16  # frames held at most between two stages
+    chunk_frames: int | None = 3000  # long films go in chunks of about this many frames (resumable); None: one pass
+    sheet: bool = False  # also a before/after sheet of frames spread over each film, beside its output
+    look: str = ""  # what made the colour (see look_of): an interrupted film's chunks are kept only for the same
+
+
+@dataclass
+class VideoResult:
+    source: str
+    output: str
+    frames: int = 0
+    seconds: float = 0.0
+    scene_cuts: int = 0
+    cut_frames: list = field(default_factory=list)  # frame numbers where a new shot begins (found in this run)
+    resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
+    variable_rate: bool = False  # the source's own frame timestamps were kept
+    temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
+    sheet: str | None = None  # the before/after sheet written, if asked for
+    one_pass_reason: str | None = None  # why a film long enough for chunks went in one pass
+    source_bits: int = 8  # bits per sample of the source
+    output_bits: int = 8  # and of the colour film (a deep master keeps its depth where the codec carries it)
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def look_of(weights: Path, render_size: int, saturation: float) -> str:
+    """The settings besides smoothing and encoding that make a film's colour: a re-run with other
+    weights, render size or saturation starts the film over rather than join two looks."""
+    return f"weights sha256 {file_sha256(weights)}, render size {render_size}, saturation {saturation:g}"
