@@ -89,6 +89,12 @@ class FolderLock:
     def __init__(self, handle, path: Path, remove: bool):
         self.handle, self.path, self.remove = handle, path, remove
 
+    def __enter__(self) -> "FolderLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.handle.closed:
             return

@@ -83,11 +83,23 @@ class FrameSheet:
     def __init__(self, frames: int | None, rate: float | None = None):
         spacing = frames / SHEET_IMAGES if frames else (rate or 25) * SHEET_EVERY_SECONDS
         self.step = max(1, int(spacing))
-        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.picked: list[tuple[int, tuple]] = []  # (frame index, its pair)
+
+    @property
+    def pairs(self) -> list:
+        return [pair for _, pair in sorted(self.picked, key=lambda p: p[0])][:SHEET_IMAGES]
 
     def offer(self, index: int, job: RenderJob) -> None:
-        if index % self.step == self.step // 2 and len(self.pairs) < SHEET_IMAGES:  # mid-interval: not the first black frame
-            self.pairs.append(sheet_pair(job, f"frame {index}"))
+        if index % self.step == self.step // 2 and len(self.picked) < SHEET_IMAGES:  # mid-interval: not the first black frame
+            self.picked.append((index, sheet_pair(job, f"frame {index}")))
+
+    @classmethod
+    def combined(cls, sheets: list) -> "FrameSheet":
+        """One film's sheet from the sheets of its pieces (each offered the frames of its own stretch)."""
+        whole = cls.__new__(cls)
+        whole.step = sheets[0].step
+        whole.picked = [pick for sheet in sheets for pick in sheet.picked]
+        return whole
 
     def jpeg(self, cut_frames: list[int] | None = None) -> bytes | None:
         """The sheet, its title naming the scene cuts found (where smoothing started afresh)."""

@@ -153,15 +153,17 @@ def test_films_on_a_cluster_match_one_machine_and_long_ones_are_joined(loopback,
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=3", "-f", "lavfi", "-i", "sine=duration=3", "-vf", "hue=s=0",
            "-c:v", "mpeg2video", "-g", "25", "-c:a", "mp2", str(films / "dvd.mpg"))  # no index: chunks from a copy
     (films / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
-    args = ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64", "--chunk-frames", "30", "--backend", "onnx"]
+    args = ["video", str(films), "--weights", str(tiny_weights), "--render-size", "64", "--chunk-frames", "30", "--backend", "onnx",
+            "--sheet"]
     single = CliRunner().invoke(main, args + ["--out", str(tmp_path / "single")])
     assert single.exit_code == 1
     run = in_loopback(sys.executable, "-m", "archivecolor", *args, "--out", str(tmp_path / "cluster"), "--cluster", "local")
     assert run.returncode == 1, run.stderr[-3000:]
     assert "broken.mp4" in run.stderr
     expected, got = tree(tmp_path / "single"), tree(tmp_path / "cluster")
-    assert sorted(got) == sorted(expected) == ["dvd.mpg", "reel.mp4", "short.mp4"]
-    assert got == expected  # chunks joined without re-encoding: the same bytes as one machine
+    films_and_sheets = ["dvd-sheet.jpg", "dvd.mpg", "reel-sheet.jpg", "reel.mp4", "short-sheet.jpg", "short.mp4"]
+    assert sorted(got) == sorted(expected) == films_and_sheets  # --sheet on a cluster writes each film's sheet
+    assert got == expected  # chunks joined without re-encoding, and the sheets: the same bytes as one machine
     assert not list((tmp_path / "cluster").glob(".*"))  # no work folder or temporary left
 
 
@@ -227,3 +229,33 @@ def test_model_actors_colour_at_the_saturation_asked_for():
 
     colorizer = open_actor_colorizer(weights_payload(resolve_weights(None)), ModelSpec(backend="onnx", saturation=0.5), 64, 1)
     assert colorizer.chroma_gain == 0.5
+
+
+def test_a_film_that_decodes_short_fails_on_a_cluster_actor_as_on_one_machine(tiny_weights, tmp_path):
+    """The actor runs the film through the same video.film.run_piece as one machine, with its
+    completeness check: a film whose second half is zeroed (its index intact) fails and leaves
+    nothing under its name (the cluster once wrote it and reported it done). No Ray needed:
+    the actor's own call is driven here."""
+    import pickle
+
+    from archivecolor.backends import open_backend
+    from archivecolor.cluster.video import _FilmActor
+    from archivecolor.colorizer import Colorizer
+    from archivecolor.video.config import VideoConfig
+    from archivecolor.video.film import hold_film, prepare_film
+
+    film = tmp_path / "damaged.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=20", "-vf", "hue=s=0", "-c:v", "libx264",
+           "-g", "250", "-pix_fmt", "yuv420p", str(film))
+    data = bytearray(film.read_bytes())
+    index = data.rfind(b"moov")
+    data[len(data) // 2 : index - 100] = bytes(index - 100 - len(data) // 2)
+    film.write_bytes(bytes(data))
+    out = tmp_path / "out.mkv"
+    with hold_film(out):
+        job = prepare_film(film, out, VideoConfig(chunk_frames=None))
+    actor = _FilmActor.__new__(_FilmActor)
+    actor.colorizer = Colorizer(open_backend("torch", tiny_weights, device="cpu").backend, render_size=64)
+    reply = actor._run({"film": 0, "job": pickle.dumps(job), "piece": 0, "count": job.pieces[0].count})
+    assert "of its 500 frames could be decoded: the file is damaged or cut short" in reply["reason"]
+    assert not out.exists() and not list(tmp_path.glob(".*"))

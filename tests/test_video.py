@@ -888,3 +888,44 @@ def test_a_10_bit_master_keeps_its_depth_where_the_codec_carries_it(colorizer, t
     said = " ".join(cli.output.split())
     assert f"{expect_bits}-bit" in said
     assert ("written 8-bit from a 10-bit source; --codec libx265, prores_ks or ffv1 keep its depth" in said) == (expect_bits == 8)
+
+
+def test_ctrl_c_stops_a_batch_of_films_says_how_far_it_got_and_a_rerun_resumes(tiny_weights, tmp_path):
+    """SIGINT as a terminal's Ctrl-C sends it (to the whole process group, ffmpeg included):
+    exit 130 within seconds, "stopped: N of 3 films done", the report so far written, no
+    temporary left under a film's name, and the same command finishes the rest."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    films = tmp_path / "films"
+    films.mkdir()
+    for name in ("a", "b", "c"):
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12", "-vf", "hue=s=0", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", str(films / f"{name}.mp4"))
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    args = [sys.executable, "-m", "archivecolor", "video", str(films), "-o", str(out), "--report", str(report),
+            "--weights", str(tiny_weights), "--render-size", "192", "--batch-size", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not (out / "a.mp4").exists():
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the second film
+    if proc.poll() is not None or (out / "b.mp4").exists():
+        pytest.skip("the run finished a second film before the signal")
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 10
+    line = " ".join(err.split())
+    assert "stopped: 1 of 3 films done; run the same command to resume" in line and "Aborted" not in line, line[-600:]
+    data = json.loads(report.read_text())
+    assert data["summary"]["done"] == 1 and [Path(f["source"]).name for f in data["films"]] == ["a.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4"]  # no half-written b.mp4, no temporary, no lock
+    again = subprocess.run(args, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4", "c.mp4"]
+    assert [f["status"] for f in json.loads(report.read_text())["films"]] == ["skipped", "done", "done"]

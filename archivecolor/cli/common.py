@@ -120,12 +120,13 @@ def open_colorizer(weights, backend, device, precision, render_size, engine=None
     from .. import console
     from ..backends import BackendError, bf16_emulated_warning, open_backend
     from ..colorizer import Colorizer
+    from ..files import file_sha256
     from ..weights import WeightsError, describe, resolve_weights
 
     try:
         choice = open_backend(backend, weights=weights, device=device, precision=precision, engine=engine)
         source = resolve_weights(weights)
-        model = describe(source) if source.suffix != ".onnx" else {"weights": str(source)}
+        model = describe(source) if source.suffix != ".onnx" else {"weights": str(source), "weights_sha256": file_sha256(source)}
         colorizer = Colorizer(choice.backend, render_size=render_size, chroma_gain=saturation, model=model)
     except (BackendError, WeightsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

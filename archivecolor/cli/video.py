@@ -69,10 +69,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     Each output is written under a temporary name and renamed when complete.
     """
     from .. import console
-    from ..video.ffmpeg import EncodeOptions, VideoError
+    from ..video.ffmpeg import EncodeOptions
     from ..listing import Listing, archive_files
     from ..video.config import VideoConfig, look_of
-    from ..video.film import colorize_video
+    from ..video.film import FilmsStopped, colorize_films
     from ..video.naming import VIDEO_EXTENSIONS, default_output, is_colorized_output, output_suffix
     from ..weights import WeightsError, resolve_weights
     from ..video import report as video_report
@@ -157,48 +157,81 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation)
     table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
-    failed, records = 0, []  # records: the JSON report's entries
-    for film, target in zip(films, targets):
-        if target.exists() and not overwrite:
-            table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
-            records.append(video_report.record(film, target, "skipped", "exists"))
-            continue
+    made_with = {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength, "cut_threshold": cut_threshold}
+    records = []  # the JSON report's entries
+    with console.make_progress("frames/s") as progress:
+        bars = []
+
+        def on_end(outcome):
+            if bars and outcome.status == "done":
+                progress.update(bars[-1], total=progress.tasks[-1].completed)  # a film of unknown length: its bar ends full
+            _say_film(outcome)
+
         try:
-            with console.make_progress("frames/s") as progress:
-                bar = progress.add_task(film.name, total=None)
-                result = colorize_video(film, target, colorizer, config, on_frames=lambda n: progress.advance(bar, n),
-                                        on_total=lambda n: progress.update(bar, total=n))
-        except Exception as exc:
-            if debug and not isinstance(exc, VideoError):
-                raise
-            failed += 1
-            reason = str(exc) if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
-            console.error_line(film, reason)
-            table.add_row(film.name, "failed", "", "", "", "", "")
-            records.append(video_report.record(film, target, "failed", reason))
-            continue
-        records.append(video_report.record(film, target, "done", result=result))
-        cdc, static = _temporal_cells(result.temporal)
-        status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
-        if result.source_bits > 8:  # a deep master: say what depth the colour film has
-            status += f", {result.output_bits}-bit"
-            if result.output_bits == 8:
-                console.info(f"{film}: written 8-bit from a {result.source_bits}-bit source; --codec libx265, prores_ks or ffv1 "
-                             "keep its depth")
-        table.add_row(film.name, status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
-        if result.resumed_chunks:
-            console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
-        if result.one_pass_reason:
-            console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
-        console.info(f"{film} → {target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
+            outcomes = colorize_films(list(zip(films, targets)), colorizer, config, overwrite,
+                                      on_start=lambda film: bars.append(progress.add_task(film.name, total=None)),
+                                      on_total=lambda n: progress.update(bars[-1], total=n),
+                                      on_frames=lambda n: progress.advance(bars[-1], n), on_end=on_end, debug=debug)
+        except FilmsStopped as stopped:
+            progress.stop()
+            _stop(stopped, report, [video_report.record(o.source, o.target, o.status, o.reason, o.result) for o in stopped.outcomes],
+                  made_with)
+    for outcome in outcomes:
+        records.append(video_report.record(outcome.source, outcome.target, outcome.status, outcome.reason, outcome.result))
+        table.add_row(*_film_row(outcome, f"{outcome.result.frames_per_s:.1f}" if outcome.result else ""))
+    failed = sum(outcome.status == "failed" for outcome in outcomes)
     for sequence, target in zip(sequences, sequence_targets):
-        failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None)
+        try:
+            failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None)
+        except KeyboardInterrupt:
+            _stop(f"stopped in {sequence.folder}: the frames written are kept; run the same command to resume", report, records,
+                  made_with)
     console.stderr.print(table)
     if report is not None:
-        video_report.write(report, records, {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength,
-                                              "cut_threshold": cut_threshold})
+        video_report.write(report, records, made_with)
     if failed or frames_named:
         raise SystemExit(1)
+
+
+def _say_film(outcome) -> None:
+    """The lines a film's end gets, on one machine or a cluster: its failure, or where it went and what to know."""
+    from .. import console
+
+    film, result = outcome.source, outcome.result
+    if outcome.status == "failed":
+        console.error_line(film, outcome.reason)
+    if result is None:
+        return
+    if result.source_bits > 8 and result.output_bits == 8:
+        console.info(f"{film}: written 8-bit from a {result.source_bits}-bit source; --codec libx265, prores_ks or ffv1 keep its depth")
+    if result.resumed_chunks:
+        console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
+    if result.one_pass_reason:
+        console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
+    console.info(f"{film} → {outcome.target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
+
+
+def _film_row(outcome, rate: str) -> tuple:
+    """A film's row in the run's table (the rate column is the caller's: frames/s here, chunks on a cluster)."""
+    result = outcome.result
+    if result is None:
+        return (outcome.source.name, "skipped (exists)" if outcome.status == "skipped" else outcome.status, "", rate, "", "", "")
+    status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
+    if result.source_bits > 8:  # a deep master: say what depth the colour film has
+        status += f", {result.output_bits}-bit"
+    cdc, static = _temporal_cells(result.temporal)
+    return (outcome.source.name, status, str(result.frames), rate, str(result.scene_cuts), cdc, static)
+
+
+def _stop(message, report: Path | None, records: list, made_with: dict | None = None):
+    """Ctrl-C: say what is kept and how to go on, write the report so far, exit 130."""
+    from .. import console
+    from ..video import report as video_report
+
+    if report is not None:
+        video_report.write(report, records, made_with)
+    console.stderr.print(f"{message}" + (f"; the report so far: {report}" if report is not None else ""), markup=False)
+    raise SystemExit(130)
 
 
 def _temporal_cells(temporal: dict) -> tuple[str, str]:
@@ -344,35 +377,23 @@ def _videos_on_cluster(films, targets, config, weights, model, render_size, over
     from .. import console
     from ..cluster import ClusterError
     from ..cluster.video import colorize_films_on_cluster
+    from ..video import report as video_report
 
     weights = cluster_weights(weights)
     table = _film_table("archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"), left=("film", "result"))
     with console.make_progress("frames/s") as progress:
         bar = progress.add_task("films", total=None)
-
-        def on_film(outcome):
-            if outcome.status == "failed":
-                console.error_line(outcome.source, outcome.reason)
-            elif outcome.status == "done":
-                console.info(f"{outcome.source} → {outcome.target}")
-
         try:
             outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, model, render_size, config,
                                                  cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
-                                                 on_frames=lambda n: progress.advance(bar, n), on_film=on_film, on_start=say_actor_plan)
+                                                 on_frames=lambda n: progress.advance(bar, n), on_film=_say_film, on_start=say_actor_plan)
         except ClusterError as exc:
             raise click.ClickException(str(exc)) from None
     for outcome in outcomes:
-        cdc, static = _temporal_cells(outcome.temporal)
-        status = outcome.status if outcome.status != "skipped" else "skipped (exists)"
-        if outcome.resumed_chunks:
-            status += f" ({outcome.resumed_chunks} chunks resumed)"
-        table.add_row(Path(outcome.source).name, status, str(outcome.frames), str(outcome.chunks), str(outcome.scene_cuts), cdc, static)
+        table.add_row(*_film_row(outcome, str(outcome.result.chunks) if outcome.result else ""))
     console.stderr.print(table)
     if report is not None:
-        from ..video import report as video_report
-
-        video_report.write(report, [video_report.cluster_record(outcome) for outcome in outcomes])
+        video_report.write(report, [video_report.record(o.source, o.target, o.status, o.reason, o.result) for o in outcomes])
     if any(outcome.status == "failed" for outcome in outcomes):
         raise SystemExit(1)

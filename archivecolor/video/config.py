@@ -31,6 +31,7 @@ class VideoResult:
     seconds: float = 0.0
     scene_cuts: int = 0
     cut_frames: list = field(default_factory=list)  # frame numbers where a new shot begins (found in this run)
+    chunks: int = 1  # pieces the film went in (1: one pass)
     resumed_chunks: int = 0  # chunks found finished from an earlier, interrupted run
     variable_rate: bool = False  # the source's own frame timestamps were kept
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}

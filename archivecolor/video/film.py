@@ -8,13 +8,17 @@ written under a temporary name and renamed once ffmpeg has finished it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..colorizer import Colorizer
 from ..files import atomic_write_bytes, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
 from ..sheet import FrameSheet, sheet_path
+from ..files import FolderInUse
 from .chunks import FilmPlan, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder
 from .config import VideoConfig, VideoResult
 from .ffmpeg import VideoError, find_ffmpeg, output_bits
@@ -23,62 +27,98 @@ from .stream import Segment
 from .temporal import TemporalMeter
 
 
-def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
-                   on_total=None) -> VideoResult:
-    """Colorize one film into `target` (written atomically). Raises VideoError on failure.
-    `on_total(frames)` once the film is planned (None where its length is unknown), `on_frames(n)` as frames are written.
+ONE_PASS_AFTER_SEEK_CHECK = "its keyframes do not decode true after a seek"
 
-    A film longer than 1.5 chunks is processed in chunks that start on keyframes, each written
-    atomically under a work folder beside the target; a re-run continues after the last
-    finished chunk, and the chunks are joined (no re-encoding) with the source's audio. The
-    chunks of a program or transport stream are decoded from an index copy in that folder.
-    """
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a film coloured in one call, start to end: the whole film into its target
+    (with its sound), or one chunk into the work folder."""
+
+    first: int  # its first frame in the film
+    count: int  # frames
+    out: Path
+    whole: bool
+
+
+@dataclass(frozen=True)
+class FilmJob:
+    """One film, planned: where its frames are decoded from, its pieces, and which of them an
+    earlier, interrupted run finished. Picklable: a cluster's actors run its pieces."""
+
+    source: Path
+    target: Path
+    plan: FilmPlan
+    decode_from: Path  # the source, or the index copy its chunks are decoded from
+    config: VideoConfig
+    pieces: tuple  # every Piece, in film order
+    finished: tuple  # per piece: its file was already there when the film was planned
+    work: Path | None = None  # the chunks' work folder (None: one pass)
+
+    @property
+    def to_run(self) -> list:
+        return [piece for piece, done in zip(self.pieces, self.finished) if not done]
+
+
+@dataclass
+class PieceResult:
+    """What colouring one piece found: sent back from wherever it ran, merged by finish_film."""
+
+    frames: int
+    cuts: int
+    cut_frames: list
+    meters: dict  # {"smoothed": TemporalMeter, "per_frame": TemporalMeter}, their sums only
+    sheet: FrameSheet | None = None  # the sheet frames that fell in this piece
+
+
+def hold_film(target: Path):
+    """Lock `target` against a second run writing it at the same time (FolderInUse names the holder)."""
+    return hold_folder(target.parent, f"archivecolor video run writing {target.name}", lock_name=f".{fitting_name(target.name)}.lock")
+
+
+def prepare_film(source: Path, target: Path, config: VideoConfig) -> FilmJob:
+    """Everything before the first frame: the plan, the index copy of an unindexed stream, the
+    seek check, the chunks' work folder (chunks of another source or other settings removed).
+    Run it holding hold_film(target). Raises VideoError."""
     source, target = Path(source), Path(target)
     film = plan_film(source, target, config)
-    if on_total is not None:
-        on_total(film.info.frames)
-    lock = hold_folder(target.parent, f"archivecolor video run writing {target.name}", lock_name=f".{fitting_name(target.name)}.lock")
-    try:
-        remove_temporaries_of(target)  # a killed run's half-written film (a chunked run's are in its work folder)
-        return _colorize_film(source, target, film, colorizer, config, on_frames)
-    finally:
-        lock.close()
-
-
-def _colorize_film(source: Path, target: Path, film: FilmPlan, colorizer: Colorizer, config: VideoConfig, on_frames) -> VideoResult:
-    result = VideoResult(str(source), str(target), variable_rate=film.timestamps is not None, source_bits=film.info.bits,
-                         output_bits=output_bits(film.info, config.encode.codec))
-    started = time.perf_counter()
-    smoother = TemporalSmoother(config.smoothing)
-    meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
+    remove_temporaries_of(target)  # a killed run's half-written film (a chunked run's are in its work folder)
     ffmpeg = find_ffmpeg(config.ffmpeg)
     decode_from = source
     if film.index_copy:
         decode_from, film = make_index_copy(ffmpeg, source, target, film, config.chunk_frames)
     decode_from, film = check_chunk_seeks(ffmpeg, source, decode_from, target, film, config)
-    result.one_pass_reason = "its keyframes do not decode true after a seek" if film.seek_refused else None
-    segment = Segment(decode_from, film.info, ffmpeg, colorizer, config, smoother, meters, on_frames, film.timestamps, sheet)
     if len(film.chunks) <= 1:
-        with temporary_beside(target) as tmp:
-            result.frames = segment.run(tmp, film.container, with_streams=True)
-            check_complete(result.frames, film.info)
-            os.replace(tmp, target)
+        return FilmJob(source, target, film, decode_from, config, (Piece(0, film.chunks[0][1], target, True),), (False,))
+    work, names = prepare_chunk_folder(source, film.chunks, target, config)
+    pieces = tuple(Piece(first, count, name, False) for name, (first, count) in zip(names, film.chunks))
+    return FilmJob(source, target, film, decode_from, config, pieces, tuple(name.exists() for name in names), work)
+
+
+def run_piece(job: FilmJob, piece: Piece, colorizer: Colorizer, on_frames=None) -> PieceResult:
+    """Colour one piece into its file (atomically): decode -> infer -> smooth -> encode. A chunk's
+    smoothing is primed on the frames just before it, so colour runs on across the join."""
+    config, film = job.config, job.plan
+    smoother = TemporalSmoother(config.smoothing)
+    meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
+    sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
+    segment = Segment(job.decode_from, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames,
+                      film.timestamps, sheet)
+    if piece.whole:
+        with temporary_beside(piece.out) as tmp:
+            frames = segment.run(tmp, film.container, with_streams=True)
+            check_complete(frames, film.info)
+            os.replace(tmp, piece.out)
     else:
-        result.frames = _run_chunks(segment, source, film.chunks, target, film.container, result)
-    if sheet is not None and (jpeg := sheet.jpeg(sorted(smoother.cut_frames))):
-        atomic_write_bytes(sheet_path(target), jpeg)
-        result.sheet = str(sheet_path(target))
-    result.seconds = time.perf_counter() - started
-    result.scene_cuts = smoother.cuts
-    result.cut_frames = sorted(smoother.cut_frames)
-    result.temporal = {name: meter.result() for name, meter in meters.items()}
-    return result
+        run_chunk(segment, piece.out, piece.first, piece.count)
+        frames = piece.count
+    return PieceResult(frames, smoother.cuts, sorted(smoother.cut_frames), {name: meter.sums_only() for name, meter in meters.items()},
+                       sheet)
 
 
 def run_chunk(segment: Segment, chunk: Path, first: int, count: int) -> None:
-    """Colorize frames [first, first + count) into `chunk` (atomically). The smoothing is primed
-    on the frames just before it, so colour runs on across the join as in one pass."""
+    """Colorize frames [first, first + count) into `chunk` (atomically), the smoothing primed on
+    the frames before it."""
     segment.smoother.reset()
     warmup = min(first, segment.config.smoothing.settle_frames())
     segment.smoother.frame = first - warmup  # cut frames are numbered in the whole film
@@ -89,18 +129,122 @@ def run_chunk(segment: Segment, chunk: Path, first: int, count: int) -> None:
         os.replace(tmp, chunk)
 
 
-def _run_chunks(segment: Segment, source: Path, chunks, target: Path, container: str, result: VideoResult) -> int:
-    """The chunks not finished yet, then the join; `source` gives the audio and subtitles (the
-    segment may decode from an index copy)."""
-    work, names = prepare_chunk_folder(source, chunks, target, segment.config)
-    frames = 0
-    for chunk, (first, count) in zip(names, chunks):
-        if chunk.exists():  # finished in an earlier run
-            result.resumed_chunks += 1
-            if segment.on_frames is not None:
-                segment.on_frames(count)
-            continue
-        run_chunk(segment, chunk, first, count)
-        frames += count
-    join_chunks(segment.ffmpeg, work, names, source, segment.info, target, container)
-    return frames
+def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
+    """Join a chunked film's chunks into its target (no re-encoding, with the source's sound),
+    write its sheet, and merge what its pieces found into the film's result."""
+    film, config = job.plan, job.config
+    if job.work is not None:
+        join_chunks(find_ffmpeg(config.ffmpeg), job.work, [piece.out for piece in job.pieces], job.source, film.info, job.target,
+                    film.container)
+    result = VideoResult(str(job.source), str(job.target), variable_rate=film.timestamps is not None, source_bits=film.info.bits,
+                         output_bits=output_bits(film.info, config.encode.codec), chunks=len(job.pieces),
+                         resumed_chunks=sum(job.finished) if job.work is not None else 0,
+                         one_pass_reason=ONE_PASS_AFTER_SEEK_CHECK if film.seek_refused else None)
+    result.frames = sum(r.frames for r in results)
+    result.scene_cuts = sum(r.cuts for r in results)
+    result.cut_frames = sorted(frame for r in results for frame in r.cut_frames)
+    if config.measure and results:
+        result.temporal = {name: TemporalMeter.combined([r.meters[name] for r in results]).result() for name in results[0].meters}
+    sheets = [r.sheet for r in results if r.sheet is not None]
+    if sheets and (jpeg := FrameSheet.combined(sheets).jpeg(result.cut_frames)):
+        atomic_write_bytes(sheet_path(job.target), jpeg)
+        result.sheet = str(sheet_path(job.target))
+    result.seconds = seconds
+    return result
+
+
+def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
+                   on_total=None) -> VideoResult:
+    """Colorize one film into `target` (written atomically) on this machine. Raises VideoError on failure.
+    `on_total(frames)` once the film is planned (None where its length is unknown), `on_frames(n)` as frames are written.
+
+    A film longer than 1.5 chunks is processed in chunks that start on keyframes; a re-run
+    continues after the last finished chunk. The chunks of a program or transport stream are
+    decoded from an index copy in the work folder.
+    """
+    started = time.perf_counter()
+    config = config if config.look else dataclasses.replace(config, look=colorizer.look())
+    with hold_film(Path(target)):
+        job = prepare_film(source, target, config)
+        if on_total is not None:
+            on_total(job.plan.info.frames)
+        results = []
+        for piece, done in zip(job.pieces, job.finished):
+            if done:  # finished in an earlier run
+                if on_frames is not None:
+                    on_frames(piece.count)
+                continue
+            results.append(run_piece(job, piece, colorizer, on_frames))
+        return finish_film(job, results, time.perf_counter() - started)
+
+
+@dataclass
+class FilmOutcome:
+    """What became of one film in a batch: done, skipped (exists) or failed (why), and its result."""
+
+    source: Path
+    target: Path
+    status: str
+    reason: str = ""
+    result: VideoResult | None = None
+
+
+class FilmsStopped(Exception):
+    """Ctrl-C stopped a batch of films: the films and chunks finished are kept."""
+
+    def __init__(self, outcomes: list, total: int):
+        done = sum(o.status in ("done", "skipped") for o in outcomes)
+        super().__init__(f"stopped: {done} of {total} films done; run the same command to resume (a long film's "
+                         "finished chunks are kept)")
+        self.outcomes, self.total = outcomes, total
+
+
+def skip_reason(target: Path, overwrite: bool) -> str | None:
+    """Why a film is not coloured again: its output exists (a finished earlier run)."""
+    return "exists" if Path(target).exists() and not overwrite else None
+
+
+def failure_reason(exc: Exception) -> str:
+    """A film's failure in one line."""
+    return str(exc) if isinstance(exc, (VideoError, FolderInUse)) else f"{type(exc).__name__}: {exc}"
+
+
+def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = VideoConfig(), overwrite: bool = False,
+                   on_start=None, on_total=None, on_frames=None, on_end=None, debug: bool = False) -> list:
+    """Colour (source, target) films one after another: a film whose output exists is skipped,
+    one that fails is said (`on_end`) and counted, and the rest go on. Returns a FilmOutcome per
+    film; Ctrl-C raises FilmsStopped with the outcomes so far. `on_start(source)` as each film
+    begins, then `on_total` and `on_frames` as for colorize_video; with `debug` an unexpected
+    error raises with its traceback."""
+    outcomes = []
+    for source, target in films:
+        if reason := skip_reason(target, overwrite):
+            outcome = FilmOutcome(Path(source), Path(target), "skipped", reason)
+        else:
+            if on_start is not None:
+                on_start(Path(source))
+            try:
+                result = colorize_video(source, target, colorizer, config, on_frames=on_frames, on_total=on_total)
+                outcome = FilmOutcome(Path(source), Path(target), "done", result=result)
+            except KeyboardInterrupt:
+                raise FilmsStopped(outcomes, len(films)) from None
+            except Exception as exc:
+                if debug and not isinstance(exc, (VideoError, FolderInUse)):
+                    raise
+                outcome = FilmOutcome(Path(source), Path(target), "failed", failure_reason(exc))
+        outcomes.append(outcome)
+        if on_end is not None:
+            on_end(outcome)
+    return outcomes
+
+
+def holding_films(targets) -> ExitStack:
+    """hold_film for every target at once (a cluster run writes them all together)."""
+    stack = ExitStack()
+    try:
+        for target in targets:
+            stack.enter_context(hold_film(Path(target)))
+    except BaseException:
+        stack.close()
+        raise
+    return stack

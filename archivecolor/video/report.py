@@ -23,12 +23,6 @@ def record(source: Path, output: Path, status: str, reason: str = "", result=Non
     return entry
 
 
-def cluster_record(outcome) -> dict:
-    """A film's entry from a cluster run's FilmOutcome."""
-    figures = {k: v for k, v in dataclasses.asdict(outcome).items() if not k.startswith("_") and k not in ("source", "target")}
-    return {"kind": "film", "source": outcome.source, "output": outcome.target, **figures}
-
-
 def write(path: Path, records: list[dict], made_with: dict | None = None) -> None:
     """The report: a summary, what made the colours (version, weights and their SHA-256, settings), each film."""
     summary = {status: sum(r["status"] == status for r in records) for status in STATUSES}

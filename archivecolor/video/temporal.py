@@ -76,6 +76,22 @@ class TemporalMeter:
                 self.static_pixels += int(np.count_nonzero(static))
         self.prev = (L, ab)
 
+    def sums_only(self) -> "TemporalMeter":
+        """This meter without the frames it holds for the next one: what a finished piece of a film sends back."""
+        return TemporalMeter(sums=dict(self.sums), counts=dict(self.counts), static_sum=self.static_sum, static_pixels=self.static_pixels)
+
+    @classmethod
+    def combined(cls, meters: list) -> "TemporalMeter":
+        """The figures of a film's pieces together (the frame pairs across a join are not measured)."""
+        total = cls()
+        for meter in meters:
+            for k in CDC_OFFSETS:
+                total.sums[k] += meter.sums[k]
+                total.counts[k] += meter.counts[k]
+            total.static_sum += meter.static_sum
+            total.static_pixels += meter.static_pixels
+        return total
+
     def result(self) -> dict:
         cdc = {f"cdc_{k}": (self.sums[k] / self.counts[k] if self.counts[k] else 0.0) for k in CDC_OFFSETS}
         cdc["cdc"] = float(np.mean(list(cdc.values())))
