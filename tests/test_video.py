@@ -733,9 +733,8 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
     plan = chunking.plan_film(film, tmp_path / "chunked.mkv", config)
     assert [first for first, _ in plan.chunks] == [0, 76, 145]  # its keyframes
-    rate = plan.info.rate
-    assert chunking.seeks_land_true(find_ffmpeg(), film, rate, [76 - 13])  # lands on frame 0's keyframe: decodes true
-    assert not chunking.seeks_land_true(find_ffmpeg(), film, rate, [145 - 13])  # lands on 76's: garbage
+    assert chunking.seeks_land_true(find_ffmpeg(), film, plan.info, [76 - 13])  # lands on frame 0's keyframe: decodes true
+    assert not chunking.seeks_land_true(find_ffmpeg(), film, plan.info, [145 - 13])  # lands on 76's: garbage
     chunked = colorize_video(film, tmp_path / "chunked.mkv", colorizer, config)
     assert chunked.one_pass_reason and "seek" in chunked.one_pass_reason
     assert chunked.frames == plan.info.frames
@@ -749,7 +748,7 @@ def test_a_film_whose_keyframes_do_not_decode_true_after_a_seek_goes_in_one_pass
     assert max(np.abs(a - b).mean() for a, b in zip(output, source)) < 5  # every frame the source's (garbage: 35–76)
     assert not list(tmp_path.glob(".*"))  # no work folder left
     clean = chunking.plan_film(long_clip, tmp_path / "x.mkv", replace(config, chunk_frames=40))
-    assert chunking.seeks_land_true(find_ffmpeg(), long_clip, clean.info.rate, [first - 13 for first, _ in clean.chunks[1:]])
+    assert chunking.seeks_land_true(find_ffmpeg(), long_clip, clean.info, [first - 13 for first, _ in clean.chunks[1:]])
 
 
 def test_a_film_damaged_midway_fails_clearly_instead_of_hanging(tiny_weights, tmp_path):
@@ -812,7 +811,7 @@ def test_an_avi_whose_seeks_land_a_frame_early_goes_in_one_pass(colorizer, tmp_p
     config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=40)
     plan = chunking.plan_film(film, tmp_path / "out.mkv", config)
     assert len(plan.chunks) > 1 and not plan.index_copy
-    assert not chunking.seeks_land_true(find_ffmpeg(), film, plan.info.rate, [plan.chunks[1][0]])
+    assert not chunking.seeks_land_true(find_ffmpeg(), film, plan.info, [plan.chunks[1][0]])
     result = colorize_video(film, tmp_path / "out.mkv", colorizer, config)
     assert result.one_pass_reason and result.frames == plan.info.frames == 100
     with av.open(str(film)) as c:
@@ -929,3 +928,42 @@ def test_ctrl_c_stops_a_batch_of_films_says_how_far_it_got_and_a_rerun_resumes(t
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4", "c.mp4"]
     assert [f["status"] for f in json.loads(report.read_text())["films"]] == ["skipped", "done", "done"]
+
+
+def test_an_ordinary_x264_mp4_whose_pictures_start_a_frame_after_its_sound_goes_in_chunks(colorizer, tmp_path):
+    """A 15 s x264 MP4 with B-frames whose video stream starts one frame after zero (first pts
+    512 at 1/12800, the sound at zero) was refused chunks: seeks were aimed in the video's own
+    time, ffmpeg's -ss is in the file's, so every seek landed a frame early and the check saw
+    the wrong frames. Now it goes in chunks, frame for frame as one pass."""
+    from archivecolor.video import chunks as chunking
+    from archivecolor.video.ffmpeg import EncodeOptions
+
+    film = tmp_path / "ordinary.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=15", "-f", "lavfi", "-i", "sine=duration=15",
+           "-vf", "hue=s=0,setpts=PTS+1/(25*TB)", "-c:v", "libx264", "-g", "25", "-bf", "3", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           "-shortest", str(film))
+    with av.open(str(film)) as c:
+        video = c.streams.video[0]
+        assert video.start_time == 512 and video.time_base == Fraction(1, 12800) and video.codec_context.has_b_frames
+    info = probe(film)
+    assert info.video_start == pytest.approx(0.04)
+    config = VideoConfig(encode=EncodeOptions(codec="ffv1", crf=None, preset=None), chunk_frames=100)
+    plan = chunking.plan_film(film, tmp_path / "chunked.mkv", config)
+    assert len(plan.chunks) == 4
+    assert chunking.seeks_land_true(find_ffmpeg(), film, plan.info, [first for first, _ in plan.chunks[1:]])
+    chunked = colorize_video(film, tmp_path / "chunked.mkv", colorizer, config)
+    assert chunked.one_pass_reason is None and chunked.chunks == 4
+    one = colorize_video(film, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
+
+    def frames(path):
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+
+    a, b = frames(tmp_path / "chunked.mkv"), frames(tmp_path / "one.mkv")
+    assert len(a) == len(b) == plan.info.frames
+    assert max(np.abs(x - y).mean() for x, y in zip(a, b)) < 0.5  # each chunk primed on the frames before it
+    assert audio_hash(tmp_path / "chunked.mkv") == audio_hash(tmp_path / "one.mkv")  # the sound as one pass gives it
+    for out in ("chunked.mkv", "one.mkv"):  # and the pictures start as late after it as in the source: in sync
+        with av.open(str(tmp_path / out)) as c:
+            video, sound = c.streams.video[0], c.streams.audio[0]
+            assert float(video.start_time * video.time_base) - float(sound.start_time * sound.time_base) == pytest.approx(0.04, abs=0.002)

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +125,7 @@ def make_index_copy(ffmpeg: str, source: Path, target: Path, film: FilmPlan, chu
             os.replace(tmp, copy)
         atomic_write_bytes(made_from, json.dumps(signature).encode())
     stamps, _, keys, _ = stream_index(copy)
-    info = dataclasses.replace(film.info, frames=len(stamps))
+    info = dataclasses.replace(film.info, frames=len(stamps), video_start=probe(copy).video_start)
     chunks = plan_chunks(copy, info, chunk_frames, keys)
     if len(chunks) <= 1:  # too short after all: one pass from the source itself, which also gives the sound
         shutil.rmtree(work, ignore_errors=True)
@@ -139,10 +138,9 @@ SEEK_CHECK_FRAMES = 5  # from each seek point
 SEEK_CHECK = "seek-check.json"  # in the work folder: the check's result for this source and these chunks
 
 
-def _fingerprints(ffmpeg: str, path: Path, rate: Fraction, first: int, count: int | None):
+def _fingerprints(ffmpeg: str, path: Path, info: VideoInfo, first: int, count: int | None):
     """Small grey frames from `first` on (all of them if count is None), one at a time."""
-    start_seconds = float((first - Fraction(1, 2)) / rate) if first > 0 else None
-    proc = start(decode_command(ffmpeg, path, "gray", start_seconds, count, size=SEEK_CHECK_SIZE), stdout=subprocess.PIPE)
+    proc = start(decode_command(ffmpeg, path, "gray", info.seek_seconds(first), count, size=SEEK_CHECK_SIZE), stdout=subprocess.PIPE)
     size = SEEK_CHECK_SIZE[0] * SEEK_CHECK_SIZE[1]
     try:
         while len(data := proc.stdout.read(size)) == size:
@@ -154,15 +152,15 @@ def _fingerprints(ffmpeg: str, path: Path, rate: Fraction, first: int, count: in
         stderr_of(proc)
 
 
-def seeks_land_true(ffmpeg: str, path: Path, rate: Fraction, seek_points: list[int]) -> bool:
+def seeks_land_true(ffmpeg: str, path: Path, info: VideoInfo, seek_points: list[int]) -> bool:
     """Whether decoding after a seek to each point gives the frames that decoding the film from
     its start gives there. Some encoders write keyframes that are no clean entry point (IDR
     frames with non-intra slices): after a seek those decode to garbage, so such a film cannot
     go in chunks. Costs one decoding pass at thumbnail size, a few percent of colouring it."""
     wanted = {point + k for point in seek_points for k in range(SEEK_CHECK_FRAMES)}
-    linear = {i: frame for i, frame in enumerate(_fingerprints(ffmpeg, path, rate, 0, None)) if i in wanted}
+    linear = {i: frame for i, frame in enumerate(_fingerprints(ffmpeg, path, info, 0, None)) if i in wanted}
     for point in seek_points:
-        seeked = list(_fingerprints(ffmpeg, path, rate, point, SEEK_CHECK_FRAMES))
+        seeked = list(_fingerprints(ffmpeg, path, info, point, SEEK_CHECK_FRAMES))
         expected = [linear.get(point + k) for k in range(len(seeked))]
         if not seeked or any(e is None or np.abs(s - e).mean() > 1.0 for s, e in zip(seeked, expected)):
             return False
@@ -187,7 +185,7 @@ def check_chunk_seeks(ffmpeg: str, source: Path, decode_from: Path, target: Path
     except (OSError, ValueError, KeyError):
         ok = None
     if ok is None:
-        ok = seeks_land_true(ffmpeg, decode_from, film.info.rate, points)
+        ok = seeks_land_true(ffmpeg, decode_from, film.info, points)
         work.mkdir(exist_ok=True)
         atomic_write_bytes(record, json.dumps({"key": key, "ok": ok}).encode())
     if ok:

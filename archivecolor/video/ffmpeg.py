@@ -73,6 +73,17 @@ class VideoInfo:
     comment: str | None = None  # the container's comment tag, which also carries the provenance mark
     container: str = ""  # the demuxer's name(s), e.g. "mov,mp4,m4a,3gp,3g2,mj2", "mpeg", "mpegts"
     timecode: str | None = None  # the first frame's SMPTE timecode ("10:00:00:00"; ";" before frames for drop-frame)
+    # Seconds from the file's start (its earliest stream) to the video's first frame: an MP4
+    # whose sound starts at zero and whose pictures start a frame later has 0.04 at 25 fps.
+    video_start: float = 0.0
+
+    def seek_seconds(self, frame: int) -> float | None:
+        """Where ffmpeg's -ss must go for `frame` (None: the start): half a frame early, so the
+        wanted frame is the first at or after it whatever the rounding, in the file's timeline,
+        which starts at its earliest stream, not at the video's first frame."""
+        if frame <= 0:
+            return None
+        return float((frame - Fraction(1, 2)) / self.rate) + self.video_start
 
     @property
     def seeks_exactly(self) -> bool:
@@ -165,7 +176,15 @@ def probe(path: Path) -> VideoInfo:
             grey_content=grey_content, field_order=_FIELD_ORDER.get(int(getattr(ctx, "field_order", 0) or 0)),
             comment=container.metadata.get("comment") or container.metadata.get("COMMENT"),
             container=container.format.name or "", timecode=_timecode(container, stream),
+            video_start=_video_start(container, stream),
         )
+
+
+def _video_start(container, stream) -> float:
+    """The video stream's start in the file's timeline (see VideoInfo.video_start); 0 when either is unstated."""
+    if stream.start_time is None or stream.time_base is None or container.start_time is None:
+        return 0.0
+    return max(0.0, float(stream.start_time * stream.time_base) - container.start_time / 1_000_000)
 
 
 def _timecode(container, stream) -> str | None:
@@ -299,10 +318,12 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
 
     h, w = hw
     bits = output_bits(info, options.codec)
+    # Pictures that start after the sound start as late in the colour film: in sync with it
+    delay = {"itsoffset": f"{info.video_start:.6f}"} if with_streams and info.video_start else {}
     if timed:  # frames arrive in NUT packets carrying the source's own timestamps (variable rate)
-        frames = ff.input("pipe:", format="nut")
+        frames = ff.input("pipe:", format="nut", **delay)
     else:
-        frames = ff.input("pipe:", format="rawvideo", pix_fmt=pipe_format(bits), s=f"{w}x{h}", framerate=str(info.rate))
+        frames = ff.input("pipe:", format="rawvideo", pix_fmt=pipe_format(bits), s=f"{w}x{h}", framerate=str(info.rate), **delay)
     src = ff.input(str(source))
     video = frames.video
     if info.sar != 1:
@@ -390,8 +411,9 @@ def _provenance_tags(info: VideoInfo) -> dict:
 
 def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
     """Join encoded chunks without re-encoding and add the source's audio and subtitles, copied."""
+    delay = ["-itsoffset", f"{info.video_start:.6f}"] if info.video_start else []  # in sync with the sound, as in one pass
     cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-           "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(source), "-map", "0:v:0"]
+           *delay, "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(source), "-map", "0:v:0"]
     if info.audio_streams:
         cmd += ["-map", "1:a"]
     if info.subtitle_streams:

@@ -52,8 +52,7 @@ class Segment:
         height, width = info.display_hw
         frame_bytes = height * width * channels * np.dtype(dtype).itemsize
         first_decoded = first_frame - warmup_frames
-        # Half a frame early: the wanted frame is the first at or after the seek point, whatever the rounding.
-        start_seconds = float((first_decoded - Fraction(1, 2)) / info.rate) if first_decoded > 0 else None
+        start_seconds = info.seek_seconds(first_decoded)
         to_decode = frame_count + warmup_frames if frame_count else None
         decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, to_decode if first_frame or frame_count else None),
                         stdout=subprocess.PIPE)
