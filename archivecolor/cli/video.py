@@ -208,6 +208,8 @@ def _say_film(outcome) -> None:
         console.info(f"{film}: {result.resumed_chunks} finished chunks from an earlier run were kept")
     if result.one_pass_reason:
         console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
+    if result.smoothing_note:
+        console.warn(f"{film}: {result.smoothing_note}")
     console.info(f"{film} → {outcome.target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
 
 
@@ -219,6 +221,8 @@ def _film_row(outcome, rate: str) -> tuple:
     status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
     if result.source_bits > 8:  # a deep master: say what depth the colour film has
         status += f", {result.output_bits}-bit"
+    if result.smoothing_note:
+        status += ", not steadier"
     cdc, static = _temporal_cells(result.temporal)
     return (outcome.source.name, status, str(result.frames), rate, str(result.scene_cuts), cdc, static)
 
@@ -293,6 +297,9 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
         status += f" ({result.already_done} done earlier)"
+    if result.smoothing_note:
+        status += ", not steadier"
+        console.warn(f"{sequence.folder}: {result.smoothing_note}")
     table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
     extras = [f"sheet: {result.sheet}"] * bool(result.sheet) + [f"preview: {result.preview}"] * bool(result.preview)
     console.info(f"{sequence.folder} → {target}/" + (f" ({', '.join(extras)})" if extras else ""))

@@ -37,6 +37,7 @@ class VideoResult:
     temporal: dict = field(default_factory=dict)  # {"smoothed": {...}, "per_frame": {...}}
     sheet: str | None = None  # the before/after sheet written, if asked for
     one_pass_reason: str | None = None  # why a film long enough for chunks went in one pass
+    smoothing_note: str | None = None  # where smoothing did not make the colour steadier (temporal.smoothing_note)
     source_bits: int = 8  # bits per sample of the source
     output_bits: int = 8  # and of the colour film (a deep master keeps its depth where the codec carries it)
 

@@ -24,7 +24,7 @@ from .config import VideoConfig, VideoResult
 from .ffmpeg import VideoError, find_ffmpeg, output_bits
 from .smooth import TemporalSmoother
 from .stream import Segment
-from .temporal import TemporalMeter
+from .temporal import TemporalMeter, smoothing_note
 
 
 ONE_PASS_AFTER_SEEK_CHECK = "its keyframes do not decode true after a seek"
@@ -145,6 +145,7 @@ def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
     result.cut_frames = sorted(frame for r in results for frame in r.cut_frames)
     if config.measure and results:
         result.temporal = {name: TemporalMeter.combined([r.meters[name] for r in results]).result() for name in results[0].meters}
+        result.smoothing_note = smoothing_note(result.temporal)
     sheets = [r.sheet for r in results if r.sheet is not None]
     if sheets and (jpeg := FrameSheet.combined(sheets).jpeg(result.cut_frames)):
         atomic_write_bytes(sheet_path(job.target), jpeg)

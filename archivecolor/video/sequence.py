@@ -29,7 +29,7 @@ from .ffmpeg import VideoError
 from .config import VideoConfig, VideoResult
 from .stream import smooth_measured
 from .smooth import TemporalSmoother
-from .temporal import TemporalMeter
+from .temporal import TemporalMeter, smoothing_note
 
 FRAME_NUMBER = re.compile(r"^(.*?)(\d+)$")  # a stem ending in digits: "reel1_000123" -> ("reel1_", "000123")
 MIN_FRAMES = 2
@@ -303,6 +303,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     result.scene_cuts = smoother.cuts
     result.cut_frames = sorted(smoother.cut_frames)
     result.temporal = {name: meter.result() for name, meter in meters.items()} if result.frames > 1 else {}
+    result.smoothing_note = smoothing_note(result.temporal)
     return result
 
 

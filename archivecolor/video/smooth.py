@@ -3,7 +3,10 @@
 Only a/b are smoothed (L stays the source's). The state resets at scene cuts, detected from
 L alone (so black-and-white footage works; see cuts.py). After blending, each frame's mean chroma is
 brought back to the (equally smoothed) mean chroma of the raw predictions, so averaging
-disagreeing hues cannot win by desaturating.
+disagreeing hues cannot win by desaturating. Last, a frame's step from the one before is
+shortened where it would change more than the raw predictions did (on the pixels whose L held
+still, and in its a/b histograms): smoothing never adds flicker that the model did not make,
+on either figure of temporal.py between consecutive frames.
 `flow` warps the previous a/b along the optical flow (OpenCV Farnebäck) before blending, and
 ignores it where the warped previous L disagrees with the current L (occlusion).
 """
@@ -17,6 +20,7 @@ import cv2
 import numpy as np
 
 from .cuts import CutDetector
+from .temporal import STATIC_L_DELTA, ab_histograms, js_divergence
 
 SMOOTHING_MODES = ("none", "ema", "flow")
 SETTLED_WEIGHT = 0.01  # the smoothing has settled once frames older than this hold less weight
@@ -64,6 +68,8 @@ class TemporalSmoother:
     def reset(self) -> None:
         self.prev_L = None
         self.prev_ab = None
+        self.prev_raw = None  # the previous frame's prediction, before smoothing
+        self.hists = None  # (raw, output) a/b histograms of the previous frame
         self.target_chroma = 0.0
         self.detector.reset()
 
@@ -81,6 +87,7 @@ class TemporalSmoother:
         if fresh:
             out = ab
             self.target_chroma = mean_chroma(ab)
+            self.hists = None
         else:
             past, trust = self.prev_ab, np.ones(L.shape, np.float32)
             if self.config.mode == "flow":
@@ -92,8 +99,36 @@ class TemporalSmoother:
             now = mean_chroma(out)
             if now > 1e-3:
                 out = out * min(self.target_chroma / now, 2.0)  # keep the predictions' colourfulness
-        self.prev_L, self.prev_ab = L, out.astype(np.float32)
+            out = self._no_more_change_than_raw(L, ab, out)
+        self.prev_L, self.prev_ab, self.prev_raw = L, out.astype(np.float32), ab
         return self.prev_ab
+
+    def _no_more_change_than_raw(self, L: np.ndarray, ab: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """`out`, its step from the previous output shortened (toward no step) until it changes
+        no more than the raw predictions did: in mean |Δab| over the pixels whose L held still
+        (temporal.py's static Δab) and in the a/b histograms' divergence (CDC at one frame).
+        The blend and the colourfulness hold can each add change where the model made little."""
+        step = out - self.prev_ab
+        alpha = 1.0
+        static = np.abs(L - self.prev_L) < STATIC_L_DELTA
+        if static.any():
+            raw_step = ab - self.prev_raw
+            moved = float(np.sqrt(np.einsum("hwc,hwc->hw", step, step))[static].mean())
+            allowed = float(np.sqrt(np.einsum("hwc,hwc->hw", raw_step, raw_step))[static].mean())
+            if moved > allowed:
+                alpha = 0.999 * allowed / moved
+        before, previous = self.hists or (ab_histograms(self.prev_raw), ab_histograms(self.prev_ab))
+        raw_hists = ab_histograms(ab)
+        allowed_js = 0.5 * (js_divergence(before[0], raw_hists[0]) + js_divergence(before[1], raw_hists[1]))
+        for _ in range(8):
+            hists = ab_histograms(self.prev_ab + alpha * step)
+            if 0.5 * (js_divergence(previous[0], hists[0]) + js_divergence(previous[1], hists[1])) <= allowed_js:
+                break
+            alpha *= 0.5
+        else:
+            alpha, hists = 0.0, previous
+        self.hists = (raw_hists, hists)
+        return out if alpha == 1.0 else self.prev_ab + alpha * step
 
     def prime(self, L: np.ndarray, ab: np.ndarray) -> None:
         """Carry the state through a frame that is not written now (before a chunk, or done in an

@@ -48,6 +48,20 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
+def smoothing_note(temporal: dict) -> str | None:
+    """What to say where smoothing left a film less steady than per-frame colour on a figure
+    (the step limit rules it out between neighbouring frames; CDC also compares frames 2 and 4
+    apart); None where it helped or held on both."""
+    if not temporal or "smoothed" not in temporal or "per_frame" not in temporal:
+        return None
+    before, after = temporal["per_frame"], temporal["smoothed"]
+    worse = [f"{label} {before[key]:.4g} → {after[key]:.4g}" for key, label in (("cdc", "CDC"), ("static_delta_ab", "static Δab"))
+             if after[key] > before[key]]
+    if not worse:
+        return None
+    return f"smoothing left its colour less steady than per-frame ({', '.join(worse)}): --smoothing none keeps the model's own"
+
+
 @dataclass
 class TemporalMeter:
     """Accumulates the figures frame by frame; memory is a few histograms, whatever the film's length."""
