@@ -448,6 +448,8 @@ def decode_failure(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
+    if type(exc).__module__.startswith("cv2"):  # OpenCV's assertion text names its own source lines
+        return "not a decodable image (the decoder refused its data: damaged, or an unsupported variant)"
     return f"unexpected error while decoding: {exc!r}"
 
 

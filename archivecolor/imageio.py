@@ -1,8 +1,10 @@
 """Stills in and out at full bit depth, with their metadata, written atomically.
 
-Pixels: OpenCV decodes JPEG/PNG/WebP/BMP/JPEG 2000 (8/16-bit, grey, RGB, RGBA, palette, CMYK);
-tifffile decodes TIFF (every page, 8/16-bit, grey, RGB(A), palette, CMYK). Pillow reads only
-the metadata (EXIF, XMP, ICC, DPI): fast, and it never touches pixels; jp2.py reads JP2's.
+Pixels: OpenCV decodes PNG/WebP/BMP/JPEG 2000 (8/16-bit, grey, RGB, RGBA, palette); Pillow
+decodes JPEG (its libjpeg reports damage as an exception, where OpenCV's prints it on stderr
+naming no file); tifffile decodes TIFF (every page, 8/16-bit, grey, RGB(A), palette, CMYK).
+Pillow reads the metadata (EXIF, XMP, ICC, DPI) without touching pixels; jp2.py reads JP2's.
+A PNG's chunks are checked (CRCs, header, end) before libpng sees it, for the same reason.
 
 Output metadata: the source's EXIF (orientation reset, since pixels are already upright), XMP,
 ICC profile and DPI, plus a provenance mark (EXIF Software, PNG text, TIFF Software, JP2 XMP
@@ -12,6 +14,7 @@ CreatorTool) so that a colorized file is never taken for an original.
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import warnings
 import zlib
@@ -26,7 +29,10 @@ from . import __version__, dpx, heif, icc, jp2
 
 # OpenCV's own warnings (such as "unknown colour space" for a JP2 whose colour is an ICC profile)
 # would break into the progress bar; a file that cannot be read is reported by BadInput instead.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+# tifffile logs what it skips in a damaged file ("<TiffTag.fromfile> raised …") naming no file;
+# the page that cannot be decoded is reported by BadInput, in the file's own line.
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 # Pillow parses EXIF with its TIFF plugin and warns on damaged tags ("Truncated File Read"); the
 # metadata is a courtesy, read as far as it goes, and the warnings would break into the progress bar.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
@@ -136,9 +142,11 @@ def read_stills(path: Path) -> list[Still]:
     if fmt == "jpeg" and b"\xff\xd9" not in data[-1024:]:
         # libjpeg decodes a cut-off JPEG without complaint, greying the missing rows
         raise BadInput("truncated JPEG (no end-of-image marker)")
+    if fmt == "png" and (damage := png_damage(data)):
+        raise BadInput(damage)
     if fmt in ANIMATED_FORMATS and (refusal := animated_refusal(fmt, _frames(data))):
         raise BadInput(refusal)
-    readers = {"tiff": _read_tiff, "heif": _read_heif, "dpx": _read_dpx}
+    readers = {"tiff": _read_tiff, "heif": _read_heif, "dpx": _read_dpx, "jpeg": _read_jpeg}
     stills = readers[fmt](data) if fmt in readers else [_read_other(data, fmt)]
     for still in stills:
         h, w = still.pixels.shape[:2]
@@ -248,6 +256,55 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}  # colour type: bit depths
+
+
+def png_damage(data: bytes) -> str | None:
+    """What is wrong with a PNG's chunks (a CRC that does not match, a header libpng would refuse,
+    no end), or None: checked before decoding, since libpng says it on stderr, naming no file."""
+    if not data.startswith(PNG_SIGNATURE):
+        return "not a PNG file"
+    at, first = len(PNG_SIGNATURE), True
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if end > len(data):
+            return f"truncated PNG (its {kind.decode() if kind.isalpha() else 'last'} chunk is cut off)"
+        body = data[at + 4 : end - 4]
+        if zlib.crc32(body) != struct.unpack(">I", data[end - 4 : end])[0]:
+            named = f"its {kind.decode()} chunk" if kind.isalpha() else "a chunk"
+            return f"damaged PNG (the checksum of {named} does not match)"
+        if first:
+            if kind != b"IHDR" or length != 13:
+                return "damaged PNG (it does not start with its header chunk)"
+            width, height, depth, colour = struct.unpack(">IIBB", body[4:14])
+            if not width or not height or depth not in PNG_DEPTHS.get(colour, ()):
+                return f"damaged PNG (an impossible header: {width}×{height}, colour type {colour}, {depth}-bit)"
+            first = False
+        if kind == b"IEND":
+            return None
+        at = end
+    return "truncated PNG (no end chunk)"
+
+
+def _read_jpeg(data: bytes) -> list[Still]:
+    """A JPEG's pixels by Pillow's libjpeg (grey, RGB; CMYK converted), not yet upright."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            pixels = np.asarray(im)
+    except Image.DecompressionBombError:
+        raise BadInput("too many pixels for its size (a decompression bomb?)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = "truncated JPEG" if "truncated" in str(exc) else "damaged JPEG (its compressed data cannot be decoded)"
+        raise BadInput(reason) from None
+    meta = _read_metadata(data)
+    return [Still(_orient(pixels, meta.orientation), meta)]
+
+
 def _read_other(data: bytes, fmt: str) -> Still:
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
@@ -303,20 +360,30 @@ def _read_dpx(data: bytes) -> list[Still]:
     return [Still(picture.pixels, meta)]
 
 
+def _tiff_failure(exc: Exception) -> str:
+    """Why a TIFF page did not decode, in words rather than its codec library's."""
+    text = str(exc).lower()
+    if any(word in text for word in ("decompress", "deflate", "zlib", "lzw", "jpeg", "packbits", "bad_data", "corrupt")):
+        return "its compressed data is damaged"
+    if any(word in text for word in ("not implemented", "unsupported", "unknown")):
+        return "a compression or layout tifffile does not decode"
+    return "damaged, or a variant tifffile does not know"
+
+
 def _read_tiff(data: bytes) -> list[Still]:
     import tifffile
 
     try:
         tif = tifffile.TiffFile(io.BytesIO(data))
-    except Exception as exc:
-        raise BadInput(f"not a readable TIFF ({exc})") from None
+    except Exception:
+        raise BadInput("not a readable TIFF (damaged, or a variant tifffile does not know)") from None
     stills = []
     with tif:
         for index, page in enumerate(tif.pages):
             try:
                 pixels = page.asarray()
             except Exception as exc:
-                raise BadInput(f"TIFF page {index + 1} cannot be decoded ({exc})") from None
+                raise BadInput(f"TIFF page {index + 1} cannot be decoded ({_tiff_failure(exc)})") from None
             photometric = int(page.photometric)
             if pixels.dtype == bool:  # bilevel (1-bit) scans, e.g. CCITT fax-compressed
                 pixels = pixels.astype(np.uint8) * np.uint8(255)

@@ -212,3 +212,55 @@ def test_an_output_folder_where_no_file_can_be_created_stops_on_one_line(tmp_pat
     assert result.exit_code == 1
     assert f"stopped: no file can be created in {tmp_path / 'out'}" in " ".join(result.output.split())
     assert "Traceback" not in result.output and result.output.count("\n") <= 3
+
+
+def _damaged_stills(folder: Path) -> dict:
+    """Broken pictures whose decoding libraries used to print on stderr, naming no file
+    ('libpng error: IHDR: CRC error', 'Corrupt JPEG data: …', '<TiffTag.fromfile> raised …'),
+    or whose reason was a library's own text (LIBDEFLATE_BAD_DATA, OpenCV assertions)."""
+    import cv2
+    from io import BytesIO
+
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    png = bytearray(cv2.imencode(".png", rgb)[1].tobytes())
+    jpeg = cv2.imencode(".jpg", rgb)[1].tobytes()
+    crc = bytearray(png)
+    crc[29] ^= 0xFF  # IHDR's CRC
+    bad_type = bytearray(png)
+    bad_type[25] = 7  # colour type 7 (its CRC fixed below)
+    bad_type[29:33] = struct.pack(">I", zlib.crc32(bytes(bad_type[12:29])))
+    zeroed_jpeg = bytearray(jpeg)
+    zeroed_jpeg[200:260] = bytes(60)
+    buffer = BytesIO()
+    Image.fromarray(rgb).save(buffer, "TIFF", compression="tiff_deflate")
+    zeroed_tiff = bytearray(buffer.getvalue())
+    zeroed_tiff[20:80] = bytes(60)
+    files = {"crc.png": bytes(crc), "badtype.png": bytes(bad_type), "half.png": bytes(png[: len(png) // 2]),
+             "zeroed.jpg": bytes(zeroed_jpeg), "zeroed.tif": bytes(zeroed_tiff),
+             "bad-tag.tif": b"II*\x00\x08\x00\x00\x00\x01\x00" + bytes(20), "good.png": bytes(png)}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return files
+
+
+def test_damaged_pictures_get_one_line_each_in_our_words_and_no_library_lines(tmp_path, tiny_weights):
+    import subprocess
+    import sys
+
+    _damaged_stills(tmp_path / "scans")
+    run = subprocess.run([sys.executable, "-m", "archivecolor", "folder", str(tmp_path / "scans"), "--out", str(tmp_path / "out"),
+                          "--weights", str(tiny_weights), "--render-size", "64"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    named = {line.split("'")[1]: line for line in errors}
+    assert set(named) == {"crc.png", "badtype.png", "half.png", "zeroed.tif", "bad-tag.tif"}, run.stderr
+    assert "checksum of its IHDR chunk" in named["crc.png"] and "impossible header" in named["badtype.png"]
+    assert "truncated PNG" in named["half.png"] and "compressed data is damaged" in named["zeroed.tif"]
+    for stray in ("libpng", "Corrupt JPEG", "TiffTag", "OpenCV", "[ERROR", "[ WARN", "LIBDEFLATE", "libdeflate", "Traceback"):
+        assert stray not in run.stderr, stray
+    report = json.loads((tmp_path / "out" / "archivecolor-report.json").read_text())
+    assert {f["source"].rsplit("/", 1)[-1]: f["status"] for f in report["files"]}["zeroed.jpg"] == "done"  # decoded as far as it goes

@@ -87,7 +87,7 @@ def test_multipage_tiff_gives_every_page(tmp_path):
     "name,content,reason",
     [
         ("empty.jpg", b"", "0 bytes"),
-        ("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png", "not a decodable"),
+        ("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png", "truncated PNG"),
         ("text.tif", b"hello", "TIFF"),
         ("notes.pdf", b"%PDF-1.4", "unsupported file type"),
         ("cut.gif", b"GIF89a", "not a decodable"),
