@@ -3,8 +3,9 @@
 Written against TensorRT's documented Python API (10.x, and 11.x where the FP16 builder flag is
 gone and networks are strongly typed). TensorRT cannot be installed on the machines this
 project is built on: everything here that does not need it (profiles, sidecars, the checks
-that refuse a foreign engine) is tested there; the build itself is tested only where
-TensorRT and a CUDA GPU are present (`pytest -m tensorrt`).
+that refuse a foreign engine) is tested there, and the build's calls against a stand-in module
+that implements just the documented ones (tests/tensorrt_standin.py); a real build and run only
+where TensorRT and a CUDA GPU are present (`pytest -m tensorrt`).
 """
 
 from __future__ import annotations

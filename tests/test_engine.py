@@ -112,3 +112,107 @@ def test_tensorrt_engine_builds_verifies_and_runs(tiny_weights, tmp_path):
     x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 64, 96)).astype(np.float32)
     reference = open_backend("torch", tiny_weights, device="cpu", precision="fp32").backend.run(x)
     assert np.abs(choice.backend.run(x) - reference).max() * 110 < 6.0
+
+
+# --- the TensorRT path against a stand-in (tests/tensorrt_standin.py: what it cannot prove is said there) ---
+
+
+def _standin(monkeypatch, version="10.3.0", fail_build=False):
+    import sys
+
+    from tensorrt_standin import make
+
+    trt = make(version, fail_build)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr("archivecolor.engine.gpu_identity", lambda: ("Stand-in GPU", "9.0"))
+    return trt
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "11.0.0"])
+def test_build_engine_makes_the_documented_calls_and_reuses_its_timing_cache(tiny_weights, tmp_path, monkeypatch, version):
+    """TensorRT 10: the fp32 ONNX with BuilderFlag.FP16; 11 (no such flag): the FP16 ONNX,
+    strongly typed. Both: the workspace limit, one profile on the input covering the render
+    size, the timing cache created from the last build's and written back; the sidecar says
+    what the engine is for."""
+    trt = _standin(monkeypatch, version)
+    args = ["build-engine", "--weights", str(tiny_weights), "--out", str(tmp_path), "--render-size", "64", "--no-verify",
+            "--workspace-gb", "0.5"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (engine,) = tmp_path.glob("*.engine")
+    assert engine.name.endswith(f"-stand-in-gpu-trt{version}-fp16.engine")
+    record = json.loads(engine.read_bytes())
+    calls = [c[0] for c in trt.calls]
+    assert calls == ["create_network", "parse", "workspace", *(["set_flag"] if version.startswith("10") else []), "set_shape",
+                     "create_timing_cache", "set_timing_cache", "build"]
+    assert set(trt.calls[1][1]["input_types"].values()) == {onnx.TensorProto.FLOAT}  # fp32 in, whichever export
+    if version.startswith("10"):
+        assert record["flags"] == ["FP16"] and not record["strongly_typed"]
+        assert not trt.calls[1][1]["fp16_inside"]  # the fp32 export, fp16 chosen by the builder
+    else:
+        assert record["flags"] == [] and record["strongly_typed"]
+        assert trt.calls[1][1]["fp16_inside"]  # the FP16 export: precision from the graph
+    assert ("workspace", 1 << 29) in trt.calls
+    (name, (minimum, opt, maximum)), = [c[1:] for c in trt.calls if c[0] == "set_shape"]
+    assert name == "l" and minimum[0] == 1 and opt == (8, 1, 64, 96) and maximum[0] == 32
+    assert ("create_timing_cache", b"") in trt.calls and ("set_timing_cache", False) in trt.calls
+    assert (tmp_path / "timing.cache").read_bytes() == b"+tuned"
+    sidecar = json.loads((tmp_path / (engine.name + ".json")).read_text())
+    assert sidecar["tensorrt_version"] == version and sidecar["gpu_name"] == "Stand-in GPU" and sidecar["parity"] is None
+    assert sidecar["profile"]["opt_height"] == 64 and sidecar["build"]["strongly_typed"] == version.startswith("11")
+    trt.calls.clear()
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert ("create_timing_cache", b"+tuned") in trt.calls  # the next build starts from the cache
+
+
+def test_a_failed_build_or_parity_check_leaves_no_engine_behind(tiny_weights, tmp_path, monkeypatch):
+    _standin(monkeypatch, fail_build=True)
+    args = ["build-engine", "--weights", str(tiny_weights), "--out", str(tmp_path), "--render-size", "64"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "TensorRT failed to build the engine" in result.output
+    assert not list(tmp_path.glob("*.engine*"))
+    _standin(monkeypatch)
+
+    class Backend:  # what --verify compares: an "engine" 22 Lab units off the fp32 reference
+        def __init__(self, *args, **kwargs):
+            self.offset = 0.2 if not kwargs else 0.0
+
+        def run(self, l_net):
+            return np.zeros((len(l_net), 2, *l_net.shape[2:]), np.float32) + self.offset
+
+    monkeypatch.setattr("archivecolor.backends.tensorrt_backend.TensorRTBackend", Backend)
+    monkeypatch.setattr("archivecolor.backends.torch_backend.TorchBackend", Backend)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "engine parity failed" in result.output
+    assert not list(tmp_path.glob("*.engine*"))  # neither the engine nor its sidecar
+
+
+def test_auto_on_a_gpu_falls_back_to_torch_when_the_engine_is_refused_saying_why(tiny_weights, tmp_path, monkeypatch):
+    """An engine built for other weights is refused by its sidecar, and `auto` takes torch on
+    the GPU instead, naming the reason (torch's CUDA side is stood in for: no GPU here)."""
+    from archivecolor import backends
+    from archivecolor.engine import sidecar_facts, write_sidecar
+
+    trt = _standin(monkeypatch)
+    monkeypatch.setattr("archivecolor.backends.tensorrt_backend.gpu_identity", lambda: ("Stand-in GPU", "9.0"))
+    monkeypatch.setattr(backends, "cuda_available", lambda: True)
+    monkeypatch.setattr(backends, "_importable", lambda module: True)
+    opened = []
+
+    class CudaTorch:
+        name, size_multiple, hint_channels = "torch cuda:0 fp16 (stand-in)", 32, 0
+
+        def __init__(self, source, device, precision, threads):
+            opened.append(device)
+
+        def run(self, l_net, hints=None):
+            return np.zeros((len(l_net), 2, *l_net.shape[2:]), np.float32)
+
+    monkeypatch.setattr("archivecolor.backends.torch_backend.TorchBackend", CudaTorch)
+    engine = tmp_path / "other.engine"
+    engine.write_bytes(b"{}")
+    write_sidecar(engine, {**sidecar_facts(tiny_weights, EngineProfile(), ("Stand-in GPU", "9.0"), trt.__version__, {}, None),
+                           "weights_sha256": "0" * 64})
+    choice = open_backend("auto", tiny_weights, engine=engine)
+    assert opened == ["cuda"] and choice.backend.name.startswith("torch cuda")
+    assert "no TensorRT: engine does not fit: built from weights 000000000000" in choice.reason
