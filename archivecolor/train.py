@@ -243,38 +243,64 @@ class TrainResult:
 
 
 class _Stopped(KeyboardInterrupt):
-    """A SIGTERM, raised at the next step boundary as a KeyboardInterrupt: Ctrl-C's save path serves both."""
+    """A stop signal, raised at the next step boundary as a KeyboardInterrupt: the state saved
+    there is whole (no optimiser has stepped on a batch that the saved position says is to come)."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+class _StopRequest(threading.Event):
+    """Set by a stop signal's handler; says which signal."""
 
     signum = signal.SIGTERM
 
 
 @contextlib.contextmanager
-def _sigterm_saves(enabled: bool = True):
-    """SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops like Ctrl-C.
+def _signals_stop_at_a_step(enabled: bool = True):
+    """Ctrl-C (SIGINT) and SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit)
+    stop the run at the next step boundary, saved there.
 
-    The handler only raises a flag; the step loop stops at the next step boundary, so a signal
-    never lands inside validation or a checkpoint write. It is also the way to stop a run
-    started in the background, where the shell has set SIGINT to be ignored. Not under DDP,
-    where ranks stopping at different steps would wait on each other for ever.
+    The handlers only raise a flag, so a signal never lands inside a step (a D update made, the
+    G update not: a resume would redo half a step), validation or a checkpoint write. A second
+    Ctrl-C stops at once, without saving (the last checkpoint stands). SIGINT that the shell set
+    to be ignored (a run started in the background) stays ignored: stop such a run with kill.
+    Not under DDP, where ranks stopping at different steps would wait on each other for ever.
     """
-    requested = threading.Event()
+    requested = _StopRequest()
+    requested.handles_sigint = False
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield requested
         return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: requested.set())
+
+    def stop(signum, frame):
+        if requested.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: now
+        requested.signum = signum
+        requested.set()
+
+    previous_term = signal.signal(signal.SIGTERM, stop)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    previous_int = None if ignored else signal.signal(signal.SIGINT, stop)
+    requested.handles_sigint = previous_int is not None
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _ignore_sigterm(worker_id: int) -> None:
-    """Data-loading workers leave SIGTERM to the main process, which saves and shuts them down.
+    """Data-loading workers leave SIGTERM and Ctrl-C's SIGINT to the main process, which saves
+    and shuts them down.
 
-    A scheduler signals every process of the job at once; a worker dying of it first would read
-    as a crash.
+    A scheduler signals every process of the job at once, and a terminal's Ctrl-C the whole
+    process group; a worker dying of it first would read as a crash.
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stop_workers(batches) -> None:
@@ -552,7 +578,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     interrupted, failure, stop_signal, out_of_time = False, None, None, False
     epoch = start_epoch
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
-    with progress, _sigterm_saves(enabled=dist.world == 1) as stop_requested:
+    with progress, _signals_stop_at_a_step(enabled=dist.world == 1) as stop_requested:
         for epoch in range(start_epoch, config.epochs):
             epoch_started_s = trained_s()
             if config.out_of_time(epoch_started_s):  # the limit passed while the last epoch was validated and saved
@@ -571,6 +597,9 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             loader = DataLoader(
                 train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
                 drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,
+                # its own generator: a loader drawing its workers' seed from the global RNG would
+                # shift the dropout masks of a run resumed mid-epoch (it makes one loader more)
+                generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
             )
             if config.workers:
                 _kill_workers_left_at_exit()
@@ -591,7 +620,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                     if first_batch_s is None:
                         first_batch_s = time.perf_counter() - t0
                     if stop_requested.is_set():
-                        raise _Stopped()
+                        raise _Stopped(stop_requested.signum)
                     if config.time_limit_minutes is not None:
                         if config.out_of_time(now := trained_s()):
                             out_of_time = True
@@ -645,9 +674,12 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                                         "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None})
             except KeyboardInterrupt as exc:
                 interrupted, stop_signal = True, getattr(exc, "signum", signal.SIGINT)
-                if dist.main:
+                whole = isinstance(exc, _Stopped) or not stop_requested.handles_sigint
+                if dist.main and whole:
                     _save_checkpoint(run, state(epoch, step))
                     console.info(f"interrupted: saved at epoch {epoch + 1}, step {step}; continue with --resume")
+                elif dist.main:  # a second Ctrl-C, mid-step: the state is not whole, the last checkpoint stands
+                    console.info("stopped at once (a second Ctrl-C), not saved: --resume continues from the last checkpoint")
                 break
             except RuntimeError as exc:  # a data-loading worker killed on its own (the OOM killer, say)
                 if "DataLoader worker" not in str(exc):

@@ -174,6 +174,59 @@ def test_resume_equals_uninterrupted_run(colour_folder, tmp_path):
             assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
 
 
+def test_a_run_stopped_mid_epoch_by_ctrl_c_resumes_to_the_uninterrupted_run(colour_folder, tmp_path, monkeypatch):
+    """SIGINT in the middle of an epoch (what Ctrl-C sends) saves where the epoch stopped; the
+    resumed run skips exactly the batches done and ends equal to a run never stopped. A signal
+    that does not stop the run fails this test (the run would end uninterrupted)."""
+    import signal
+
+    import archivecolor.train as training
+
+    straight = tmp_path / "straight"
+    train(colour_folder, straight, TINY, show_progress=False)
+    real_loss, calls = training.generator_loss, []
+
+    def interrupted_at_the_second_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)  # Python's handler raises KeyboardInterrupt here
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "generator_loss", interrupted_at_the_second_step)
+    stopped = tmp_path / "stopped"
+    first = train(colour_folder, stopped, TINY, show_progress=False)
+    assert first.interrupted and first.stop_signal == signal.SIGINT
+    saved = torch.load(stopped / "checkpoint.pt", weights_only=True)
+    assert (saved["epoch"], saved["step"], saved["global_step"]) == (0, 2, 2)  # mid-epoch, at the end of the step it came in: two of three
+    monkeypatch.setattr(training, "generator_loss", real_loss)
+    train(colour_folder, stopped, TINY, resume=True, show_progress=False)
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(stopped / "checkpoint.pt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for key in ("generator", "discriminator"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+
+
+def test_the_loop_weighs_l1_by_lambda_and_the_adversarial_term_by_its_weight(colour_folder, tmp_path, monkeypatch):
+    """The training loop's G loss is generator_loss(fake, real, D(fake), λ, gan weight), L1 alone
+    (no D output) during the NoGAN epochs; swapping λ and the GAN weight in the loop fails here."""
+    import archivecolor.train as training
+
+    real_loss, seen = training.generator_loss, []
+
+    def recorded(ab_fake, ab_real, pred_fake, l1_weight, gan_weight):
+        total, gan, l1 = real_loss(ab_fake, ab_real, pred_fake, l1_weight, gan_weight)
+        seen.append((l1_weight, gan_weight, pred_fake is None, float(total), float(l1), float(gan)))
+        return total, gan, l1
+
+    monkeypatch.setattr(training, "generator_loss", recorded)
+    train(colour_folder, tmp_path / "run", replace(TINY, l1_weight=37.0, gan_weight=0.5, l1_only_epochs=1), show_progress=False)
+    assert [s[:3] for s in seen] == [(37.0, 0.5, True)] * 3 + [(37.0, 0.5, False)] * 3
+    for _, _, no_gan, total, l1, gan in seen:
+        assert total == pytest.approx(37.0 * l1 + (0.0 if no_gan else 0.5 * gan), rel=1e-5)
+
+
 def test_a_run_folder_in_use_is_refused_naming_its_holder(colour_folder, tmp_path):
     """Two trainers on one folder (a job started twice, --resume while the first still runs)
     would interleave their checkpoints and logs: the second is refused before it writes."""
