@@ -498,6 +498,32 @@ def test_flow_mode_follows_motion_and_distrusts_occlusions():
     assert np.abs(out[:, 8:28] - shifted_ab[:, 8:28]).mean() < 2.0
 
 
+@pytest.mark.parametrize("strength", [0.7, 0.9])
+def test_flow_mode_does_not_carry_the_past_into_what_just_came_into_view(strength):
+    """A bright object enters a still shot of textured, yellowish background: the previous
+    frame's colour warped there is background, which the occlusion check sees by its L, so the
+    object keeps its own colour (magenta) instead of taking the background's. With the check
+    turned off (threshold beyond any L), the same frames smear: this test can fail."""
+    import cv2
+
+    rng = np.random.default_rng(2)
+    L = np.asarray(cv2.GaussianBlur((rng.random((64, 96)) * 60 + 20).astype(np.float32), (0, 0), 2), np.float32)
+    background, thing = np.array([0.0, 30.0], np.float32), np.array([40.0, -20.0], np.float32)
+    ab = np.zeros((64, 96, 2), np.float32) + background
+    entered_L, entered_ab = L.copy(), ab.copy()
+    entered_L[16:40, 24:48], entered_ab[16:40, 24:48] = 97.0, thing
+
+    def object_colour(occlusion_threshold):
+        smoother = TemporalSmoother(SmoothingConfig(mode="flow", strength=strength, occlusion_threshold=occlusion_threshold,
+                                                    cut_threshold=2.0))
+        for _ in range(5):
+            smoother(L, ab)
+        return smoother(entered_L, entered_ab)[20:36, 28:44].reshape(-1, 2).mean(axis=0)
+
+    assert np.abs(object_colour(6.0) - thing).max() < 5.0  # its own colour
+    assert np.abs(object_colour(1e9) - thing).max() > 15.0  # without the check: the background's, carried in
+
+
 def test_rotated_film_comes_out_upright(colorizer, tmp_path):
     plain = tmp_path / "plain.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x96:rate=25:duration=1", "-vf", "hue=s=0", "-c:v", "libx264", str(plain))

@@ -2,8 +2,8 @@
 
 Only a/b are smoothed (L stays the source's). The state resets at scene cuts, detected from
 L alone (so black-and-white footage works; see cuts.py). After blending, each frame's mean chroma is
-brought back to the (equally smoothed) mean chroma of the raw predictions, so averaging
-disagreeing hues cannot win by desaturating. Last, a frame's step from the one before is
+brought back to that of the blended chroma magnitudes, so averaging disagreeing hues cannot win
+by desaturating. Last, a frame's step from the one before is
 shortened where it would change more than the raw predictions did (on the pixels whose L held
 still, and in its a/b histograms): smoothing never adds flicker that the model did not make,
 on either figure of temporal.py between consecutive frames.
@@ -50,8 +50,13 @@ class SmoothingConfig:
         return min(MAX_SETTLE_FRAMES, math.ceil(math.log(SETTLED_WEIGHT) / math.log(self.strength)))
 
 
+def chroma(ab: np.ndarray) -> np.ndarray:
+    """C* per pixel: (h, w, 2) -> (h, w)."""
+    return np.sqrt(np.einsum("hwc,hwc->hw", ab, ab))
+
+
 def mean_chroma(ab: np.ndarray) -> float:
-    return float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+    return float(chroma(ab).mean())
 
 
 class TemporalSmoother:
@@ -94,8 +99,11 @@ class TemporalSmoother:
                 past, trust = self._warp_previous(L)
             weight = (self.config.strength * trust)[..., None]
             out = weight * past + (1.0 - weight) * ab
-            strength = self.config.strength
-            self.target_chroma = strength * self.target_chroma + (1.0 - strength) * mean_chroma(ab)
+            # The blend of the two chroma magnitudes is what the frame would hold had the hues
+            # agreed: where they disagree the blend of the vectors is greyer, and is scaled back.
+            # Where they agree (or the past is not trusted) the factor is 1, so a steady shot or
+            # a thing just come into view keeps its colour exactly, with no lag.
+            self.target_chroma = float((weight[..., 0] * chroma(past) + (1.0 - weight[..., 0]) * chroma(ab)).mean())
             now = mean_chroma(out)
             if now > 1e-3:
                 out = out * min(self.target_chroma / now, 2.0)  # keep the predictions' colourfulness
