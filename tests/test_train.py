@@ -289,7 +289,9 @@ def train_on_two_gloo_processes(data: Path, run: Path, port: int, *options: str)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            "-m", "archivecolor", "train", str(data), "--out", str(run), "--crop", "32", "--width", "4", "--depth", "4",
            "--d-width", "4", "--workers", "0", "--no-progress", "--device", "cpu", *options]
-    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+    # a bound for a hang (ranks waiting on each other), not for speed: two processes starting torch
+    # and gloo on a loaded 2-core machine took most of the old 240 s
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
