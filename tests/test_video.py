@@ -1043,3 +1043,29 @@ def test_a_film_left_less_steady_by_smoothing_is_said_so():
     assert note.startswith("smoothing left its colour less steady than per-frame (CDC 0.001 → 0.0012)")
     assert "--smoothing none" in note and "static" not in note
     assert smoothing_note({}) is None
+
+
+def test_a_link_loop_or_a_fifo_among_films_is_named_and_the_rest_go_on(test_clip, tiny_weights, tmp_path):
+    import os
+
+    films = tmp_path / "films"
+    films.mkdir()
+    (films / "good.mp4").write_bytes(test_clip.read_bytes())
+    os.symlink("b.mp4", films / "a.mp4")
+    os.symlink("a.mp4", films / "b.mp4")
+    os.mkfifo(films / "pipe.mp4")
+    result = CliRunner().invoke(main, ["video", str(films), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                                       "--render-size", "64"])
+    assert result.exit_code == 1
+    lines = [" ".join(line.split()) for line in result.output.splitlines() if line.startswith("error: ")]
+    assert any("a.mp4'" in line and "link loop" in line for line in lines) and any("pipe.mp4'" in line for line in lines)
+    assert (tmp_path / "out" / "good.mp4").exists()
+
+
+def test_an_output_named_as_its_own_source_is_refused_not_skipped(test_clip, tiny_weights, tmp_path):
+    film = tmp_path / "reel.mp4"
+    film.write_bytes(test_clip.read_bytes())
+    before = film.read_bytes()
+    result = CliRunner().invoke(main, ["video", str(film), "-o", str(film), "--weights", str(tiny_weights), "--render-size", "64"])
+    assert result.exit_code == 1 and "the output would overwrite the source" in " ".join(result.output.split())
+    assert film.read_bytes() == before

@@ -82,13 +82,13 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
     sequences = []  # folders of numbered frames (a film scanner's image sequence)
     skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
-    frames_named = 0  # single frames of a reel named as films, or numbered photos that are no reel: refused, pointing on
+    refused = 0  # single frames of a reel named as films, or numbered photos that are no reel: refused, pointing on
     given_folders = []  # the folder named for each reel (a folder of reels: outputs go beside it)
     for item in inputs:
         if not item.is_dir() and (reel := reel_of(item)):
             console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
                                      f"{reel.folder}` colours the reel")
-            frames_named += 1
+            refused += 1
             continue
         if not item.is_dir():  # named by the user: always taken
             films.append(item)
@@ -101,13 +101,16 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                 console.error_line(numbered.folder, f"{len(numbered.frames)} numbered pictures, not a film scanner's reel "
                                    "(DPX, or frames numbered with 5+ digits): colour them with "
                                    f"`archivecolor folder {numbered.folder}`")
-                frames_named += 1
+                refused += 1
             if reels or not_reels:
                 sequences += reels
                 given_folders += [item] * len(reels)
                 continue
         skipped.hidden += listing.hidden
         skipped.others += listing.others
+        for entry, why in listing.unusable.items():  # a link loop, a FIFO named like a film …: one line each
+            console.error_line(entry, why)
+            refused += 1
         for film in listing.files:
             if is_colorized_output(film):
                 ours += 1
@@ -118,7 +121,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if ours:
         console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
     if not films and not sequences:
-        if frames_named:
+        if refused:
             raise SystemExit(1)
         raise click.ClickException("no video files (or folders of numbered frames) found")
     single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
@@ -147,7 +150,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if dry_run:
         failing = _say_video_plan(films, targets, config, overwrite) if films else 0
         _say_sequence_plan(sequences, sequence_targets, overwrite)
-        if failing or frames_named:
+        if failing or refused:
             raise SystemExit(1)
         return
     if cluster is not None:
@@ -189,7 +192,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     console.stderr.print(table)
     if report is not None:
         video_report.write(report, records, made_with)
-    if failed or frames_named:
+    if failed or refused:
         raise SystemExit(1)
 
 

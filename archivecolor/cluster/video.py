@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..files import remove_temporaries_of
 from ..video.config import VideoConfig, look_of
-from ..video.film import FilmOutcome, failure_reason, finish_film, holding_films, prepare_film, run_piece, skip_reason
+from ..video.film import FilmOutcome, failure_reason, finish_film, holding_films, prepare_film, run_piece, settled_before_start
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
@@ -30,12 +30,11 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
     if not config.look:  # chunks are joined only with chunks of the same look
         config = dataclasses.replace(config, look=look_of(weights, render_size, model.saturation))
     films = [(Path(source).resolve(), Path(target).resolve()) for source, target in films]
-    outcomes = [FilmOutcome(source, target, "pending") for source, target in films]
-    with holding_films(target for (source, target) in films if not skip_reason(target, overwrite)):
+    outcomes = [settled_before_start(source, target, overwrite) or FilmOutcome(source, target, "pending") for source, target in films]
+    with holding_films(outcome.target for outcome in outcomes if outcome.status == "pending"):
         jobs, rows, results = {}, [], {}
         for index, (outcome, (source, target)) in enumerate(zip(outcomes, films)):
-            if reason := skip_reason(target, overwrite):
-                outcome.status, outcome.reason = "skipped", reason
+            if outcome.status != "pending":
                 continue
             try:
                 job = prepare_film(source, target, config)

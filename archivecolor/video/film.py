@@ -200,9 +200,15 @@ class FilmsStopped(Exception):
         self.outcomes, self.total = outcomes, total
 
 
-def skip_reason(target: Path, overwrite: bool) -> str | None:
-    """Why a film is not coloured again: its output exists (a finished earlier run)."""
-    return "exists" if Path(target).exists() and not overwrite else None
+def settled_before_start(source: Path, target: Path, overwrite: bool) -> "FilmOutcome | None":
+    """A film's outcome decided before any work: failed where its output would be the source
+    itself, skipped where its output exists (a finished earlier run); None: colour it."""
+    source, target = Path(source), Path(target)
+    if target.exists() and target.resolve() == source.resolve():
+        return FilmOutcome(source, target, "failed", "the output would overwrite the source: name another with -o")
+    if target.exists() and not overwrite:
+        return FilmOutcome(source, target, "skipped", "exists")
+    return None
 
 
 def failure_reason(exc: Exception) -> str:
@@ -219,9 +225,7 @@ def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = Vide
     error raises with its traceback."""
     outcomes = []
     for source, target in films:
-        if reason := skip_reason(target, overwrite):
-            outcome = FilmOutcome(Path(source), Path(target), "skipped", reason)
-        else:
+        if (outcome := settled_before_start(source, target, overwrite)) is None:
             if on_start is not None:
                 on_start(Path(source))
             try:
