@@ -80,6 +80,20 @@ def tiny_weights(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def hint_weights(tmp_path_factory) -> Path:
+    """A small random generator that takes hints (its hint channels have random weights, so hints change its colour)."""
+    import torch
+
+    from archivecolor.nets import GeneratorConfig, UNetGenerator
+    from archivecolor.weights import save_generator
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "hinted.safetensors"
+    save_generator(path, UNetGenerator(GeneratorConfig(width=8, depth=4, dropout=0.0, hint_channels=3)).eval())
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
     """Keep the ONNX export cache of the tests out of the user's home."""

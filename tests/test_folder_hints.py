@@ -12,20 +12,6 @@ from archivecolor.cli import main
 from conftest import synthetic_photo, write_rgb
 
 
-@pytest.fixture(scope="module")
-def hint_weights(tmp_path_factory) -> Path:
-    """A small random generator that takes hints (its hint channels have random weights, so hints change its colour)."""
-    import torch
-
-    from archivecolor.nets import GeneratorConfig, UNetGenerator
-    from archivecolor.weights import save_generator
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "hinted.safetensors"
-    save_generator(path, UNetGenerator(GeneratorConfig(width=8, depth=4, dropout=0.0, hint_channels=3)).eval())
-    return path
-
-
 def _scans(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for rel in ("a.png", "sub/plate-12.png", "b.png"):

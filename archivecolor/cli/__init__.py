@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import engine, evaluate, folder, train, video
+from . import engine, evaluate, folder, hints, train, video
 
 
 class _InOrder(click.Group):
@@ -29,5 +29,6 @@ def main():
 
 
 # everyday commands first, then measuring, making a model, and the tools
-for command in (folder.folder, video.video, evaluate.evaluate, train.train, engine.build_engine_command, train.average_weights):
+for command in (folder.folder, video.video, hints.hints, evaluate.evaluate, train.train, engine.build_engine_command,
+                train.average_weights):
     main.add_command(command)
