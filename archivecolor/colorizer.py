@@ -40,6 +40,15 @@ def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> Ren
     return RenderJob(geometry, L_render, network_input(L_render, geometry))
 
 
+def made_with_line(model: dict, render_size: int, saturation: float) -> str:
+    """'weights default sha256 1a2b3c4d5e6f, render size 256, saturation 1': what made a picture's colours."""
+    from pathlib import Path
+
+    name = Path(str(model.get("weights", "unknown"))).name
+    sha = model.get("weights_sha256")
+    return f"weights {name}" + (f" sha256 {sha[:12]}" if sha else "") + f", render size {render_size}, saturation {saturation:g}"
+
+
 class Colorizer:
     def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0, model: dict | None = None):
         """`chroma_gain` scales the predicted a/b: `--saturation` in folder and video, and `evaluate
@@ -58,6 +67,10 @@ class Colorizer:
 
         return {"archivecolor": __version__, **self.model, "backend": self.backend.name, "render_size": self.render_size,
                 "saturation": self.chroma_gain}
+
+    def provenance(self) -> str:
+        """What made the colours, in a line for each output's mark (imageio.provenance_mark)."""
+        return made_with_line(self.model, self.render_size, self.chroma_gain)
 
     def look(self) -> str:
         """What makes a film's colour besides smoothing and encoding, as video.config.look_of says

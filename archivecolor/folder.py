@@ -13,7 +13,7 @@ import json
 import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from .imageio import (
     animated_refusal,
     encode_still,
     encode_tiff_pages,
+    provenance_mark,
     read_stills,
     still_format,
 )
@@ -97,6 +98,7 @@ class FolderConfig:
     # 24 MP scan and a 20000 × 20000 archive TIFF (400 MP) pass, a 30000 × 30000 decompression bomb does not
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     hints_dir: Path | None = None  # HINTS_DIR/REL.hints.json holds the colour hints of SOURCE/REL (the first page's)
+    made_with: str = ""  # what made the colours, for each output's mark (colorize_folder sets it from its colorizer)
 
     def __post_init__(self):
         if self.output_format is not None and self.output_format not in OUTPUT_FORMATS:
@@ -239,6 +241,7 @@ def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Folde
     `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
     on it is refused (FolderInUse) before it touches anything there."""
     check_output_folder(source, out)
+    config = config if config.made_with else replace(config, made_with=colorizer.provenance())
     lock = hold_output(out)
     try:
         return _colorize_folder(source, out, colorizer, config, on_file, on_total)
@@ -559,7 +562,7 @@ def write_file(item: DecodedFile, config: FolderConfig) -> int:
         recombine_into(rgb, L_full, job.ab, job.L_render, config.ab_upsampling)
         if channels == 4:
             rgb[..., 3] = still.alpha
-        pages.append((rgb, still.metadata))
+        pages.append((rgb, replace(still.metadata, provenance=provenance_mark(config.made_with, item.task.hints))))
     if item.task.fmt == "tiff":
         data = encode_tiff_pages(pages)
     else:

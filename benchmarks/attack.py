@@ -5,7 +5,7 @@ the real command runs on it as a user would (a subprocess, the embedded default 
 render size 64). A kind passes when: the exit code is what it should be (1 when something
 failed, else 0), nothing printed a traceback or a decoding library's own line, a file that
 fails is named on one `error:` line, the good input next to it is coloured, no source is
-changed and no temporary or lock is left in the output. Then the kill cycles: `folder` on 24
+changed and no temporary or lock is left in the output. Then the kill cycles: `folder` on 60
 photos SIGKILLed at random moments 20 times, and a chunked film 5 times, each re-run resuming;
 the final outputs are compared with a clean run's.
 
@@ -500,20 +500,21 @@ def attack_kills(work: Path, kills: int, film_kills: int) -> list[tuple]:
     rng = random.Random(0)
     src = work / "photos"
     src.mkdir()
-    for i in range(24):
-        (src / f"p{i:02d}.png").write_bytes(encoded("png", photo(100 + i, 384, 512)))
+    for i in range(60):
+        (src / f"p{i:02d}.png").write_bytes(encoded("png", photo(100 + i, 768, 1024)))
     clean, killed = work / "photos-clean", work / "photos-killed"
-    assert run(["folder", str(src), "-o", str(clean), *RENDER]).returncode == 0
-    command = ["folder", str(src), "-o", str(killed), *RENDER, "--batch-size", "1", "--jobs", "1"]
+    options = ["--render-size", "256", "--batch-size", "1", "--jobs", "1"]  # slow enough for a kill to land mid-run
+    assert run(["folder", str(src), "-o", str(clean), *options], timeout=1200).returncode == 0
+    command = ["folder", str(src), "-o", str(killed), *options]
     landed = kill_cycles(command, killed, lambda: list(killed.glob("p*.png")), kills, rng)
-    final = run(command)
+    final = run(command, timeout=1200)
     want, got = tree_hash(clean), tree_hash(killed)
     names = [n for n in want if n.endswith(".png")]
     rows = [("folder", kills, landed, final.returncode, sum(n not in got for n in names),
              sum(n in got and not decodable(killed / n) for n in names), sum(n in got and got[n] != want[n] for n in names),
              len(leftovers(killed)))]
 
-    reel = film(work / "reel.mp4", 12, "320x240", ("-g", "25"))
+    reel = film(work / "reel.mp4", 24, "320x240", ("-g", "25"))
     clean_film, killed_film = work / "film-clean.mp4", work / "film-killed.mp4"
     film_options = [*RENDER, "--chunk-frames", "40", "--codec", "ffv1"]
     clean_film, killed_film = clean_film.with_suffix(".mkv"), killed_film.with_suffix(".mkv")

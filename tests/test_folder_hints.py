@@ -44,6 +44,15 @@ def test_a_hinted_picture_is_coloured_with_its_hints_and_the_report_says_how_man
     read = lambda root, rel: cv2.imread(str(root / rel)).astype(int)
     assert np.abs(read(tmp_path / "hinted", "sub/plate-12.png") - read(tmp_path / "plain", "sub/plate-12.png")).max() > 0
     assert np.array_equal(read(tmp_path / "hinted", "a.png"), read(tmp_path / "plain", "a.png"))  # no file: automatic
+    # each output's own mark says what coloured it, hints included (PNG's Software text)
+    from PIL import Image
+
+    from archivecolor.files import file_sha256
+
+    marks = {rel: Image.open(tmp_path / "hinted" / rel).text["Software"] for rel in ("sub/plate-12.png", "a.png")}
+    made = f"weights {hint_weights.name} sha256 {file_sha256(hint_weights)[:12]}, render size 64, saturation 1"
+    assert marks["sub/plate-12.png"].endswith(f"(colorized; not an original): {made}, 2 colour hints")
+    assert marks["a.png"].endswith(f": {made}, no colour hints")
 
 
 @pytest.mark.parametrize("content, says", [

@@ -186,6 +186,11 @@ def test_cli_goes_on_after_a_bad_film_and_exits_1_and_reports_each_film_and_reel
     assert result.exit_code == 1
     assert "a-broken.mp4" in result.output
     assert (out / "b-good.mp4").exists() and not (out / "a-broken.mp4").exists()
+    with av.open(str(out / "b-good.mp4")) as c:  # the film's own mark says what coloured it
+        from archivecolor.files import file_sha256
+
+        assert c.metadata["comment"].endswith(f"(colorized; not an original): weights {tiny_weights.name} sha256 "
+                                              f"{file_sha256(tiny_weights)[:12]}, render size 64, saturation 1, no colour hints")
     data = json.loads(report.read_text())
     assert data["made_with"]["weights"] == str(tiny_weights) and len(data["made_with"]["weights_sha256"]) == 64
     assert data["made_with"]["smoothing"] == "ema" and data["made_with"]["cut_threshold"] == 0.3

@@ -12,12 +12,13 @@ backend's results do not depend on how images are batched (onnxruntime on a CPU:
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import time
 from functools import partial
 from pathlib import Path
 
-from ..colorizer import RenderJob, prepare_job
+from ..colorizer import RenderJob, made_with_line, prepare_job
 from ..folder import (
     DecodedFile,
     FileResult,
@@ -34,6 +35,7 @@ from ..folder import (
     write_file,
 )
 from ..sheet import SHEET_IMAGES, sheet_pair
+from ..weights import describe
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 # Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP
@@ -49,6 +51,8 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: Mo
     `on_start(ActorPlan, resources)` once connected; `on_file(FileResult)` as each file finishes.
     """
     check_output_folder(source, out)
+    if not config.made_with:  # each output's provenance mark, as one machine writes it
+        config = dataclasses.replace(config, made_with=made_with_line(describe(weights), config.render_size, model.saturation))
     lock = hold_output(out)  # as on one machine: a second run on OUT is refused, an unwritable one stops here
     try:
         return _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start)

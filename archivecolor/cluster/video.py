@@ -15,9 +15,11 @@ import pickle
 import time
 from pathlib import Path
 
+from ..colorizer import made_with_line
 from ..files import remove_temporaries_of
 from ..video.config import VideoConfig, look_of
 from ..video.film import FilmOutcome, failure_reason, finish_film, holding_films, prepare_film, run_piece, settled_before_start
+from ..weights import describe
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
@@ -29,6 +31,8 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
     started = time.perf_counter()
     if not config.look:  # chunks are joined only with chunks of the same look
         config = dataclasses.replace(config, look=look_of(weights, render_size, model.saturation))
+    if not config.made_with:  # each film's provenance mark
+        config = dataclasses.replace(config, made_with=made_with_line(describe(weights), render_size, model.saturation))
     films = [(Path(source).resolve(), Path(target).resolve()) for source, target in films]
     outcomes = [settled_before_start(source, target, overwrite) or FilmOutcome(source, target, "pending") for source, target in films]
     with holding_films(outcome.target for outcome in outcomes if outcome.status == "pending"):

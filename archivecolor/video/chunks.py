@@ -235,13 +235,15 @@ def finished_chunks(source: Path, chunks, target: Path, config: VideoConfig) -> 
     return sum(1 for name in _chunk_names(work, chunks) if name.exists())
 
 
-def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: VideoInfo, target: Path, container: str) -> None:
+def join_chunks(ffmpeg: str, work: Path, names: list[Path], source: Path, info: VideoInfo, target: Path, container: str,
+                mark: str | None = None) -> None:
     """Join finished chunks into `target` without re-encoding, with the source's audio and subtitles."""
     source, target, work = source.resolve(), target.resolve(), work.resolve()  # ffmpeg runs inside the work folder
     listing = work / "chunks.txt"
     listing.write_text("".join(f"file '{_concat_escape(n.name)}'\n" for n in names))
     with temporary_beside(target) as tmp:
-        proc = subprocess.run(concat_command(ffmpeg, listing, source, tmp, info, container), capture_output=True, cwd=work)
+        command = concat_command(ffmpeg, listing, source, tmp, info, container, **({"mark": mark} if mark else {}))
+        proc = subprocess.run(command, capture_output=True, cwd=work)
         if proc.returncode != 0:
             raise VideoError(f"ffmpeg could not join the chunks: {last_line(proc.stderr.decode(errors='replace'))}")
         os.replace(tmp, target)

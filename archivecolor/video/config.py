@@ -21,6 +21,13 @@ class VideoConfig:
     chunk_frames: int | None = 3000  # long films go in chunks of about this many frames (resumable); None: one pass
     sheet: bool = False  # also a before/after sheet of frames spread over each film, beside its output
     look: str = ""  # what made the colour (see look_of): an interrupted film's chunks are kept only for the same
+    made_with: str = ""  # the same, for the film's provenance mark (colorize_video sets it from its colorizer)
+
+    @property
+    def mark(self) -> str:
+        from ..imageio import provenance_mark
+
+        return provenance_mark(self.made_with)
 
 
 @dataclass

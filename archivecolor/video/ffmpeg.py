@@ -309,7 +309,7 @@ def output_colour_tags(info: VideoInfo) -> dict:
 
 
 def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tuple[int, int], options: EncodeOptions,
-                   container_format: str | None = None, with_streams: bool = True, timed: bool = False) -> list[str]:
+                   container_format: str | None = None, with_streams: bool = True, timed: bool = False, mark: str = PROVENANCE) -> list[str]:
     """Colour frames (rgb24 on stdin) + every audio and subtitle stream of `source`, copied bit-exact.
 
     with_streams=False encodes the picture alone (a chunk of a long film, joined later).
@@ -360,7 +360,7 @@ def encode_command(ffmpeg: str, source: Path, out: Path, info: VideoInfo, hw: tu
         kwargs.pop("acodec")
         kwargs.pop("scodec")
     else:
-        kwargs.update(_provenance_tags(info))
+        kwargs.update(_provenance_tags(info, mark))
     out_node = ff.output(*streams, str(out), **kwargs).global_args("-hide_banner", "-loglevel", "error", "-nostdin", "-y")
     cmd = ff.compile(out_node, cmd=ffmpeg)
     if with_streams and len(streams) == 1:
@@ -394,22 +394,23 @@ def _keep_interlacing(video, info: VideoInfo, codec: str, pix_fmt: str = "yuv420
     return video, kwargs
 
 
-def provenance_comment(source_comment: str | None) -> str:
-    """The output's comment: the source's, with the mark that says this film was colorized."""
+def provenance_comment(source_comment: str | None, mark: str = PROVENANCE) -> str:
+    """The output's comment: the source's, with the mark that says this film was colorized (and by what)."""
     if source_comment and COLORIZED_MARK in source_comment:
         return source_comment
-    return f"{source_comment} | {PROVENANCE}" if source_comment else PROVENANCE
+    return f"{source_comment} | {mark}" if source_comment else mark
 
 
-def _provenance_tags(info: VideoInfo) -> dict:
+def _provenance_tags(info: VideoInfo, mark: str = PROVENANCE) -> dict:
     """The source film's own tags (title, date, …; input 1 is the source), its start timecode (a
     tmcd track in MOV/MP4, a tag in Matroska and MXF: conform tools find the frames by it) and
     the provenance mark."""
-    tags = {"map_metadata": 1, "metadata": f"comment={provenance_comment(info.comment)}"}
+    tags = {"map_metadata": 1, "metadata": f"comment={provenance_comment(info.comment, mark)}"}
     return {**tags, "timecode": info.timecode} if info.timecode else tags
 
 
-def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str) -> list[str]:
+def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: VideoInfo, container_format: str,
+                   mark: str = PROVENANCE) -> list[str]:
     """Join encoded chunks without re-encoding and add the source's audio and subtitles, copied."""
     delay = ["-itsoffset", f"{info.video_start:.6f}"] if info.video_start else []  # in sync with the sound, as in one pass
     cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
@@ -419,7 +420,7 @@ def concat_command(ffmpeg: str, list_file: Path, source: Path, out: Path, info: 
     if info.subtitle_streams:
         cmd += ["-map", "1:s"]
     cmd += ["-c", "copy"]
-    for key, value in _provenance_tags(info).items():
+    for key, value in _provenance_tags(info, mark).items():
         cmd += [f"-{key}", str(value)]
     if container_format in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]

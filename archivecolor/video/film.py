@@ -135,7 +135,7 @@ def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
     film, config = job.plan, job.config
     if job.work is not None:
         join_chunks(find_ffmpeg(config.ffmpeg), job.work, [piece.out for piece in job.pieces], job.source, film.info, job.target,
-                    film.container)
+                    film.container, config.mark)
     result = VideoResult(str(job.source), str(job.target), variable_rate=film.timestamps is not None, source_bits=film.info.bits,
                          output_bits=output_bits(film.info, config.encode.codec), chunks=len(job.pieces),
                          resumed_chunks=sum(job.finished) if job.work is not None else 0,
@@ -165,6 +165,7 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     """
     started = time.perf_counter()
     config = config if config.look else dataclasses.replace(config, look=colorizer.look())
+    config = config if config.made_with else dataclasses.replace(config, made_with=colorizer.provenance())
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
         if on_total is not None:

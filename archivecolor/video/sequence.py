@@ -241,7 +241,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     sheet = FrameSheet(len(todo)) if config.sheet else None
     position = {index: n for n, index in enumerate(todo)}  # among the frames written in this run
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    folder_config = FolderConfig(jobs=jobs)
+    folder_config = FolderConfig(jobs=jobs, made_with=colorizer.provenance())
     started = time.perf_counter()
     order = list(range(start, len(tasks)))
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]

@@ -57,7 +57,8 @@ class Segment:
         decoder = start(decode_command(self.ffmpeg, self.source, pix_fmt, start_seconds, to_decode if first_frame or frame_count else None),
                         stdout=subprocess.PIPE)
         timed = self.timestamps is not None
-        encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams, timed),
+        encoder = start(encode_command(self.ffmpeg, self.source, out, info, (height, width), config.encode, container, with_streams, timed,
+                                       config.mark),
                         stdin=subprocess.PIPE)
         decoded: queue.Queue = queue.Queue(maxsize=config.queue_frames)
         to_encode: queue.Queue = queue.Queue(maxsize=config.queue_frames)
