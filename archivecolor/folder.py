@@ -40,7 +40,7 @@ from .listing import Listing, archive_files
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
 from .files import atomic_write_bytes, hold_folder
 from .hints import HINTS_SUFFIX, HintsError, read_hints
-from .render import AB_UPSAMPLING, DEFAULT_RENDER_SIZE, full_luminance, recombine_into
+from .render import AB_UPSAMPLING, full_luminance, recombine_into
 
 REPORT_NAME = "archivecolor-report.json"
 PIXELS_IN_FLIGHT = 150_000_000  # decoded but unwritten pixels held at most (~12 bytes each): bounds memory on huge scans
@@ -85,7 +85,6 @@ def pixel_refusal(pixels: int | None, max_megapixels: float) -> str | None:
 
 @dataclass(frozen=True)
 class FolderConfig:
-    render_size: int = DEFAULT_RENDER_SIZE  # short side the network sees, pixels
     batch_size: int = 8  # images per network call
     output_format: str | None = None  # None: the source's format
     overwrite: bool = False  # redo outputs that already exist

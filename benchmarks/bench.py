@@ -379,7 +379,7 @@ def section_cluster_inner(weights: Path, photos: Path) -> None:
     start_seconds = time.perf_counter() - started
     for actors, cpus in ((1, 1.0), (2, 0.5)):
         out = work / f"cluster-{actors}"
-        report = colorize_folder_on_cluster(photos, out, weights, ModelSpec("onnx", "cpu", "fp32"), config,
+        report = colorize_folder_on_cluster(photos, out, ModelSpec(str(weights), "onnx", "cpu", "fp32"), config,
                                             ClusterConfig(actors=actors, cpus_per_actor=cpus))
         overhead_ms = 1000 * (report.seconds - single.seconds) / max(1, report.images)
         rows.append([f"Ray Data, {os.cpu_count()} CPUs", f"{actors} × {cpus:g} CPU", report.images, report.seconds, report.images_per_s, overhead_ms])

@@ -61,8 +61,8 @@ def kill_actor(source: str, out: str, weights: str) -> dict:
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    report = colorize_folder_on_cluster(Path(source), out_path, Path(weights), ModelSpec("onnx", "cpu", "fp32"),
-                                        FolderConfig(render_size=64, batch_size=2), ClusterConfig(address="local", local_cpus=2))
+    report = colorize_folder_on_cluster(Path(source), out_path, ModelSpec(str(weights), "onnx", "cpu", "fp32", render_size=64),
+                                        FolderConfig(batch_size=2), ClusterConfig(address="local", local_cpus=2))
     finished.set()
     watcher.join()
     facts["report"] = json.loads(report.to_json())

@@ -133,7 +133,7 @@ def test_the_everyday_commands_come_first_in_help():
     assert listed[:5] == ["folder", "video", "evaluate", "train", "build-engine"]
 
 
-@pytest.mark.parametrize("name", ["folder", "video", "evaluate", "train", "build-engine", "average-weights"])
+@pytest.mark.parametrize("name", ["folder", "video", "evaluate", "train", "build-engine", "hints", "average-weights"])
 def test_every_command_takes_dash_o_for_out(name):
     command = main.commands[name]
     out = next(p for p in command.params if "--out" in p.opts)

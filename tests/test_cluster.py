@@ -229,8 +229,8 @@ def test_model_actors_colour_at_the_saturation_asked_for():
     from archivecolor.cluster import ModelSpec, open_actor_colorizer, weights_payload
     from archivecolor.weights import resolve_weights
 
-    colorizer = open_actor_colorizer(weights_payload(resolve_weights(None)), ModelSpec(backend="onnx", saturation=0.5), 64, 1)
-    assert colorizer.chroma_gain == 0.5
+    colorizer = open_actor_colorizer(weights_payload(resolve_weights(None)), ModelSpec(backend="onnx", render_size=64, saturation=0.5), 1)
+    assert colorizer.chroma_gain == 0.5 and colorizer.render_size == 64
 
 
 def test_a_film_that_decodes_short_fails_on_a_cluster_actor_as_on_one_machine(tiny_weights, tmp_path):

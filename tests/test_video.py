@@ -243,7 +243,7 @@ def test_output_is_marked_colorized_and_keeps_the_source_tags(test_clip, coloriz
         with av.open(str(out)) as c:
             tags = {k.lower(): v for k, v in c.metadata.items()}
         assert tags["title"] == "Picnic 1931"
-        assert tags["comment"].startswith("Reel 4") and tags["comment"].endswith(PROVENANCE)
+        assert tags["comment"].startswith(f"Reel 4 | {PROVENANCE}: weights ")
 
 
 @pytest.mark.parametrize("name, timecode", [("tc.mov", "10:00:00:00"), ("tc.mp4", "01:02:03:04"), ("tc.mkv", "09:59:50:00"),

@@ -29,6 +29,6 @@ def main():
 
 
 # everyday commands first, then measuring, making a model, and the tools
-for command in (folder.folder, video.video, hints.hints, evaluate.evaluate, train.train, engine.build_engine_command,
+for command in (folder.folder, video.video, evaluate.evaluate, train.train, engine.build_engine_command, hints.hints,
                 train.average_weights):
     main.add_command(command)

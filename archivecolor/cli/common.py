@@ -116,18 +116,22 @@ def say_actor_plan(plan, resources) -> None:
                  + (f" and {plan.gpus:g} GPU" if plan.gpus else "") + " each")
 
 
-def open_colorizer(weights, backend, device, precision, render_size, engine=None, saturation=1.0):
+def model_spec(weights, backend, device, precision, render_size, engine=None, saturation=1.0):
+    """The runtime options as the one carrier every command passes on (modelspec.ModelSpec)."""
+    from ..modelspec import ModelSpec
+
+    return ModelSpec(str(weights) if weights else None, backend, device, precision, str(Path(engine).resolve()) if engine else None,
+                     render_size, saturation)
+
+
+def open_colorizer(spec):
+    """Open the model a spec names, saying which backend runs it and why; a clear message, not a traceback, when it cannot."""
     from .. import console
-    from ..backends import BackendError, bf16_emulated_warning, open_backend
-    from ..colorizer import Colorizer
-    from ..files import file_sha256
-    from ..weights import WeightsError, describe, resolve_weights
+    from ..backends import BackendError, bf16_emulated_warning
+    from ..weights import WeightsError
 
     try:
-        choice = open_backend(backend, weights=weights, device=device, precision=precision, engine=engine)
-        source = resolve_weights(weights)
-        model = describe(source) if source.suffix != ".onnx" else {"weights": str(source), "weights_sha256": file_sha256(source)}
-        colorizer = Colorizer(choice.backend, render_size=render_size, chroma_gain=saturation, model=model)
+        colorizer, choice = spec.open()
     except (BackendError, WeightsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     console.info(f"backend: {choice.backend.name} ({choice.reason})")
@@ -145,19 +149,12 @@ def say_left_out(hidden: int, others: str | None = None) -> None:
         console.info(others)
 
 
-def model_spec(backend, device, precision, engine, saturation=1.0):
-    from ..cluster import ModelSpec
-
-    return ModelSpec(backend, device, precision, str(engine.resolve()) if engine else None, saturation)
-
-
-def cluster_weights(weights):
-    """The weights file to ship to the actors, checked here so a bad one fails before any cluster starts."""
-    from ..weights import WeightsError, read_metadata, resolve_weights
+def checked_for_cluster(spec):
+    """The spec, its weights checked here so that bad ones fail before any cluster starts."""
+    from ..weights import WeightsError, read_metadata
 
     try:
-        weights = resolve_weights(weights)
-        read_metadata(weights)
+        read_metadata(spec.weights_file())
     except WeightsError as exc:
         raise click.ClickException(str(exc)) from None
-    return weights
+    return spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import GroupedCommand, open_colorizer, runtime_options
+from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
 
 
 @click.command(cls=GroupedCommand, examples=(
@@ -49,8 +49,7 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
 
     if images_dir is None and not video_clips:
         raise click.UsageError("give IMAGES_DIR, --video CLIP, or both")
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine)
-    colorizer.chroma_gain = chroma_gain
+    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine, saturation=chroma_gain))
     if chroma_gain != 1.0:
         console.info(f"scoring the model's colour scaled by {chroma_gain:g} (--chroma-gain)")
     if video_clips:

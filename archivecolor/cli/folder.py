@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -68,7 +68,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                                    f"would give {out.parent / out.stem / source.name}")
     out = out or default_output_folder(source)
     try:
-        config = FolderConfig(render_size=render_size, batch_size=batch_size, output_format=output_format, overwrite=overwrite,
+        config = FolderConfig(batch_size=batch_size, output_format=output_format, overwrite=overwrite,
                               skip_color=skip_color, ab_upsampling=ab_upsampling, sheet=sheet, jobs=jobs, quality=quality,
                               max_megapixels=max_megapixels, hints_dir=hints_dir)
         check_output_folder(source, out)
@@ -81,7 +81,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if source.is_dir() and (nothing := _no_pictures(source)):
         raise click.ClickException(nothing)  # before any folder is made or model loaded
     try:
-        colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation) if cluster is None else None
+        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
+        colorizer = open_colorizer(spec) if cluster is None else None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     if hints_dir is not None:
@@ -104,7 +105,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
                 result = colorize_folder(source, out, colorizer, config, on_file=on_file,
                                          on_total=lambda total: progress.update(bar, total=total))
             else:
-                result = _folder_on_cluster(source, out, config, weights, model_spec(backend, device, precision, engine, saturation),
+                result = _folder_on_cluster(source, out, config, spec,
                                             cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file,
                                             lambda total: progress.update(bar, total=total))
         except click.ClickException:
@@ -200,13 +201,12 @@ def _hint_film_reels(source: Path, relative_files) -> None:
         console.info(f"hint: and {len(reels) - 3} more folders of film frames")
 
 
-def _folder_on_cluster(source, out, config, weights, model, cluster, on_file, on_total):
+def _folder_on_cluster(source, out, config, spec, cluster, on_file, on_total):
     from ..cluster import ClusterError
     from ..cluster.folder import colorize_folder_on_cluster
 
-    weights = cluster_weights(weights)
     try:
-        return colorize_folder_on_cluster(source, out, weights, model, config, cluster,
+        return colorize_folder_on_cluster(source, out, checked_for_cluster(spec), config, cluster,
                                           on_file=on_file, on_total=on_total, on_start=say_actor_plan)
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import GroupedCommand, open_colorizer, runtime_options
+from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
 
 
 @click.command("hints", cls=GroupedCommand, examples=(
@@ -32,7 +32,7 @@ def hints(picture, out, hints_file, preview, weights, backend, device, precision
     from ..hints_page import build_page, page_path_for
     from ..imageio import BadInput
 
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine) if preview else None
+    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine)) if preview else None
     out = out or page_path_for(picture)
     try:
         page = build_page(picture, colorizer, hints_file)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, cluster_config, cluster_options, cluster_weights, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -71,10 +71,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     from .. import console
     from ..video.ffmpeg import EncodeOptions
     from ..listing import Listing, archive_files
-    from ..video.config import VideoConfig, look_of
+    from ..video.config import VideoConfig
     from ..video.film import FilmsStopped, colorize_films
     from ..video.naming import VIDEO_EXTENSIONS, default_output, is_colorized_output, output_suffix
-    from ..weights import WeightsError, resolve_weights
+    from ..weights import WeightsError
     from ..video import report as video_report
     from ..video.sequence import find_sequences, reel_of, sequence_output
     from ..video.smooth import SmoothingConfig
@@ -133,14 +133,15 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        weights_file = resolve_weights(weights)
+        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
+        look = spec.look()
     except WeightsError as exc:
         raise click.ClickException(str(exc)) from None
     config = VideoConfig(batch_size=batch_size, ffmpeg=ffmpeg_path, chunk_frames=chunk_frames or None, sheet=sheet,
                          smoothing=SmoothingConfig(mode=smoothing, strength=smoothing_strength, cut_threshold=cut_threshold),
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None),
-                         look=look_of(weights_file, render_size, saturation))
+                         look=look)
     if single_file_out:
         targets = [out]
     elif out is not None:
@@ -154,10 +155,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             raise SystemExit(1)
         return
     if cluster is not None:
-        _videos_on_cluster(films, targets, config, weights, model_spec(backend, device, precision, engine, saturation), render_size, overwrite,
+        _videos_on_cluster(films, targets, config, spec, overwrite,
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
         return
-    colorizer = open_colorizer(weights, backend, device, precision, render_size, engine, saturation)
+    colorizer = open_colorizer(spec)
     table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
     made_with = {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength, "cut_threshold": cut_threshold}
@@ -383,19 +384,19 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
     return failing
 
 
-def _videos_on_cluster(films, targets, config, weights, model, render_size, overwrite, cluster, report: Path | None = None):
+def _videos_on_cluster(films, targets, config, spec, overwrite, cluster, report: Path | None = None):
     from .. import console
     from ..cluster import ClusterError
     from ..cluster.video import colorize_films_on_cluster
     from ..video import report as video_report
 
-    weights = cluster_weights(weights)
+    spec = checked_for_cluster(spec)
     table = _film_table("archivecolor video on a cluster (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "chunks", "cuts", "CDC", "static Δab"), left=("film", "result"))
     with console.make_progress("frames/s") as progress:
         bar = progress.add_task("films", total=None)
         try:
-            outcomes = colorize_films_on_cluster(list(zip(films, targets)), weights, model, render_size, config,
+            outcomes = colorize_films_on_cluster(list(zip(films, targets)), spec, config,
                                                  cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
                                                  on_frames=lambda n: progress.advance(bar, n), on_film=_say_film, on_start=say_actor_plan)
         except ClusterError as exc:

@@ -17,6 +17,8 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..modelspec import ModelSpec  # noqa: F401  (what the model actors open, as one machine does)
+
 INSTALL_HINT = 'pip install "archivecolor[cluster]"'
 CPUS_PER_ACTOR_MAX = 4  # CPU actors beyond this many threads gain little on this network
 
@@ -33,17 +35,6 @@ class ClusterConfig:
     cpus_per_actor: float | None = None  # None: 1 with a GPU, else min(4, CPUs // 4) (at least 1)
     gpus_per_actor: float | None = None  # None: 1 where the cluster has GPUs, else 0
     local_cpus: int | None = None  # CPUs of a local instance (None: every core)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What each model actor opens: the runtime options of the single-machine commands."""
-
-    backend: str = "auto"  # auto, torch, onnx, tensorrt
-    device: str = "auto"
-    precision: str = "auto"
-    engine: str | None = None  # a TensorRT engine file, under the same path on every node
-    saturation: float = 1.0  # scale of the predicted a/b (--saturation)
 
 
 @dataclass(frozen=True)
@@ -144,13 +135,7 @@ def materialize_weights(digest: str, data: bytes):
     return path
 
 
-def open_actor_colorizer(weights: tuple[str, bytes], spec: ModelSpec, render_size: int, threads: int):
-    """The colorizer a model actor holds for its whole life (the model loaded once per actor)."""
-    from pathlib import Path
-
-    from ..backends import open_backend
-    from ..colorizer import Colorizer
-
-    choice = open_backend(spec.backend, weights=materialize_weights(*weights), device=spec.device, precision=spec.precision,
-                          engine=Path(spec.engine) if spec.engine else None, threads=threads)
-    return Colorizer(choice.backend, render_size=render_size, chroma_gain=spec.saturation)
+def open_actor_colorizer(weights: tuple[str, bytes], spec: ModelSpec, threads: int):
+    """The colorizer a model actor holds for its whole life (the model loaded once per actor), from
+    the spec one machine opens, its weights a local copy of those that travelled through Ray."""
+    return spec.open(threads=threads, weights_file=materialize_weights(*weights))[0]

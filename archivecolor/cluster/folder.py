@@ -18,7 +18,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..colorizer import RenderJob, made_with_line, prepare_job
+from ..colorizer import RenderJob, prepare_job
 from ..folder import (
     DecodedFile,
     FileResult,
@@ -35,7 +35,6 @@ from ..folder import (
     write_file,
 )
 from ..sheet import SHEET_IMAGES, sheet_pair
-from ..weights import describe
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 # Memory a decoding or writing task reserves: it holds one full-resolution picture (a 24 MP
@@ -44,7 +43,7 @@ from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_ac
 CPU_STAGE_MEMORY = 1 << 30
 
 
-def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: ModelSpec, config: FolderConfig,
+def colorize_folder_on_cluster(source: Path, out: Path, model: ModelSpec, config: FolderConfig,
                                cluster: ClusterConfig = ClusterConfig(), on_file=None, on_total=None, on_start=None) -> FolderReport:
     """The `folder` job on a Ray cluster; the same outputs, skip-done, atomic writes and report.
 
@@ -52,20 +51,21 @@ def colorize_folder_on_cluster(source: Path, out: Path, weights: Path, model: Mo
     """
     check_output_folder(source, out)
     if not config.made_with:  # each output's provenance mark, as one machine writes it
-        config = dataclasses.replace(config, made_with=made_with_line(describe(weights), config.render_size, model.saturation))
+        config = dataclasses.replace(config, made_with=model.made_with())
     lock = hold_output(out)  # as on one machine: a second run on OUT is refused, an unwritable one stops here
     try:
-        return _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start)
+        return _on_cluster(source, out, model, config, cluster, on_file, on_total, on_start)
     finally:
         lock.close()
 
 
-def _on_cluster(source, out, weights, model, config, cluster, on_file, on_total, on_start) -> FolderReport:
+def _on_cluster(source, out, model, config, cluster, on_file, on_total, on_start) -> FolderReport:
     from ..weights import read_config
 
     source, out = Path(source).resolve(), Path(out).resolve()
     started = time.perf_counter()
     report, record, todo = begin_run(source, out, config, "", on_file, on_total)
+    weights = model.weights_file()
     multiple = read_config(weights).size_multiple
     digest, data = weights_payload(weights)
     sheet: list = []
@@ -79,12 +79,12 @@ def _on_cluster(source, out, weights, model, config, cluster, on_file, on_total,
             blocks = max(1, -(-len(rows) // config.batch_size))  # one model batch per block: streams from the first files
             dataset = (
                 ray.data.from_items(rows, override_num_blocks=blocks)
-                .map(partial(_decode_row, render_size=config.render_size, multiple=multiple, config=config),
+                .map(partial(_decode_row, render_size=model.render_size, multiple=multiple, config=config),
                      num_cpus=1, memory=CPU_STAGE_MEMORY)
                 .map_batches(_ColorizeActor, batch_size=config.batch_size, batch_format="pandas",
                              compute=ray.data.ActorPoolStrategy(size=actors.actors),
                              num_cpus=actors.cpus, num_gpus=actors.gpus or None,
-                             fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": config.render_size,
+                             fn_constructor_kwargs={"weights": (digest, data), "model": model,
                                                     "batch_size": config.batch_size, "threads": actors.threads})
                 .map(partial(_write_row, config=config, run_started_ns=time.time_ns()), num_cpus=1, memory=CPU_STAGE_MEMORY)
             )
@@ -123,8 +123,8 @@ def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig
 class _ColorizeActor:
     """Holds one backend for its whole life; colors every page of a batch of files in network batches."""
 
-    def __init__(self, weights, model: ModelSpec, render_size: int, batch_size: int, threads: int):
-        self.colorizer = open_actor_colorizer(weights, model, render_size, threads)
+    def __init__(self, weights, model: ModelSpec, batch_size: int, threads: int):
+        self.colorizer = open_actor_colorizer(weights, model, threads)
         self.batch_size = batch_size
 
     def __call__(self, batch):

@@ -15,24 +15,22 @@ import pickle
 import time
 from pathlib import Path
 
-from ..colorizer import made_with_line
 from ..files import remove_temporaries_of
-from ..video.config import VideoConfig, look_of
+from ..video.config import VideoConfig
 from ..video.film import FilmOutcome, failure_reason, finish_film, holding_films, prepare_film, run_piece, settled_before_start
-from ..weights import describe
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
-def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, model: ModelSpec, render_size: int,
-                              config: VideoConfig, cluster: ClusterConfig = ClusterConfig(), overwrite: bool = False,
+def colorize_films_on_cluster(films: list[tuple[Path, Path]], model: ModelSpec, config: VideoConfig,
+                              cluster: ClusterConfig = ClusterConfig(), overwrite: bool = False,
                               on_total=None, on_frames=None, on_film=None, on_start=None) -> list[FilmOutcome]:
     """Colorize (source, target) films on a Ray cluster. `on_total(frames)` once planned, `on_frames(n)`
     as pieces finish, `on_film(FilmOutcome)` as each film ends."""
     started = time.perf_counter()
     if not config.look:  # chunks are joined only with chunks of the same look
-        config = dataclasses.replace(config, look=look_of(weights, render_size, model.saturation))
+        config = dataclasses.replace(config, look=model.look())
     if not config.made_with:  # each film's provenance mark
-        config = dataclasses.replace(config, made_with=made_with_line(describe(weights), render_size, model.saturation))
+        config = dataclasses.replace(config, made_with=model.made_with())
     films = [(Path(source).resolve(), Path(target).resolve()) for source, target in films]
     outcomes = [settled_before_start(source, target, overwrite) or FilmOutcome(source, target, "pending") for source, target in films]
     with holding_films(outcome.target for outcome in outcomes if outcome.status == "pending"):
@@ -72,7 +70,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
             elif pending[index] == 0:  # nothing left to colour: join now
                 finish(index)
         if rows:
-            digest, data = weights_payload(weights)
+            digest, data = weights_payload(model.weights_file())
             with connected(cluster) as ray:
                 resources = ray.cluster_resources()
                 actors = plan_actors(cluster, resources, model_share=1.0)
@@ -81,8 +79,7 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
                 dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                     _FilmActor, batch_size=1, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=actors.actors),
                     num_cpus=actors.cpus, num_gpus=actors.gpus or None,
-                    fn_constructor_kwargs={"weights": (digest, data), "model": model, "render_size": render_size,
-                                           "threads": actors.threads})
+                    fn_constructor_kwargs={"weights": (digest, data), "model": model, "threads": actors.threads})
                 for row in dataset.iter_rows():
                     index = int(row["film"])
                     outcome = outcomes[index]
@@ -104,8 +101,8 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], weights: Path, mod
 class _FilmActor:
     """Holds one colorizer; runs one piece of a film per call (video.film.run_piece), from decoding to the written file."""
 
-    def __init__(self, weights, model: ModelSpec, render_size: int, threads: int):
-        self.colorizer = open_actor_colorizer(weights, model, render_size, threads)
+    def __init__(self, weights, model: ModelSpec, threads: int):
+        self.colorizer = open_actor_colorizer(weights, model, threads)
 
     def __call__(self, batch):
         import pandas as pd
