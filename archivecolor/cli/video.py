@@ -70,68 +70,31 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     """
     from .. import console
     from ..video.ffmpeg import EncodeOptions
-    from ..listing import Listing, archive_files
     from ..video.config import VideoConfig
     from ..video.film import FilmsStopped, colorize_films
-    from ..video.naming import VIDEO_EXTENSIONS, default_output, is_colorized_output, output_suffix
+    from ..video.inputs import find_inputs
     from ..weights import WeightsError
     from ..video import report as video_report
-    from ..video.sequence import find_sequences, reel_of, sequence_output
     from ..video.smooth import SmoothingConfig
 
-    films, names, ours = [], [], 0  # names: where each lands under --out (a folder's tree mirrored)
-    sequences = []  # folders of numbered frames (a film scanner's image sequence)
-    skipped = Listing([])  # hidden and system files, and other kinds of file, over all folders
-    refused = 0  # single frames of a reel named as films, or numbered photos that are no reel: refused, pointing on
-    given_folders = []  # the folder named for each reel (a folder of reels: outputs go beside it)
-    for item in inputs:
-        if not item.is_dir() and (reel := reel_of(item)):
-            console.error_line(item, f"one frame of {reel.folder} ({len(reel.frames)} frames): `archivecolor video "
-                                     f"{reel.folder}` colours the reel")
-            refused += 1
-            continue
-        if not item.is_dir():  # named by the user: always taken
-            films.append(item)
-            names.append(Path(item.name))
-            continue
-        listing = archive_files(item, VIDEO_EXTENSIONS)  # a folder: its films, less this tool's own outputs
-        if not listing.files:
-            reels, not_reels = find_sequences(item)
-            for numbered in not_reels:
-                console.error_line(numbered.folder, f"{len(numbered.frames)} numbered pictures, not a film scanner's reel "
-                                   "(DPX, or frames numbered with 5+ digits): colour them with "
-                                   f"`archivecolor folder {numbered.folder}`")
-                refused += 1
-            if reels or not_reels:
-                sequences += reels
-                given_folders += [item] * len(reels)
-                continue
-        skipped.hidden += listing.hidden
-        skipped.others += listing.others
-        for entry, why in listing.unusable.items():  # a link loop, a FIFO named like a film …: one line each
-            console.error_line(entry, why)
-            refused += 1
-        for film in listing.files:
-            if is_colorized_output(film):
-                ours += 1
-            else:
-                films.append(film)
-                names.append(film.relative_to(item))
-    say_left_out(skipped.hidden, skipped.others_line("films"))
-    if ours:
-        console.info(f"left out {ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
-    if not films and not sequences:
+    try:
+        found = find_inputs(list(inputs), out, codec)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path, why in found.refused:
+        console.error_line(path, why)
+    refused = len(found.refused)
+    say_left_out(found.left_out.hidden, found.left_out.others_line("films"))
+    if found.ours:
+        console.info(f"left out {found.ours} film(s) that archivecolor made (colorized outputs of an earlier run)")
+    if not found.films and not found.sequences:
         if refused:
             raise SystemExit(1)
         raise click.ClickException("no video files (or folders of numbered frames) found")
-    single_file_out = out is not None and len(films) == 1 and not sequences and out.suffix != ""
-    if sequences and cluster is not None:
-        raise click.ClickException(f"{sequences[0].folder}: image sequences run on this machine; leave out --cluster")
-    try:
-        sequence_targets = [sequence_output(sequence, out, len(inputs) == 1, len(sequences) == 1, given)
-                            for sequence, given in zip(sequences, given_folders)]
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    if found.sequences and cluster is not None:
+        raise click.ClickException(f"{found.sequences[0][0].folder}: image sequences run on this machine; leave out --cluster")
+    films, targets = [film for film, _ in found.films], [target for _, target in found.films]
+    sequences, sequence_targets = [reel for reel, _ in found.sequences], [target for _, target in found.sequences]
     try:
         spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
         look = spec.look()
@@ -142,12 +105,6 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                          encode=EncodeOptions(codec=codec, crf=crf if codec in ("libx264", "libx265") else None,
                                               preset=preset if codec in ("libx264", "libx265") else None),
                          look=look)
-    if single_file_out:
-        targets = [out]
-    elif out is not None:
-        targets = [out / name.parent / (name.stem + output_suffix(film, codec)) for film, name in zip(films, names)]
-    else:
-        targets = [default_output(film, codec) for film in films]
     if dry_run:
         failing = _say_video_plan(films, targets, config, overwrite) if films else 0
         _say_sequence_plan(sequences, sequence_targets, overwrite)
