@@ -235,15 +235,18 @@ def remove_stale_partials(out: Path) -> int:
     return removed
 
 
-def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
+def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None,
+                    on_pixels=None) -> FolderReport:
     """Colorize every still below `source` into `out`; `on_total(n)` once the files are listed,
-    `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
+    `on_pixels({rel: pixels})` once the headers of the files to colour are read (in the
+    background: for a progress bar in megapixels, whose ETA small files finishing first do not
+    fool), `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
     on it is refused (FolderInUse) before it touches anything there."""
     check_output_folder(source, out)
     config = config if config.made_with else replace(config, made_with=colorizer.provenance())
     lock = hold_output(out)
     try:
-        return _colorize_folder(source, out, colorizer, config, on_file, on_total)
+        return _colorize_folder(source, out, colorizer, config, on_file, on_total, on_pixels)
     finally:
         lock.close()
 
@@ -260,9 +263,12 @@ def hold_output(out: Path):
         raise
 
 
-def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None) -> FolderReport:
+def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None,
+                     on_pixels=None) -> FolderReport:
     started = time.perf_counter()
     report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
+    if on_pixels is not None:
+        count_pixels_in_background(pending, on_pixels)
     report.made_with = {**colorizer.made_with(), "ab_upsampling": config.ab_upsampling,
                         "hints_dir": None if config.hints_dir is None else str(config.hints_dir)}
     out = Path(out)
@@ -429,6 +435,22 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
     for result in unusable_results(listing, source) + orphans + settled:
         record(result)
     return report, record, todo
+
+
+def count_pixels_in_background(tasks: list[FileTask], on_pixels) -> None:
+    """Read the tasks' headers in a thread and call on_pixels({rel: pixels}) once (headers only: a
+    few milliseconds a file). A task whose header it reads first is not read again for decoding."""
+    import threading
+
+    tasks = list(tasks)
+
+    def count():
+        for task in tasks:
+            if task.pixels is None:
+                task.pixels = _header(task.source)[0]
+        on_pixels({task.rel: task.pixels or 0 for task in tasks})
+
+    threading.Thread(target=count, name="headers", daemon=True).start()
 
 
 def unusable_results(listing: Listing, source: Path) -> list[FileResult]:

@@ -461,3 +461,28 @@ def test_saturation_scales_the_colour_and_zero_leaves_the_pictures_grey(colour_f
     assert chroma["1"] > 3.0
     assert chroma["0.5"] == pytest.approx(0.5 * chroma["1"], rel=0.15)
     assert chroma["0"] < 1.0  # grey, but for 8-bit rounding
+
+
+def test_progress_can_count_megapixels_for_mixed_sizes(tmp_path, tiny_weights):
+    """on_pixels gives every file's pixels from its header (in the background), so a bar in
+    megapixels can promise an honest ETA when one large scan follows many small ones."""
+    import threading
+
+    from archivecolor.backends import open_backend
+    from archivecolor.colorizer import Colorizer
+    from archivecolor.folder import FolderConfig, colorize_folder
+
+    rng = np.random.default_rng(8)
+    for i in range(4):
+        write_rgb(tmp_path / "scans" / f"small{i}.png", synthetic_photo(rng, 48))
+    write_rgb(tmp_path / "scans" / "zlarge.png", np.repeat(np.repeat(synthetic_photo(rng, 48), 8, 0), 8, 1))
+    seen, done = {}, threading.Event()
+
+    def on_pixels(per_file):
+        seen.update(per_file)
+        done.set()
+
+    colorizer = Colorizer(open_backend("torch", tiny_weights, device="cpu").backend, render_size=64)
+    report = colorize_folder(tmp_path / "scans", tmp_path / "out", colorizer, FolderConfig(), on_pixels=on_pixels)
+    assert done.wait(10) and report.count("done") == 5
+    assert seen == {**{f"small{i}.png": 48 * 48 for i in range(4)}, "zlarge.png": 384 * 384}

@@ -91,23 +91,40 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
         if not getattr(colorizer.backend, "hint_channels", 0):
             raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
                                        "a TensorRT engine does not: use --backend onnx or torch with --hints)")
-    progress = console.make_progress("files/s")
+    # The bar counts megapixels once the headers are read (its rate and ETA then hold for mixed
+    # sizes: small files finishing first do not promise the end), files in its description.
+    progress = console.make_progress("MP/s", extra="{task.fields[files]}")
     with progress:
-        bar = progress.add_task("colorizing", total=None)
+        bar = progress.add_task("colorizing (megapixels)", total=None, files="")
+        files, finished, pixels_of = {"total": None}, set(), {}
+
+        def say_files():
+            progress.update(bar, files=f"{len(finished)} of {files['total']} files" if files["total"] is not None else "")
+
+        def on_total(total):
+            files["total"] = total
+            if cluster is not None:  # a cluster run reads no headers ahead: its bar counts files
+                progress.update(bar, total=total, description="colorizing (files)")
+            say_files()
+
+        def on_pixels(per_file):
+            pixels_of.update(per_file)
+            done = sum(per_file.get(rel, 0) for rel in finished)
+            progress.update(bar, total=max(sum(per_file.values()), 1) / 1e6, completed=done / 1e6)
 
         def on_file(result):
             if result.status == "failed":
                 console.error_line(result.source, result.reason)
-            progress.advance(bar)
+            finished.add(result.source)
+            progress.advance(bar, 1 if cluster is not None else pixels_of.get(result.source, 0) / 1e6)
+            say_files()
 
         try:
             if cluster is None:
-                result = colorize_folder(source, out, colorizer, config, on_file=on_file,
-                                         on_total=lambda total: progress.update(bar, total=total))
+                result = colorize_folder(source, out, colorizer, config, on_file=on_file, on_total=on_total, on_pixels=on_pixels)
             else:
                 result = _folder_on_cluster(source, out, config, spec,
-                                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file,
-                                            lambda total: progress.update(bar, total=total))
+                                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file, on_total)
         except click.ClickException:
             raise
         except (OutputUnwritable, FolderInUse) as exc:
