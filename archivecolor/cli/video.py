@@ -268,26 +268,18 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
 
 
 def _make_preview(sequence, target: Path, result, config, overwrite: bool, fps: float) -> bool:
-    """The reel's preview film from its written frames, unless an earlier run's is still whole;
-    False (said on one line) if it could not be made."""
+    """The reel's preview film (video.preview.reel_preview) with a bar; False, said on one line, if it could not be made."""
     from .. import console
     from ..video.ffmpeg import VideoError
-    from ..dpx import frame_rate
-    from ..video.preview import DEFAULT_FPS, preview_path, write_preview
-    from ..video.sequence import frame_target
+    from ..video.preview import preview_path, reel_preview
 
-    path = preview_path(target)
-    if path.exists() and not overwrite and result.frames == 0:  # nothing new since it was made
-        result.preview = str(path)
-        return True
-    frames = [t for t in (frame_target(frame, target)[0] for frame in sequence.frames) if t.exists()]
-    fps = fps or frame_rate(sequence.frames[0]) or DEFAULT_FPS
     try:
         with console.make_progress("frames/s") as progress:
-            bar = progress.add_task(f"{sequence.folder.name} preview", total=len(frames))
-            write_preview(frames, path, fps, config.ffmpeg, on_frames=lambda n: progress.advance(bar, n))
+            bar = progress.add_task(f"{sequence.folder.name} preview", total=None)
+            path = reel_preview(sequence, target, result.frames, config.ffmpeg, overwrite, fps,
+                                on_total=lambda n: progress.update(bar, total=n), on_frames=lambda n: progress.advance(bar, n))
     except VideoError as exc:
-        console.error_line(path, str(exc))
+        console.error_line(preview_path(target), str(exc))
         return False
     result.preview = str(path)
     return True

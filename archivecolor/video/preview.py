@@ -117,3 +117,21 @@ def write_preview(frames: list[Path], target: Path, fps: float = DEFAULT_FPS, ff
             raise VideoError(f"ffmpeg could not encode the preview film: {lines[-1] if lines else 'no message'}")
         os.replace(tmp, target)
     return written
+
+
+def reel_preview(sequence, target: Path, frames_written: int, ffmpeg: str | None, overwrite: bool, fps: float = 0.0,
+                 on_total=None, on_frames=None) -> Path:
+    """The preview film of a coloured reel (`target` its folder of frames), unless an earlier run's
+    is still whole (nothing new was written since). `fps` 0: the rate a DPX film header records,
+    else DEFAULT_FPS. Raises VideoError."""
+    from ..dpx import frame_rate
+    from .sequence import frame_target
+
+    path = preview_path(target)
+    if path.exists() and not overwrite and frames_written == 0:
+        return path
+    frames = [t for t in (frame_target(frame, target)[0] for frame in sequence.frames) if t.exists()]
+    if on_total is not None:
+        on_total(len(frames))
+    write_preview(frames, path, fps or frame_rate(sequence.frames[0]) or DEFAULT_FPS, ffmpeg, on_frames=on_frames)
+    return path
