@@ -6,6 +6,7 @@ the onnxruntime path need not import a network library to write one.
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -72,6 +73,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256, hashed once per process for the same file unchanged (a run names its
+    weights' hash in its look, its report and every output's mark)."""
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
