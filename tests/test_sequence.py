@@ -76,10 +76,23 @@ def test_smoothing_steadies_the_colour_of_a_sequence(tmp_path, colorizer):
     assert outputs["ema"] < outputs["none"]  # less frame-to-frame change: steadier colour
 
 
-def test_a_rerun_continues_after_the_last_frame_with_the_colour_it_had(tmp_path, colorizer):
+class ColourfulBackend:
+    """A stand-in network whose colour is strong and follows the picture (a tiny random one's is
+    near grey, so a resume that forgot to prime its smoothing would pass unseen)."""
+
+    name, size_multiple, hint_channels = "colourful stand-in", 16, 0
+
+    def run(self, l_net, hints=None):
+        return np.concatenate([0.5 * np.sin(6 * l_net), 0.5 * np.cos(5 * l_net)], axis=1).astype(np.float32)
+
+
+def test_a_rerun_continues_after_the_last_frame_with_the_colour_it_had(tmp_path):
+    """The resumed frames' smoothing is primed on the frames before them, so they come out as one
+    pass made them; without the priming, the first ones would take the raw colour (this fails)."""
+    colorizer = Colorizer(ColourfulBackend(), render_size=64)
     reel = scan_frames(tmp_path / "reel", count=20)
     sequence = find_sequence(reel)
-    config = VideoConfig(batch_size=4)
+    config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="ema", strength=0.9))
     colorize_sequence(sequence, tmp_path / "once", colorizer, config)
     colorize_sequence(sequence, tmp_path / "twice", colorizer, config)
     for frame in sorted((tmp_path / "twice").glob("*.tif"))[13:]:  # as if killed after frame 13
