@@ -32,12 +32,18 @@ class GeneratorConfig:
     # encoder, `width` is the decoder's width at stride 2 and `depth` is fixed at 5 (strides 2–32)
     encoder: str = "unet"
     hint_channels: int = 0  # 0, or HINT_CHANNELS: colour hints as input beside L
+    # With an encoder and hints: the hint planes, averaged down to each decoder level (strides 16
+    # to 2), also enter there through a zero-initialised 3×3 convolution, where colour is decided
+    # (Zhang et al. 2017 feed them deep too): in the stem alone they barely reach the decoder.
+    hint_decoder: bool = False
 
     def __post_init__(self):
         if self.encoder not in ENCODER_KINDS:
             raise ValueError(f"encoder must be one of {ENCODER_KINDS}, not {self.encoder!r}")
         if self.hint_channels not in (0, HINT_CHANNELS):
             raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, not {self.hint_channels!r}")
+        if self.hint_decoder and (self.encoder == "unet" or not self.hint_channels):
+            raise ValueError("hint_decoder needs an encoder generator that takes hints")
         if self.encoder != "unet" and self.depth != 5:
             raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
         if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):

@@ -141,12 +141,19 @@ class EncoderUNetGenerator(nn.Module):
         init_weights(self.bottleneck)
         init_weights(self.decoder)
         init_weights(self.head)
+        if config.hint_decoder:  # hints into each decoder level too; zero at the start, so the model starts as it was
+            self.hint_taps = nn.ModuleList([nn.Conv2d(config.hint_channels, width, 3, padding=1, bias=False) for width in (8 * w, 4 * w, 2 * w, w)])
+            for tap in self.hint_taps:
+                nn.init.zeros_(tap.weight)
 
     def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         features = self.encoder(with_hints(l_net, hints, self.config.hint_channels))
         x = self.bottleneck(features.pop())
-        for level in self.decoder:
+        taps = self.hint_taps if self.config.hint_decoder and hints is not None else [None] * len(self.decoder)
+        for level, tap, stride in zip(self.decoder, taps, (16, 8, 4, 2)):
             x = level(x, features.pop())
+            if tap is not None:  # the planes averaged to this level's size: (N, 3, H / stride, W / stride)
+                x = x + tap(nn.functional.avg_pool2d(hints, stride))
         ab = nn.functional.interpolate(self.head(x), size=l_net.shape[-2:], mode="bilinear", align_corners=False)
         return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
 

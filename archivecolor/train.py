@@ -62,6 +62,7 @@ class TrainConfig:
     # share of batches that carry colour hints drawn from the true colours (hints.sample_hints); above 0
     # the generator takes hint channels beside L. Half or fewer keeps automatic colouring the main skill.
     hint_fraction: float = 0.0
+    hint_decoder: bool = False  # with an encoder and hints: hints also into each decoder level (netconfig)
     # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
     # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
     steps_per_epoch: int | None = None
@@ -83,7 +84,8 @@ class TrainConfig:
     def generator_config(self) -> GeneratorConfig:
         depth = self.depth if self.encoder == "unet" else 5  # an encoder has its five strides
         return GeneratorConfig(width=self.width, depth=depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout,
-                               encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0)
+                               encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0,
+                               hint_decoder=self.hint_decoder and self.hint_fraction > 0)
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
@@ -341,7 +343,8 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     if config.hint_fraction > 0 and not shape.hint_channels:
         raise ValueError(f"{source}: this generator takes no colour hints, so it cannot be fine-tuned with --hint-batches")
     config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
-                     encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0)
+                     encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
+                     hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels))
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself
@@ -479,8 +482,10 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     # -- models and optimisers
     torch.manual_seed(config.seed)
     generator = build_generator(config.generator_config())
-    if init_state is not None:
-        generator.load_state_dict(init_state)
+    if init_state is not None:  # a generator without decoder hint taps gains them, zero: it starts as it was
+        missing, unexpected = generator.load_state_dict(init_state, strict=False)
+        if unexpected or any(not key.startswith("hint_taps.") for key in missing):
+            raise ValueError(f"--init-weights: the weights do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
     elif config.encoder != "unet" and checkpoint is None:
         _imagenet_start(generator, config)
     generator = generator.to(device)

@@ -157,3 +157,40 @@ def test_torch_and_onnx_backends_colour_alike_with_the_encoder_generator(tmp_pat
     a = open_backend("torch", weights, device="cpu").backend.run(x)
     b = open_backend("onnx", weights, device="cpu").backend.run(x)
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_decoder_hint_taps_start_at_zero_and_then_carry_hints_to_the_decoder(tmp_path):
+    """--hint-decoder: the hint planes also enter each decoder level through zero-initialised
+    convolutions. At the start the network colours exactly as without them (so a shipped model
+    fine-tuned with them starts where it was); once trained (here: set by hand) a hint moves the
+    colour at its point and not far from it; the ONNX export follows."""
+    import numpy as np
+    import torch
+
+    from archivecolor.nets import EncoderUNetGenerator
+    from archivecolor.netconfig import GeneratorConfig
+
+    torch.manual_seed(0)
+    plain = EncoderUNetGenerator(GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3)).eval()
+    tapped = EncoderUNetGenerator(GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3, hint_decoder=True)).eval()
+    missing, unexpected = tapped.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("hint_taps.") for key in missing)
+    l_net = torch.rand(1, 1, 64, 64) * 2 - 1
+    hints = torch.zeros(1, 3, 64, 64)
+    hints[0, 0, 8:12, 8:12], hints[0, 2, 8:12, 8:12] = 0.5, 1.0  # a hint: strong +a at the top left
+    with torch.no_grad():
+        assert torch.equal(plain(l_net, hints), tapped(l_net, hints))  # zero taps: nothing changed
+        for tap in tapped.hint_taps:
+            tap.weight[:, 2] = 0.5  # as training might: the mask raises the features where a hint is
+        moved = (tapped(l_net, hints) - plain(l_net, hints)).abs()[0].sum(0)
+    assert moved[6:14, 6:14].mean() > 10 * moved[48:, 48:].mean()  # at the hint, not far from it
+    from archivecolor.backends import open_backend
+    from archivecolor.weights import save_generator
+
+    save_generator(tmp_path / "tapped.safetensors", tapped)
+    onnx = open_backend("onnx", tmp_path / "tapped.safetensors").backend
+    with torch.no_grad():
+        want = tapped(l_net, hints).numpy()
+    assert np.abs(onnx.run(l_net.numpy(), hints.numpy()) - want).max() < 1e-4
+    with pytest.raises(ValueError, match="hint_decoder needs"):
+        GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_decoder=True)

@@ -12,13 +12,13 @@ from .common import GroupedCommand
 @click.command(cls=GroupedCommand, sections=(
     ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
              "init_generator", "keep_epochs")),
-    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "width", "depth", "d_width", "upsample", "norm", "dropout")),
+    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "width", "depth", "d_width", "upsample", "norm", "dropout")),
     ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
                 "val_fraction", "max_val", "seed")),
     ("Speed", ("workers", "device", "bf16", "threads", "log_every", "no_progress")),
 ), examples=(
     ("archivecolor train photos/ -o ~/runs/a --encoder efficientnet-lite0 --hint-batches 0.3 --time-limit 120 --decay-minutes 40",
-     "Two hours from an ImageNet encoder, with colour hints (the default model's recipe: train/default-cpu.md)"),
+     "Two hours from an ImageNet encoder, with colour hints (the default model's recipe: train/default-lite0.md)"),
     ("archivecolor train photos/ -o ~/runs/a --resume --time-limit 240", "Continue that run for two more hours"),
 ), short_help="Train a generator on a folder of colour photos (resumable, sized in time or epochs).")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -55,6 +55,10 @@ from .common import GroupedCommand
 @click.option("--hint-batches", "hint_fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
               help="Share of batches that carry colour hints drawn from the true colours. Above 0 the generator takes "
                    "hints beside L (what `folder --hints` gives it); 0.5 at most, so automatic colour stays its main skill.")
+@click.option("--hint-decoder", is_flag=True,
+              help="With an encoder and --hint-batches: the hints also enter each decoder level (zero-initialised convolutions), "
+                   "where colour is decided; fed to the first layer alone they barely steer it. Fine-tuning a model without "
+                   "them adds them.")
 @click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
               help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
                    "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "
