@@ -76,8 +76,9 @@ class Colorizer:
         """What makes a film's colour besides smoothing and encoding, as video.config.look_of says
         it: chunks are joined only with chunks of the same look. Weights without a SHA-256 get a
         look of their own, so an interrupted film is started over rather than joined to another."""
-        sha = self.model.get("weights_sha256") or f"unknown ({id(self.backend):x})"
-        return f"weights sha256 {sha}, render size {self.render_size}, saturation {self.chroma_gain:g}"
+        from .video.config import look_line
+
+        return look_line(self.model.get("weights_sha256") or f"unknown ({id(self.backend):x})", self.render_size, self.chroma_gain)
 
     def prepare(self, L_full: np.ndarray) -> RenderJob:
         return prepare_job(L_full, self.render_size, self.backend.size_multiple)

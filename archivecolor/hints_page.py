@@ -49,16 +49,6 @@ def _page_size(hw: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _grey_rgb(L: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    from .lab import lab_to_srgb
-
-    small = cv2.resize(L, size_hw[::-1], interpolation=cv2.INTER_AREA)
-    lab = np.dstack([small, np.zeros((*size_hw, 2), np.float32)])
-    return (lab_to_srgb(lab) * 255 + 0.5).astype(np.uint8)
-
-
 def _colour_rgb(L: np.ndarray, ab: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     import cv2
 
@@ -81,8 +71,7 @@ def build_page(picture: Path, colorizer=None, hints_file: Path | None = None) ->
     height, width = L.shape
     hints_file = hints_file or hints_path_for(picture)
     existing = json.loads(hints_file.read_text())["points"] if hints_file.exists() else []
-    if existing:
-        read_hints(hints_file, (width, height))  # the same checks as `folder --hints`: a bad file fails here
+    hints = read_hints(hints_file, (width, height)) if existing else []  # the checks of `folder --hints`: a bad file fails here
     size = _page_size((height, width))
     previews = {}
     if colorizer is not None:
@@ -93,12 +82,12 @@ def build_page(picture: Path, colorizer=None, hints_file: Path | None = None) ->
             previews["with hints: this model takes no hints"] = previews["without hints"]
         elif existing:
             hinted = colorizer.prepare(L)
-            hinted.add_hints(read_hints(hints_file, (width, height)))
+            hinted.add_hints(hints)
             colorizer.predict([hinted])
             previews[f"with its {len(existing)} hint{'s' * (len(existing) != 1)}"] = _jpeg_data_url(_colour_rgb(L, hinted.ab, size))
     facts = {"name": picture.name, "save_as": hints_path_for(picture).name, "width": width, "height": height,
              "scale": width / size[1], "points": existing, "known": KNOWN_COLOURS}
-    return PAGE.replace("$TITLE", html.escape(picture.name)).replace("$PICTURE", _jpeg_data_url(_grey_rgb(L, size))).replace(
+    return PAGE.replace("$TITLE", html.escape(picture.name)).replace("$PICTURE", _jpeg_data_url(_colour_rgb(L, np.zeros((*L.shape, 2), np.float32), size))).replace(
         "$PREVIEWS", "".join(f'<figure><img src="{url}" alt="{html.escape(label)}"><figcaption>{html.escape(label)}</figcaption>'
                              f"</figure>" for label, url in previews.items())).replace("$FACTS", json.dumps(facts).replace("</", "<\\/"))
 

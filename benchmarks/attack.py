@@ -281,6 +281,19 @@ def leftovers(out: Path) -> list[str]:
                                                                            or p.name.endswith(".lock") or p.name.endswith(".chunks"))]
 
 
+def common_problems(proc: subprocess.CompletedProcess, expect: str) -> tuple[list[str], list[str]]:
+    """What is wrong with any run's exit, whatever its input: ([problems], its error lines)."""
+    wrong = []
+    if proc.returncode != (1 if expect == "fails" else 0):
+        wrong.append(f"exit {proc.returncode}")
+    if any(s in proc.stderr for s in STRAY):
+        wrong.append("stray library line or traceback")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    if expect != "fails" and errors:
+        wrong.append(f"error line: {errors[0][:80]}")
+    return wrong, errors
+
+
 def attack_folder(work: Path) -> tuple[int, int, list[str]]:
     good = encoded("jpg", photo(7))
     problems, kinds = [], folder_kinds()
@@ -292,17 +305,10 @@ def attack_folder(work: Path) -> tuple[int, int, list[str]]:
         before = tree_hash(src)
         proc = run(["folder", str(src), "-o", str(out), *RENDER])
         line = " ".join(proc.stderr.split())
-        wrong = []
-        if proc.returncode != (1 if expect == "fails" else 0):
-            wrong.append(f"exit {proc.returncode}")
-        if any(s in proc.stderr for s in STRAY):
-            wrong.append("stray library line or traceback")
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+        wrong, errors = common_problems(proc, expect)
         shown = repr(name.encode("utf-8", "backslashreplace").decode("utf-8"))[1:-1]
         if expect == "fails" and not any(shown in l or name in l for l in errors):
             wrong.append("no error line naming it")
-        if expect != "fails" and errors:
-            wrong.append(f"error line: {errors[0][:80]}")
         if not (out / "good.jpg").exists():
             wrong.append("the good picture was not coloured")
         if expect == "colours" and not (out / name).exists():
@@ -445,16 +451,9 @@ def attack_video(work: Path) -> tuple[int, int, list[str]]:
             options = ["-o", str(out), *extra]
         inputs = [str(i) for i in inputs]
         proc = run(["video", *inputs, *options, *RENDER, "--batch-size", "4"], timeout=600)
-        wrong = []
-        if proc.returncode != (1 if expect == "fails" else 0):
-            wrong.append(f"exit {proc.returncode}")
-        if any(s in proc.stderr for s in STRAY):
-            wrong.append("stray library line or traceback")
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+        wrong, errors = common_problems(proc, expect)
         if expect == "fails" and not errors:
             wrong.append("no error line")
-        if expect != "fails" and errors:
-            wrong.append(f"error line: {errors[0][:80]}")
         with_good = str(src) in inputs or str(src / "good.mp4") in inputs
         if with_good and options[1] == str(out) and not list(out.glob("good.*")):
             wrong.append("the good film was not coloured")

@@ -39,6 +39,21 @@ def disk_that_fills(after: int, write):
     return fill
 
 
+def film_zeroed_midway(path: Path, size: str, seconds: int) -> Path:
+    """A grey x264 film whose second half is zeroed, its index (moov) intact: it decodes short."""
+    import subprocess
+
+    from archivecolor.video.ffmpeg import find_ffmpeg
+
+    subprocess.run([find_ffmpeg(None), "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
+                    "-vf", "hue=s=0", "-c:v", "libx264", "-g", "250", "-pix_fmt", "yuv420p", str(path)], check=True)
+    data = bytearray(path.read_bytes())
+    index = data.rfind(b"moov")
+    data[len(data) // 2 : index - 100] = bytes(index - 100 - len(data) // 2)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -246,13 +246,9 @@ def test_a_film_that_decodes_short_fails_on_a_cluster_actor_as_on_one_machine(ti
     from archivecolor.video.config import VideoConfig
     from archivecolor.video.film import hold_film, prepare_film
 
-    film = tmp_path / "damaged.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=20", "-vf", "hue=s=0", "-c:v", "libx264",
-           "-g", "250", "-pix_fmt", "yuv420p", str(film))
-    data = bytearray(film.read_bytes())
-    index = data.rfind(b"moov")
-    data[len(data) // 2 : index - 100] = bytes(index - 100 - len(data) // 2)
-    film.write_bytes(bytes(data))
+    from conftest import film_zeroed_midway
+
+    film = film_zeroed_midway(tmp_path / "damaged.mp4", "96x64", 20)
     out = tmp_path / "out.mkv"
     with hold_film(out):
         job = prepare_film(film, out, VideoConfig(chunk_frames=None))

@@ -829,13 +829,9 @@ def test_a_film_damaged_midway_fails_clearly_instead_of_hanging(tiny_weights, tm
 
     from archivecolor.video.ffmpeg import STDERR_KEPT
 
-    film = tmp_path / "damaged.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=60", "-vf", "hue=s=0", "-c:v", "libx264",
-           "-g", "250", "-pix_fmt", "yuv420p", str(film))
-    data = bytearray(film.read_bytes())
-    index = data.rfind(b"moov")
-    data[len(data) // 2 : index - 100] = bytes(index - 100 - len(data) // 2)
-    film.write_bytes(bytes(data))
+    from conftest import film_zeroed_midway
+
+    film = film_zeroed_midway(tmp_path / "damaged.mp4", "160x120", 60)
     complaints = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(film), "-f", "null", "-"],
                                 capture_output=True).stderr
     assert len(complaints) > 2 * STDERR_KEPT  # more than a pipe holds
@@ -1023,7 +1019,7 @@ def test_an_ordinary_x264_mp4_whose_pictures_start_a_frame_after_its_sound_goes_
     assert chunking.seeks_land_true(find_ffmpeg(), film, plan.info, [first for first, _ in plan.chunks[1:]])
     chunked = colorize_video(film, tmp_path / "chunked.mkv", colorizer, config)
     assert chunked.one_pass_reason is None and chunked.chunks == 4
-    one = colorize_video(film, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
+    colorize_video(film, tmp_path / "one.mkv", colorizer, replace(config, chunk_frames=None))
 
     def frames(path):
         with av.open(str(path)) as c:

@@ -56,4 +56,8 @@ class VideoResult:
 def look_of(weights: Path, render_size: int, saturation: float) -> str:
     """The settings besides smoothing and encoding that make a film's colour: a re-run with other
     weights, render size or saturation starts the film over rather than join two looks."""
-    return f"weights sha256 {file_sha256(weights)}, render size {render_size}, saturation {saturation:g}"
+    return look_line(file_sha256(weights), render_size, saturation)
+
+
+def look_line(weights_sha256: str, render_size: int, saturation: float) -> str:
+    return f"weights sha256 {weights_sha256}, render size {render_size}, saturation {saturation:g}"
