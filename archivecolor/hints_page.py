@@ -1,8 +1,10 @@
-"""`archivecolor hints PICTURE`: one self-contained HTML page to place colour hints on a picture.
+"""`archivecolor hints PICTURE`: one self-contained HTML page to place colour hints on a picture
+(or on one frame of a film: `archivecolor hints reel.mp4 --frame 1200`).
 
 The page holds the grey picture (as it is displayed, after its EXIF orientation) and a little
 script: click a point, pick a colour (a picker, or a swatch of colours archivists often know),
-see the list, save `NAME.hints.json` (the file `folder --hints` reads). No network, no server:
+see the list, save `NAME.hints.json` (the file `folder --hints` reads; for a film, `video --hints`,
+each point with its frame, the points of the film's other frames kept). No network, no server:
 it opens from disk in any browser. With a colorizer it also shows the picture coloured without
 and with the hints already in its hints file, computed when the page is written.
 """
@@ -31,9 +33,25 @@ def hints_path_for(picture: Path) -> Path:
     return picture.with_name(picture.stem + HINTS_SUFFIX)
 
 
-def page_path_for(picture: Path) -> Path:
-    """plate-12.tif -> plate-12.hints.html beside it."""
-    return picture.with_name(picture.stem + ".hints.html")
+def page_path_for(picture: Path, frame: int | None = None) -> Path:
+    """plate-12.tif -> plate-12.hints.html beside it; reel.mp4, frame 1200 -> reel.frame1200.hints.html."""
+    return picture.with_name(picture.stem + ("" if frame is None else f".frame{frame}") + ".hints.html")
+
+
+def film_frame(film: Path, frame: int, ffmpeg: str | None = None) -> np.ndarray:
+    """L* of one frame of a film, numbered as `video` numbers them (from 0). Raises HintsError
+    for a frame the film does not have, VideoError for a film that cannot be read."""
+    from .hints import HintsError
+    from .video.ffmpeg import find_ffmpeg, probe
+    from .video.stream import luminance_frames
+
+    info = probe(film)
+    if info.frames and frame >= info.frames:
+        raise HintsError(f"frame {frame} is not in the film (frames 0–{info.frames - 1})")
+    got = list(luminance_frames(find_ffmpeg(ffmpeg), film, info, only_frame=frame))
+    if not got:
+        raise HintsError(f"frame {frame} is not in the film (it decodes to fewer frames)")
+    return got[0]
 
 
 def _jpeg_data_url(rgb: np.ndarray) -> str:
@@ -59,34 +77,41 @@ def _colour_rgb(L: np.ndarray, ab: np.ndarray, size_hw: tuple[int, int]) -> np.n
     return (lab_to_srgb(np.dstack([small_L, small_ab])) * 255 + 0.5).astype(np.uint8)
 
 
-def build_page(picture: Path, colorizer=None, hints_file: Path | None = None) -> str:
-    """The page for `picture` (its existing hints, from `hints_file` or NAME.hints.json beside it,
-    already placed); with `colorizer`, the two precomputed previews. Raises BadInput, HintsError."""
-    from .hints import read_hints
+def build_page(picture: Path, colorizer=None, hints_file: Path | None = None, frame: int | None = None, ffmpeg: str | None = None) -> str:
+    """The page for `picture`, or for frame `frame` of the film `picture` (its existing hints,
+    from `hints_file` or NAME.hints.json beside it, already placed); with `colorizer`, the two
+    precomputed previews. Raises BadInput, HintsError (VideoError for a film)."""
+    from .hints import parse_hints
     from .imageio import read_stills
     from .render import full_luminance
 
-    still = read_stills(picture)[0]
-    L = full_luminance(still.pixels, still.metadata.icc)
+    if frame is None:
+        still = read_stills(picture)[0]
+        L = full_luminance(still.pixels, still.metadata.icc)
+    else:
+        L = film_frame(picture, frame, ffmpeg)
     height, width = L.shape
     hints_file = hints_file or hints_path_for(picture)
-    existing = json.loads(hints_file.read_text())["points"] if hints_file.exists() else []
-    hints = read_hints(hints_file, (width, height)) if existing else []  # the checks of `folder --hints`: a bad file fails here
+    text = hints_file.read_text(encoding="utf-8") if hints_file.exists() else '{"points": []}'
+    # the checks of `folder --hints` (and of `video --hints`): a bad file fails here
+    hints = parse_hints(text, str(hints_file), (width, height), film=frame is not None)
+    existing = json.loads(text)["points"]
+    hints = [hint for hint in hints if hint.frame == frame]  # on this frame (a still's all have None)
     size = _page_size((height, width))
     previews = {}
     if colorizer is not None:
         plain = colorizer.prepare(L)
         colorizer.predict([plain])
         previews["without hints"] = _jpeg_data_url(_colour_rgb(L, plain.ab, size))
-        if existing and not getattr(colorizer.backend, "hint_channels", 0):
+        if hints and not getattr(colorizer.backend, "hint_channels", 0):
             previews["with hints: this model takes no hints"] = previews["without hints"]
-        elif existing:
+        elif hints:
             hinted = colorizer.prepare(L)
             hinted.add_hints(hints)
             colorizer.predict([hinted])
-            previews[f"with its {len(existing)} hint{'s' * (len(existing) != 1)}"] = _jpeg_data_url(_colour_rgb(L, hinted.ab, size))
+            previews[f"with its {len(hints)} hint{'s' * (len(hints) != 1)}"] = _jpeg_data_url(_colour_rgb(L, hinted.ab, size))
     facts = {"name": picture.name, "save_as": hints_path_for(picture).name, "width": width, "height": height,
-             "scale": width / size[1], "points": existing, "known": KNOWN_COLOURS}
+             "scale": width / size[1], "points": existing, "known": KNOWN_COLOURS, "frame": frame}
     return PAGE.replace("$TITLE", html.escape(picture.name)).replace("$PICTURE", _jpeg_data_url(_colour_rgb(L, np.zeros((*L.shape, 2), np.float32), size))).replace(
         "$PREVIEWS", "".join(f'<figure><img src="{url}" alt="{html.escape(label)}"><figcaption>{html.escape(label)}</figcaption>'
                              f"</figure>" for label, url in previews.items())).replace("$FACTS", json.dumps(facts).replace("</", "<\\/"))
@@ -108,7 +133,9 @@ figure { display: inline-block; margin: 8px 12px 0 0; } figcaption { text-align:
 <h2>Colour hints for $TITLE</h2>
 <p>Click the picture where you know a colour; the hint takes the colour chosen below (its
 lightness is not used: only its hue and strength). Save, then put the file beside the picture,
-or in the same place of a hints tree, and run <code>archivecolor folder SCANS --hints HINTS</code>.</p>
+or in the same place of a hints tree, and run <code>archivecolor folder SCANS --hints HINTS</code>
+(a film's frame: <code>archivecolor video FILM --hints FILE</code>; a hint holds for the frame's
+shot and follows what it was placed on; the hints of the film's other frames are kept).</p>
 <div id="tools">
   <label>colour <input type="color" id="colour" value="#2f4f8f"></label>
   <span id="swatches"></span>
@@ -121,6 +148,7 @@ or in the same place of a hints tree, and run <code>archivecolor folder SCANS --
 <script>
 const facts = $FACTS;
 const points = facts.points.map(p => Object.assign({}, p));
+const here = p => facts.frame === null || p.frame === facts.frame;  // a film's page marks this frame's points
 const stage = document.getElementById("stage"), list = document.getElementById("list");
 const colour = document.getElementById("colour"), radius = document.getElementById("radius");
 for (const [name, hex] of facts.known) {
@@ -133,12 +161,14 @@ function draw() {
   stage.querySelectorAll(".mark").forEach(m => m.remove());
   list.innerHTML = "";
   points.forEach((p, i) => {
-    const m = document.createElement("div");
-    m.className = "mark"; m.style.left = (p.x / facts.scale) + "px"; m.style.top = (p.y / facts.scale) + "px";
-    m.style.background = p.color; stage.appendChild(m);
+    if (here(p)) {
+      const m = document.createElement("div");
+      m.className = "mark"; m.style.left = (p.x / facts.scale) + "px"; m.style.top = (p.y / facts.scale) + "px";
+      m.style.background = p.color; stage.appendChild(m);
+    }
     const li = document.createElement("li");
-    li.innerHTML = `<span class="chip" style="background:${p.color}"></span> x ${p.x}, y ${p.y}, ${p.color}` +
-      (p.radius ? `, radius ${p.radius}` : "") + ` <button data-i="${i}">remove</button>`;
+    li.innerHTML = `<span class="chip" style="background:${p.color}"></span> ` + (p.frame !== undefined ? `frame ${p.frame}, ` : "") +
+      `x ${p.x}, y ${p.y}, ${p.color}` + (p.radius ? `, radius ${p.radius}` : "") + ` <button data-i="${i}">remove</button>`;
     li.querySelector("button").addEventListener("click", () => { points.splice(i, 1); draw(); });
     list.appendChild(li);
   });
@@ -148,6 +178,7 @@ stage.addEventListener("click", e => {
   const x = Math.min(facts.width - 1, Math.max(0, Math.round((e.clientX - box.left) * facts.scale)));
   const y = Math.min(facts.height - 1, Math.max(0, Math.round((e.clientY - box.top) * facts.scale)));
   const p = {x: x, y: y, color: colour.value};
+  if (facts.frame !== null) p.frame = facts.frame;
   if (radius.value) p.radius = Number(radius.value);
   points.push(p); draw();
 });

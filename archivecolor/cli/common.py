@@ -12,7 +12,7 @@ OPTION_SECTIONS = (
     ("Input and output", ("out", "run_dir", "output_format", "overwrite", "report", "dry_run", "resume", "format", "video_clips",
                           "max_frames", "limit", "max_megapixels", "skip_color", "quality", "codec", "crf", "preset", "preview",
                           "preview_fps", "sheet", "engine_out")),
-    ("Look", ("saturation", "hints_dir", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
+    ("Look", ("saturation", "hints_dir", "hints_path", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
     ("Model and speed", ("weights", "backend", "device", "precision", "batch_size", "engine", "jobs", "chunk_frames", "threads",
                          "workers")),
     ("Cluster", ("cluster", "cluster_actors", "actor_cpus", "actor_gpus")),
@@ -158,3 +158,10 @@ def checked_for_cluster(spec):
     except WeightsError as exc:
         raise click.ClickException(str(exc)) from None
     return spec
+
+
+def check_takes_hints(colorizer) -> None:
+    """--hints needs a model with hint channels: say so before any work where this one has none."""
+    if not getattr(colorizer.backend, "hint_channels", 0):
+        raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
+                                   "a TensorRT engine does not: use --backend onnx or torch with --hints)")

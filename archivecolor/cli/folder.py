@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -88,9 +88,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if hints_dir is not None:
         if cluster is not None:
             raise click.UsageError("--hints runs on one machine for now, not with --cluster")
-        if not getattr(colorizer.backend, "hint_channels", 0):
-            raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
-                                       "a TensorRT engine does not: use --backend onnx or torch with --hints)")
+        check_takes_hints(colorizer)
     # The bar counts megapixels once the headers are read (its rate and ETA then hold for mixed
     # sizes: small files finishing first do not promise the end), files in its description.
     progress = console.make_progress("MP/s", extra="{task.fields[files]}")

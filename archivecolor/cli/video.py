@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -14,6 +14,7 @@ from .common import (GroupedCommand, cluster_config, cluster_options, checked_fo
     ("archivecolor video reel.mp4", "Colour a film (into reel-colorized.mp4), sound and timecode kept"),
     ("archivecolor video reels/ --sheet", "Every film in a folder, each with a contact sheet of its frames"),
     ("archivecolor video scan_0001/ --codec prores_ks -o reel1.mov", "A reel of numbered DPX/TIFF frames"),
+    ("archivecolor video reel.mp4 --hints reel.hints.json", "The uniform was blue: hints placed on frames, held for their shots"),
 ), short_help="Colorize films, or reels of numbered frames, keeping sound and timing.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
@@ -28,6 +29,11 @@ from .common import (GroupedCommand, cluster_config, cluster_options, checked_fo
               help="How different two frames' pictures must be for a scene cut, where smoothing starts afresh: 0 is the same "
                    "layout of light and dark, about 1 unrelated pictures (brightness alone, a flash or a fade, does not count). "
                    "Lower finds cuts between similar shots; a cut must also stand out from the shot's own motion.")
+@click.option("--hints", "hints_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Colour hints: a .hints.json file for one film, or a folder that mirrors the inputs (HINTS/sub/reel.hints.json "
+                   "for sub/reel.mp4). Each point names the frame it was placed on ({\"x\": 812, \"y\": 430, \"color\": "
+                   "\"#2f4f8f\", \"frame\": 1200}); it holds for that frame's shot and follows the picture's motion. "
+                   "`archivecolor hints` makes the file on a still of the frame.")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality for libx264/libx265 (lower is better).")
 @click.option("--preset", default="medium", show_default=True, help="libx264/libx265 speed preset.")
@@ -51,7 +57,7 @@ from .common import (GroupedCommand, cluster_config, cluster_options, checked_fo
 @saturation_option
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, codec, crf, preset, chunk_frames, sheet, preview, preview_fps,
+def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, hints_path, codec, crf, preset, chunk_frames, sheet, preview, preview_fps,
           report, ffmpeg_path, dry_run,
           saturation, weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
@@ -94,6 +100,10 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     if found.sequences and cluster is not None:
         raise click.ClickException(f"{found.sequences[0][0].folder}: image sequences run on this machine; leave out --cluster")
     films, targets = [film for film, _ in found.films], [target for _, target in found.films]
+    hints, orphans = _hints_of_films(hints_path, films, found.names, cluster is not None, bool(found.sequences)) if hints_path else ({}, [])
+    for path, why in orphans:
+        console.error_line(path, why)
+    refused += len(orphans)
     sequences, sequence_targets = [reel for reel, _ in found.sequences], [target for _, target in found.sequences]
     try:
         spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
@@ -116,6 +126,8 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
                            cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
         return
     colorizer = open_colorizer(spec)
+    if hints:
+        check_takes_hints(colorizer)
     table = _film_table("archivecolor video (temporal figures: per-frame → smoothed, lower is steadier)",
                         ("film", "result", "frames", "frames/s", "cuts", "CDC", "static Δab"), left=("film", "result"))
     made_with = {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength, "cut_threshold": cut_threshold}
@@ -132,7 +144,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
             outcomes = colorize_films(list(zip(films, targets)), colorizer, config, overwrite,
                                       on_start=lambda film: bars.append(progress.add_task(film.name, total=None)),
                                       on_total=lambda n: progress.update(bars[-1], total=n),
-                                      on_frames=lambda n: progress.advance(bars[-1], n), on_end=on_end, debug=debug)
+                                      on_frames=lambda n: progress.advance(bars[-1], n), on_end=on_end, debug=debug, hints=hints)
         except FilmsStopped as stopped:
             progress.stop()
             _stop(stopped, report, [video_report.record(o.source, o.target, o.status, o.reason, o.result) for o in stopped.outcomes],
@@ -154,6 +166,29 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
         raise SystemExit(1)
 
 
+def _hints_of_films(hints_path: Path, films: list, names: dict, cluster: bool, sequences: bool) -> tuple[dict, list]:
+    """Each film's hints file (a file for one film, or a folder mirroring the inputs), and the
+    files in such a folder that belong to no film (each a (path, why) to say and count as failed)."""
+    from ..hints import HINTS_SUFFIX
+
+    if cluster:
+        raise click.UsageError("--hints runs on one machine for now, not with --cluster")
+    if sequences:
+        raise click.UsageError("--hints is for films for now, not reels of numbered frames")
+    if hints_path.is_file():
+        if len(films) != 1:
+            raise click.UsageError(f"--hints {hints_path} is one film's file, and {len(films)} films were given: name one film, or "
+                                   "give a folder of hints files that mirrors the inputs")
+        return {films[0]: hints_path}, []
+    wanted = {film: hints_path / names[film].parent / (names[film].stem + HINTS_SUFFIX) for film in films}
+    hints = {film: path for film, path in wanted.items() if path.is_file()}
+    taken = {path.resolve() for path in hints.values()}
+    orphans = [(path, f"a hints file with no film beside it (--hints mirrors the inputs: "
+                      f"{path.relative_to(hints_path).as_posix().removesuffix(HINTS_SUFFIX)}.* not found)")
+               for path in sorted(hints_path.rglob("*" + HINTS_SUFFIX)) if path.resolve() not in taken]
+    return hints, orphans
+
+
 def _say_film(outcome) -> None:
     """The lines a film's end gets, on one machine or a cluster: its failure, or where it went and what to know."""
     from .. import console
@@ -171,6 +206,9 @@ def _say_film(outcome) -> None:
         console.info(f"{film}: done in one pass, not in resumable chunks: {result.one_pass_reason}")
     if result.smoothing_note:
         console.warn(f"{film}: {result.smoothing_note}")
+    if result.hints:
+        held = ", ".join(f"frames {shot['first_frame']}–{shot['last_frame']}: {len(shot['hints'])}" for shot in result.hints["shots"])
+        console.info(f"{film}: {result.hints['points']} colour hint(s) in {len(result.hints['shots'])} shot(s) ({held})")
     console.info(f"{film} → {outcome.target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
 
 
@@ -180,6 +218,10 @@ def _film_row(outcome, rate: str) -> tuple:
     if result is None:
         return (outcome.source.name, "skipped (exists)" if outcome.status == "skipped" else outcome.status, "", rate, "", "", "")
     status = f"done ({result.resumed_chunks} chunks resumed)" if result.resumed_chunks else "done"
+    if result.hint_error:
+        status = "failed: coloured without its hints"
+    elif result.hints:
+        status += f", {result.hints['points']} hints"
     if result.source_bits > 8:  # a deep master: say what depth the colour film has
         status += f", {result.output_bits}-bit"
     if result.smoothing_note:

@@ -22,12 +22,13 @@ class VideoConfig:
     sheet: bool = False  # also a before/after sheet of frames spread over each film, beside its output
     look: str = ""  # what made the colour (see look_of): an interrupted film's chunks are kept only for the same
     made_with: str = ""  # the same, for the film's provenance mark (colorize_video sets it from its colorizer)
+    hints: int = 0  # colour hints placed on the film (its mark says how many)
 
     @property
     def mark(self) -> str:
         from ..imageio import provenance_mark
 
-        return provenance_mark(self.made_with)
+        return provenance_mark(self.made_with, self.hints)
 
 
 @dataclass
@@ -47,6 +48,8 @@ class VideoResult:
     smoothing_note: str | None = None  # where smoothing did not make the colour steadier (temporal.smoothing_note)
     source_bits: int = 8  # bits per sample of the source
     output_bits: int = 8  # and of the colour film (a deep master keeps its depth where the codec carries it)
+    hints: dict | None = None  # the colour hints used, per shot (film_hints.FilmHints.report)
+    hint_error: str | None = None  # why the film's hints file could not be used (coloured without it)
 
     @property
     def frames_per_s(self) -> float:

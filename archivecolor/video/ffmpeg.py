@@ -272,16 +272,21 @@ def _rotation(container, stream) -> int:
 
 
 def decode_command(ffmpeg: str, path: Path, pix_fmt: str, start_seconds: float | None = None, frames: int | None = None,
-                   size: tuple[int, int] | None = None) -> list[str]:
+                   size: tuple[int, int] | None = None, only_frame: int | None = None) -> list[str]:
     """Raw frames of the first video stream on stdout, upright, every frame kept (no dup/drop).
 
     start_seconds seeks (accurately: to the keyframe before, then decoding forward); frames
-    stops after that many; size (width, height) scales them down (fingerprints of frames).
+    stops after that many; size (width, height) scales them down (fingerprints of frames);
+    only_frame keeps that frame alone, counted as the pipeline counts them (every frame decoded
+    from the start: exact where a seek may not be).
     """
     import ffmpeg as ff
 
     input_args = {"ss": f"{start_seconds:.6f}"} if start_seconds else {}
     stream = ff.input(str(path), **input_args)["v:0"]
+    if only_frame is not None:
+        stream = stream.filter("select", f"eq(n,{only_frame})")
+        frames = 1
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
     output_args = {"frames:v": frames} if frames else {}

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..colorizer import Colorizer
-from ..files import atomic_write_bytes, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
+from ..files import FolderInUse, atomic_write_bytes, file_sha256, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
+from ..hints import HintsError
 from ..sheet import FrameSheet, sheet_path
-from ..files import FolderInUse
 from .chunks import FilmPlan, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder
 from .config import VideoConfig, VideoResult
 from .ffmpeg import VideoError, find_ffmpeg, output_bits
 from .smooth import TemporalSmoother
-from .stream import Segment
+from .film_hints import FilmHints, film_hints
+from .stream import Segment, luminance_frames
 from .temporal import TemporalMeter, smoothing_note
 
 
@@ -54,6 +55,8 @@ class FilmJob:
     pieces: tuple  # every Piece, in film order
     finished: tuple  # per piece: its file was already there when the film was planned
     work: Path | None = None  # the chunks' work folder (None: one pass)
+    hints: FilmHints | None = None  # the archivist's colour hints, tracked through the film (film_hints.py)
+    hint_error: str | None = None  # why its hints file could not be used: it is coloured without, and counted failed
 
     @property
     def to_run(self) -> list:
@@ -103,7 +106,7 @@ def run_piece(job: FilmJob, piece: Piece, colorizer: Colorizer, on_frames=None) 
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
     segment = Segment(job.decode_from, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames,
-                      film.timestamps, sheet)
+                      film.timestamps, sheet, job.hints)
     if piece.whole:
         with temporary_beside(piece.out) as tmp:
             frames = segment.run(tmp, film.container, with_streams=True)
@@ -139,7 +142,8 @@ def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
     result = VideoResult(str(job.source), str(job.target), variable_rate=film.timestamps is not None, source_bits=film.info.bits,
                          output_bits=output_bits(film.info, config.encode.codec), chunks=len(job.pieces),
                          resumed_chunks=sum(job.finished) if job.work is not None else 0,
-                         one_pass_reason=ONE_PASS_AFTER_SEEK_CHECK if film.seek_refused else None)
+                         one_pass_reason=ONE_PASS_AFTER_SEEK_CHECK if film.seek_refused else None,
+                         hints=job.hints.report() if job.hints is not None else None, hint_error=job.hint_error)
     result.frames = sum(r.frames for r in results)
     result.scene_cuts = sum(r.cuts for r in results)
     result.cut_frames = sorted(frame for r in results for frame in r.cut_frames)
@@ -155,9 +159,11 @@ def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
 
 
 def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
-                   on_total=None) -> VideoResult:
+                   on_total=None, hints_file: Path | None = None) -> VideoResult:
     """Colorize one film into `target` (written atomically) on this machine. Raises VideoError on failure.
     `on_total(frames)` once the film is planned (None where its length is unknown), `on_frames(n)` as frames are written.
+    `hints_file`: the archivist's colour hints (film_hints.py); one that cannot be used is said in
+    the result's hint_error, and the film is coloured without it.
 
     A film longer than 1.5 chunks is processed in chunks that start on keyframes; a re-run
     continues after the last finished chunk. The chunks of a program or transport stream are
@@ -166,8 +172,12 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     started = time.perf_counter()
     config = config if config.look else dataclasses.replace(config, look=colorizer.look())
     config = config if config.made_with else dataclasses.replace(config, made_with=colorizer.provenance())
+    if hints_file is not None:  # hints change the colour: chunks coloured with other hints are not joined to these
+        config = dataclasses.replace(config, look=f"{config.look}, hints sha256 {_sha256_or_unreadable(hints_file)}")
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
+        if hints_file is not None:
+            job = with_hints(job, hints_file, colorizer)
         if on_total is not None:
             on_total(job.plan.info.frames)
         results = []
@@ -178,6 +188,26 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
                 continue
             results.append(run_piece(job, piece, colorizer, on_frames))
         return finish_film(job, results, time.perf_counter() - started)
+
+
+def with_hints(job: FilmJob, hints_file: Path, colorizer: Colorizer) -> FilmJob:
+    """The job with its hints tracked through the film (one decoding pass), and its output's mark
+    counting them; or, where the file cannot be used, with the reason and no hints."""
+    info, smoothing = job.plan.info, job.config.smoothing
+    try:
+        hints = film_hints(hints_file, luminance_frames(find_ffmpeg(job.config.ffmpeg), job.decode_from, info), info.display_hw,
+                           info.frames, colorizer.render_size, colorizer.backend.size_multiple, smoothing.cut_threshold,
+                           smoothing.occlusion_threshold)
+    except HintsError as exc:
+        return dataclasses.replace(job, hint_error=f"hints: {exc}")
+    return dataclasses.replace(job, hints=hints, config=dataclasses.replace(job.config, hints=hints.count))
+
+
+def _sha256_or_unreadable(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return "unreadable"  # said by with_hints, once the film is planned
 
 
 @dataclass
@@ -218,20 +248,23 @@ def failure_reason(exc: Exception) -> str:
 
 
 def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = VideoConfig(), overwrite: bool = False,
-                   on_start=None, on_total=None, on_frames=None, on_end=None, debug: bool = False) -> list:
+                   on_start=None, on_total=None, on_frames=None, on_end=None, debug: bool = False, hints: dict | None = None) -> list:
     """Colour (source, target) films one after another: a film whose output exists is skipped,
     one that fails is said (`on_end`) and counted, and the rest go on. Returns a FilmOutcome per
     film; Ctrl-C raises FilmsStopped with the outcomes so far. `on_start(source)` as each film
     begins, then `on_total` and `on_frames` as for colorize_video; with `debug` an unexpected
-    error raises with its traceback."""
+    error raises with its traceback. `hints` maps a film to its hints file; a film whose file
+    cannot be used is coloured without it and counted failed, the reason said."""
     outcomes = []
     for source, target in films:
         if (outcome := settled_before_start(source, target, overwrite)) is None:
             if on_start is not None:
                 on_start(Path(source))
             try:
-                result = colorize_video(source, target, colorizer, config, on_frames=on_frames, on_total=on_total)
-                outcome = FilmOutcome(Path(source), Path(target), "done", result=result)
+                result = colorize_video(source, target, colorizer, config, on_frames=on_frames, on_total=on_total,
+                                        hints_file=(hints or {}).get(source))
+                outcome = (FilmOutcome(Path(source), Path(target), "failed", f"{result.hint_error}; coloured without its hints", result)
+                           if result.hint_error else FilmOutcome(Path(source), Path(target), "done", result=result))
             except KeyboardInterrupt:
                 raise FilmsStopped(outcomes, len(films)) from None
             except Exception as exc:

@@ -17,6 +17,7 @@ class VideoInputs:
     refused: list = field(default_factory=list)  # (path, why): named, not coloured, and the exit code says so
     left_out: Listing = field(default_factory=lambda: Listing([]))  # hidden and system files, other kinds of file
     ours: int = 0  # films an earlier run of archivecolor made (left out of folders)
+    names: dict = field(default_factory=dict)  # film -> its path below the folder it was found in (its name, if given itself)
 
 
 def find_inputs(inputs: list[Path], out: Path | None, codec: str) -> VideoInputs:
@@ -61,5 +62,6 @@ def find_inputs(inputs: list[Path], out: Path | None, codec: str) -> VideoInputs
         targets = [out / name.parent / (name.stem + output_suffix(film, codec)) for film, name in zip(found.films, names)]
     else:
         targets = [default_output(film, codec) for film in found.films]
+    found.names = dict(zip(found.films, names))
     found.films = list(zip(found.films, targets))
     return found

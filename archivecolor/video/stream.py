@@ -42,6 +42,7 @@ class Segment:
     on_frames: object = None
     timestamps: tuple | None = None  # (pts list, time base) for a variable-rate source
     sheet: FrameSheet | None = None  # offered every frame written, by its index in the film
+    hints: object = None  # film_hints.FilmHints: the colour hints placed on each frame, by its index in the film
 
     def run(self, out: Path, container: str, with_streams: bool, first_frame: int = 0, frame_count: int | None = None,
             warmup_frames: int = 0) -> int:
@@ -110,14 +111,18 @@ class Segment:
         writer = threading.Thread(target=write_frames, name="encode", daemon=True)
         reader.start()
         writer.start()
-        priming = warmup_frames
+        priming, index = warmup_frames, first_decoded  # the film's frame number of the next frame decoded
         try:
             batch, finished = [], False
             while not finished:
                 item = decoded.get()
                 finished = item is _END
                 if not finished:
-                    batch.append((item, colorizer.prepare(item)))
+                    job = colorizer.prepare(item)
+                    if self.hints is not None:
+                        job.add_hints(self.hints.at(index))
+                    batch.append((item, job))
+                    index += 1
                 if batch and (finished or len(batch) >= config.batch_size):
                     colorizer.predict([job for _, job in batch], config.batch_size)
                     written = 0
@@ -164,6 +169,23 @@ class Segment:
         if frames == 0:
             raise VideoError(f"no frames could be decoded{': ' + last_line(decoder_err) if decoder_err else ''}")
         return frames
+
+
+def luminance_frames(ffmpeg: str, source: Path, info: VideoInfo, only_frame: int | None = None):
+    """L* at full size of every frame (or of `only_frame` alone), in order, as the coloured pass
+    computes it: hints are tracked on these before colouring, and placed on one of them."""
+    pix_fmt, channels, dtype = _raw_format(info)
+    height, width = info.display_hw
+    frame_bytes = height * width * channels * np.dtype(dtype).itemsize
+    decoder = start(decode_command(ffmpeg, source, pix_fmt, only_frame=only_frame), stdout=subprocess.PIPE)
+    try:
+        while len(data := decoder.stdout.read(frame_bytes)) == frame_bytes:
+            pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
+            yield grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
+    finally:
+        if decoder.poll() is None:
+            decoder.kill()
+        decoder.wait()
 
 
 def smooth_measured(job, smoother: TemporalSmoother, meters: dict) -> None:

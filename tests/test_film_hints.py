@@ -1,0 +1,228 @@
+"""Hints on a film: held for their shot, carried by the picture's motion, dropped where their point is covered or leaves."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archivecolor.hints import Hint, HintsError
+from archivecolor.video.film_hints import read_film_hints, track_hints
+
+H, W = 64, 96  # render size of the drawn frames; the "full" picture is twice that
+
+
+def textured(seed: int) -> np.ndarray:
+    """A still background with structure (flow needs texture; the cut detector needs a layout)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(20, 70, (8, 12)).astype(np.float32)
+    import cv2
+
+    return cv2.resize(coarse, (W, H), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 1.0, (H, W)).astype(np.float32)
+
+
+def square_at(background: np.ndarray, x: int, y: int, side: int = 14, L: float = 95.0) -> np.ndarray:
+    frame = background.copy()
+    frame[y : y + side, x : x + side] = L
+    frame[y + 3 : y + 6, x + 3 : x + 6] = 60.0  # a mark inside, so the square's own flow is found
+    return frame
+
+
+def moving_square(count: int, step: int = 2, x0: int = 10, y0: int = 25, seed: int = 1) -> list[np.ndarray]:
+    background = textured(seed)
+    return [square_at(background, x0 + step * t, y0) for t in range(count)]
+
+
+def full_px(render_x: float, render_y: float) -> tuple[float, float]:
+    return render_x * 2, render_y * 2
+
+
+def test_a_hint_follows_a_moving_square_forward_and_back_from_its_frame():
+    frames = moving_square(20)
+    x, y = full_px(10 + 2 * 8 + 7, 25 + 7)  # the square's middle on frame 8
+    tracks, shots, seen = track_hints(frames, [Hint(x, y, 40.0, -30.0, frame=8)], (2 * H, 2 * W), 0.3, 6.0)
+    assert seen == 20 and shots == [(0, 19)]
+    (track,) = tracks
+    assert (track.first, track.last) == (0, 19)  # the whole shot, both ways from frame 8
+    for t in range(20):
+        hint = track.at(t)
+        assert abs(hint.x / 2 - (10 + 2 * t + 7)) <= 1.5, (t, hint.x / 2)  # on the square as it moves
+        assert abs(hint.y / 2 - 32) <= 1.5
+        assert (hint.a, hint.b, hint.frame) == (40.0, -30.0, 8)
+
+
+def test_a_hint_stops_at_a_cut_and_is_not_carried_into_the_next_shot():
+    frames = moving_square(10) + [textured(seed=7)[::-1].copy() for _ in range(8)]  # a hard cut at frame 10
+    x, y = full_px(10 + 2 * 3 + 7, 32)
+    tracks, shots, _ = track_hints(frames, [Hint(x, y, 40.0, -30.0, frame=3)], (2 * H, 2 * W), 0.3, 6.0)
+    (track,) = tracks
+    assert (track.first, track.last) == (0, 9)
+    assert shots == [(0, 9)]
+    assert all(track.at(t) is None for t in range(10, 18))
+
+
+def test_a_hint_whose_point_is_covered_or_leaves_the_picture_is_dropped_for_those_frames():
+    frames = moving_square(40, step=3)  # the square leaves the picture on the right after frame ~28
+    x, y = full_px(10 + 7, 32)
+    tracks, _, _ = track_hints(frames, [Hint(x, y, 40.0, -30.0, frame=0)], (2 * H, 2 * W), 0.3, 6.0)
+    (track,) = tracks
+    assert track.first == 0 and 20 <= track.last < 29, track.last  # held while the square is there
+    assert track.at(35) is None
+
+    background = textured(3)  # a still dark object, then a bright card slides over the hint's point
+    frames = [square_at(background, 40, 25, L=30.0) for _ in range(5)]
+    card = [60 - 4 * k for k in range(1, 6)] + [40] * 6  # it slides in, then stays over the point (no cut: small)
+    frames += [square_at(square_at(background, 40, 25, L=30.0), x, 24, side=16, L=98.0) for x in card]
+    tracks, _, _ = track_hints(frames, [Hint(*full_px(47, 32), 10.0, 10.0, frame=0)], (2 * H, 2 * W), 0.3, 6.0)
+    (track,) = tracks
+    assert track.last < len(frames) - 1  # covered: dropped
+    assert all(track.at(t) is None for t in range(track.last + 1, len(frames)))
+
+
+def test_hints_on_two_shots_are_listed_per_shot():
+    frames = moving_square(10) + moving_square(10, seed=9, x0=40)
+    hints = [Hint(*full_px(10 + 2 * 2 + 7, 32), 5.0, 5.0, frame=2), Hint(*full_px(40 + 2 * 5 + 7, 32), -5.0, 5.0, frame=15)]
+    tracks, shots, _ = track_hints(frames, hints, (2 * H, 2 * W), 0.3, 6.0)
+    assert shots == [(0, 9), (10, 19)]
+    assert [(t.point, t.first, t.last) for t in tracks] == [(1, 0, 9), (2, 10, 19)]
+
+
+@pytest.mark.parametrize("points, says", [
+    ([{"x": 5, "y": 5, "color": "#ff0000"}], "names the frame it was placed on"),
+    ([{"x": 5, "y": 5, "color": "#ff0000", "frame": 30}], "frame 30 is not in the film"),
+    ([{"x": 500, "y": 5, "color": "#ff0000", "frame": 3}], "outside the picture"),
+    ([{"x": 5, "y": 5, "color": "red", "frame": 3}], "not a hex sRGB value"),
+])
+def test_a_bad_film_hint_is_refused_naming_the_file_and_the_entry(tmp_path, points, says):
+    path = tmp_path / "reel.hints.json"
+    path.write_text(json.dumps({"points": [{"x": 1, "y": 1, "color": "#112233", "frame": 0}] + points}))
+    with pytest.raises(HintsError) as caught:
+        read_film_hints(path, (120, 160), frames=25)
+    assert str(path) in str(caught.value) and "point 2" in str(caught.value) and says in str(caught.value)
+
+
+# --- through the film pipeline ------------------------------------------------------------------
+import subprocess  # noqa: E402
+
+from archivecolor.colorizer import Colorizer  # noqa: E402
+from archivecolor.video.ffmpeg import find_ffmpeg  # noqa: E402
+
+SQUARE_FRAMES, OTHER_FRAMES = 20, 10  # a shot of a moving square, a hard cut, another shot
+
+
+class HintEcho:
+    """A stand-in network that colours exactly where it is given hints, and nowhere else: what a
+    film's colour then shows is where the pipeline placed the hints on each frame."""
+
+    name, size_multiple, hint_channels = "hint echo", 16, 3
+
+    def run(self, l_net, hints=None):
+        if hints is None:
+            return np.zeros((l_net.shape[0], 2, *l_net.shape[2:]), np.float32)
+        return (hints[:, :2] * hints[:, 2:3]).astype(np.float32)
+
+
+def square_film(path, codec="ffv1"):
+    """The drawn shots at twice the render size, as an 8-bit grey film (lossless)."""
+    import cv2
+
+    frames = moving_square(SQUARE_FRAMES) + [textured(seed=7)[::-1].copy() for _ in range(OTHER_FRAMES)]
+    grey = [cv2.resize(np.clip(f * 2.55, 0, 255).astype(np.uint8), (2 * W, 2 * H), interpolation=cv2.INTER_NEAREST) for f in frames]
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{2 * W}x{2 * H}", "-r", "25",
+                    "-i", "-", "-c:v", codec, "-g", "5", "-pix_fmt", "gray" if codec == "ffv1" else "yuv420p", str(path)],
+                   input=b"".join(g.tobytes() for g in grey), check=True)
+    return path
+
+
+def decoded_rgb(path):
+    out = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, 2 * H, 2 * W, 3)
+
+
+def redness(rgb):
+    return rgb[..., 0].astype(int) - rgb[..., 2].astype(int)
+
+
+@pytest.mark.parametrize("chunk_frames", [None, 10])
+def test_a_film_hint_colours_the_moving_square_in_its_shot_and_nothing_after_the_cut(tmp_path, chunk_frames):
+    from archivecolor.imageio import PROVENANCE
+    from archivecolor.video.config import VideoConfig
+    from archivecolor.video.ffmpeg import EncodeOptions
+    from archivecolor.video.film import colorize_video
+    from archivecolor.video.smooth import SmoothingConfig
+
+    film = square_film(tmp_path / "reel.mkv")
+    hints = tmp_path / "reel.hints.json"
+    x, y = full_px(10 + 2 * 8 + 7, 32)  # the square's middle on frame 8
+    hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "radius": 8, "frame": 8}]}))
+    config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="none"), chunk_frames=chunk_frames,
+                         encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
+    result = colorize_video(film, tmp_path / "out.mkv", Colorizer(HintEcho(), render_size=H), config, hints_file=hints)
+    assert result.chunks == (1 if chunk_frames is None else 3) and result.hint_error is None
+    assert result.hints["points"] == 1
+    assert result.hints["shots"] == [{"first_frame": 0, "last_frame": SQUARE_FRAMES - 1,
+                                      "hints": [{"point": 1, "placed_on": 8, "held_from": 0, "held_to": SQUARE_FRAMES - 1}]}]
+    rgb = decoded_rgb(tmp_path / "out.mkv")
+    assert len(rgb) == SQUARE_FRAMES + OTHER_FRAMES
+    for t in range(SQUARE_FRAMES):
+        cx, cy = 2 * (10 + 2 * t + 7), 2 * 32  # where the square is now
+        assert redness(rgb[t, cy - 4 : cy + 4, cx - 4 : cx + 4]).mean() > 40, t  # the hint went with it
+        assert abs(redness(rgb[t, 4:12, 4:12])).mean() < 3, t  # far from it: untouched
+    assert abs(redness(rgb[SQUARE_FRAMES:])).max() <= 2  # the next shot: no hint carried over the cut
+    import av
+
+    with av.open(str(tmp_path / "out.mkv")) as container:  # the film's mark counts its hints
+        comment = {k.lower(): v for k, v in container.metadata.items()}["comment"]
+    assert comment.startswith(f"{PROVENANCE}: weights ") and comment.endswith(", 1 colour hint")
+
+
+def test_a_hinted_film_in_chunks_comes_out_as_one_pass_makes_it(tmp_path):
+    """Each chunk's smoothing is primed on frames before it: those get their hints too, numbered in the whole film."""
+    from archivecolor.video.config import VideoConfig
+    from archivecolor.video.ffmpeg import EncodeOptions
+    from archivecolor.video.film import colorize_video
+    from archivecolor.video.smooth import SmoothingConfig
+
+    film = square_film(tmp_path / "reel.mkv")
+    hints = tmp_path / "reel.hints.json"
+    hints.write_text(json.dumps({"points": [{"x": x, "y": 64, "color": c, "radius": 8, "frame": f}
+                                            for x, c, f in ((2 * (10 + 2 * 12 + 7), "#c03020", 12), (150, "#2040c0", 3))]}))
+    outputs = []
+    for chunk_frames in (None, 10):
+        config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="ema", strength=0.7), chunk_frames=chunk_frames,
+                             encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
+        out = tmp_path / f"out-{chunk_frames}.mkv"
+        assert colorize_video(film, out, Colorizer(HintEcho(), render_size=H), config, hints_file=hints).chunks == (1 if chunk_frames is None else 3)
+        outputs.append(decoded_rgb(out).astype(int))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1
+    assert redness(outputs[0][:SQUARE_FRAMES]).max() > 40  # and there was colour to get wrong
+
+
+def test_cli_a_bad_film_hints_file_is_named_the_film_coloured_without_it_and_the_run_fails(tmp_path, hint_weights):
+    from click.testing import CliRunner
+
+    from archivecolor.cli import main
+
+    films = tmp_path / "films"
+    films.mkdir()
+    square_film(films / "a.mkv")
+    square_film(films / "b.mkv")
+    hints = tmp_path / "hints"
+    hints.mkdir()
+    (hints / "a.hints.json").write_text(json.dumps({"points": [{"x": 40, "y": 40, "color": "#c03020", "frame": 99}]}))
+    (hints / "b.hints.json").write_text(json.dumps({"points": [{"x": 40, "y": 40, "color": "#c03020", "frame": 5}]}))
+    (hints / "c.hints.json").write_text(json.dumps({"points": []}))  # no film c
+    args = ["video", str(films), "-o", str(tmp_path / "out"), "--hints", str(hints), "--weights", str(hint_weights),
+            "--backend", "onnx", "--render-size", "64", "--report", str(tmp_path / "report.json")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "a.hints.json: point 1: frame 99 is not in the film" in text and "coloured without its hints" in text
+    assert "c.hints.json" in text and "no film beside it" in text
+    report = {Path(f["source"]).name: f for f in json.loads((tmp_path / "report.json").read_text())["films"]}
+    assert report["a.mkv"]["status"] == "failed" and Path(report["a.mkv"]["output"]).exists()
+    assert report["b.mkv"]["status"] == "done" and report["b.mkv"]["hints"]["points"] == 1
+
+    one = CliRunner().invoke(main, args[:4] + ["--hints", str(hints / "b.hints.json")] + args[6:])
+    assert one.exit_code == 2 and "one film's file" in " ".join(one.output.split())
