@@ -1,4 +1,5 @@
-"""The ground floor for files: atomic writes, temporaries beside their target, hashes.
+"""The ground floor for files: atomic writes, temporaries beside their target, hashes, and the
+output errors that stop a whole run (a full disk) rather than fail one file.
 
 No torch, no numpy: every module that writes a file imports this, so `--help`, `--dry-run` and
 the onnxruntime path need not import a network library to write one.
@@ -6,6 +7,7 @@ the onnxruntime path need not import a network library to write one.
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import hashlib
@@ -142,3 +144,20 @@ def hold_folder(folder: Path, what: str, lock_name: str = ".archivecolor.lock", 
     handle.write(str(os.getpid()))
     handle.flush()
     return FolderLock(handle, path, remove)
+
+
+# Output errors that every later file would meet too: a full disk, a spent quota, a read-only mount.
+STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+class OutputUnwritable(Exception):
+    """The output folder takes no more files (disk full, quota, read-only): the run stops, resumable."""
+
+
+def stops_the_run(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in STOPPING_ERRNOS
+
+
+def write_failure(exc: BaseException) -> str:
+    """'No space left on device', without the errno and path the error line already says."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

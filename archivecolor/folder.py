@@ -18,37 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .colorizer import Colorizer, RenderJob
-from .imageio import (
-    FORMAT_SUFFIX,
-    COLOUR_OUTPUT,
-    OUTPUT_FORMATS,
-    STILL_EXTENSIONS,
-    ANIMATED_FORMATS,
-    BadInput,
-    Still,
-    animated_refusal,
-    encode_still,
-    encode_tiff_pages,
-    provenance_mark,
-    read_stills,
-    still_format,
-)
-from . import dpx, heif
-from .lab import GREY_LEVEL_THRESHOLD, chroma_level
+from . import heif
+from .colorizer import Colorizer
+from .files import OutputUnwritable, atomic_write_bytes, hold_folder, stops_the_run, write_failure
+from .hints import HINTS_SUFFIX
+from .imageio import COLOUR_OUTPUT, FORMAT_SUFFIX, OUTPUT_FORMATS, STILL_EXTENSIONS, BadInput, animated_refusal, still_format
 from .listing import Listing, archive_files
+from .render import AB_UPSAMPLING
 from .sheet import SHEET_IMAGES, sheet_bytes, sheet_pair
-from .files import atomic_write_bytes, hold_folder
-from .hints import HINTS_SUFFIX, HintsError, read_hints
-from .render import AB_UPSAMPLING, full_luminance, recombine_into
+from .stills import (DEFAULT_MAX_MEGAPIXELS, DecodedFile, FileTask, decode_failure, decode_file, header, hints_file, pages_refusal,
+                     pixel_refusal, write_file)
 
 REPORT_NAME = "archivecolor-report.json"
 PIXELS_IN_FLIGHT = 150_000_000  # decoded but unwritten pixels held at most (~12 bytes each): bounds memory on huge scans
 SHEET_NAME = "before-after.jpg"
-
-
-# Output errors that every later file would meet too: a full disk, a spent quota, a read-only mount.
-STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class FolderStopped(Exception):
@@ -57,30 +40,6 @@ class FolderStopped(Exception):
     def __init__(self, report: "FolderReport", total: int):
         super().__init__(f"stopped: {report.count('done') + report.count('skipped')} of {total} done; run the same command to resume")
         self.report, self.total = report, total
-
-
-class OutputUnwritable(Exception):
-    """The output folder takes no more files (disk full, quota, read-only): the run stops, resumable."""
-
-
-def stops_the_run(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in STOPPING_ERRNOS
-
-
-def write_failure(exc: BaseException) -> str:
-    """'No space left on device', without the errno and path the error line already says."""
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-
-
-DEFAULT_MAX_MEGAPIXELS = 500.0
-
-
-def pixel_refusal(pixels: int | None, max_megapixels: float) -> str | None:
-    """Why a picture of `pixels` is refused (over the limit), or None."""
-    if not pixels or not max_megapixels or pixels <= max_megapixels * 1e6:
-        return None
-    return (f"{pixels / 1e6:,.0f} megapixels, above the limit of {max_megapixels:g} (a decompression bomb, or a scan "
-            "larger than this machine should decode): raise --max-megapixels to colorize it")
 
 
 @dataclass(frozen=True)
@@ -147,25 +106,6 @@ class FolderReport:
              "files": [asdict(r) for r in self.results]},
             indent=1,  # ASCII escapes: file names that are not valid UTF-8 survive
         )
-
-
-@dataclass
-class FileTask:
-    source: Path
-    rel: str
-    target: Path
-    fmt: str
-    pixels: int | None = None  # from the header, read when the task comes up for decoding
-    hints: int = 0  # colour hints placed on it
-    hint_error: str | None = None  # why its hints file could not be used (it is coloured without, and counted failed)
-
-
-@dataclass
-class DecodedFile:
-    task: FileTask
-    stills: list[Still]
-    luminance: list[np.ndarray]
-    jobs: list[RenderJob]
 
 
 def default_output_folder(source: Path) -> Path:
@@ -319,7 +259,7 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
             for item in waiting:
                 if config.sheet and len(sheet_pairs) < SHEET_IMAGES:
                     sheet_pairs.append(sheet_pair(item.jobs[0], item.task.rel))
-                writing.append((item.task, encoders.submit(write_file, item, config)))
+                writing.append((item.task, encoders.submit(write_file, item, config.ab_upsampling, config.quality, config.made_with)))
             waiting = []
             drain_writes(2 * config.jobs)
 
@@ -329,12 +269,12 @@ def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: Fold
                 # a single file larger than the budget still goes through, alone.
                 while todo and len(decoding) < window:
                     if todo[0].pixels is None:
-                        todo[0].pixels = _header(todo[0].source)[0]
+                        todo[0].pixels = header(todo[0].source)[0]
                     if in_flight and sum(in_flight.values()) + todo[0].pixels > PIXELS_IN_FLIGHT:
                         break
                     task = todo.popleft()
                     in_flight[task.rel] = task.pixels
-                    decoding.append((task, decoders.submit(decode_file, task, colorizer.prepare, config)))
+                    decoding.append((task, decoders.submit(decode_file, task, colorizer.prepare, config.max_megapixels, config.skip_color, config.hints_dir)))
                 if not decoding:  # the budget is full of files waiting for the network or the writers
                     run_network(force=True)
                     drain_writes(0)
@@ -401,7 +341,7 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
         if still_format(task.source) == "heif" and not heif.available():
             plan.settled.append(FileResult(task.rel, "failed", heif.MISSING))
             continue
-        task.pixels, pages, kind = _header(task.source)
+        task.pixels, pages, kind = header(task.source)
         if refusal := (animated_refusal(kind, pages) or pages_refusal(task.fmt, pages, kind)
                        or pixel_refusal(task.pixels, config.max_megapixels)):
             plan.settled.append(FileResult(task.rel, "failed", refusal))
@@ -447,7 +387,7 @@ def count_pixels_in_background(tasks: list[FileTask], on_pixels) -> None:
     def count():
         for task in tasks:
             if task.pixels is None:
-                task.pixels = _header(task.source)[0]
+                task.pixels = header(task.source)[0]
         on_pixels({task.rel: task.pixels or 0 for task in tasks})
 
     threading.Thread(target=count, name="headers", daemon=True).start()
@@ -467,96 +407,8 @@ def end_run(report: FolderReport, out: Path, config: FolderConfig, sheet_pairs: 
     return report
 
 
-def decode_failure(exc: Exception) -> str:
-    if isinstance(exc, BadInput):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "out of memory while decoding"
-    if type(exc).__module__.startswith("cv2"):  # OpenCV's assertion text names its own source lines
-        return "not a decodable image (the decoder refused its data: damaged, or an unsupported variant)"
-    return f"unexpected error while decoding: {exc!r}"
-
-
-def _header(path: Path) -> tuple[int, int, str]:
-    """(pixels of all pages, pages or frames, format) from the header alone; (0, 1, "") when it
-    cannot be read (decoding will say why)."""
-    from PIL import Image
-
-    if still_format(path) == "dpx":
-        try:
-            with open(path, "rb") as f:
-                dims = dpx.size(f.read(784))
-        except OSError:
-            dims = None
-        return (dims[0] * dims[1], 1, "dpx") if dims else (0, 1, "")
-    if still_format(path) == "heif":
-        try:
-            pixels, pictures = heif.header(path)
-            return pixels, pictures, "heif"
-        except heif.HeifError:
-            return 0, 1, ""
-    try:
-        with Image.open(path) as im:
-            kind = (im.format or "").lower()
-            # pages of a TIFF, frames of an animated GIF, PNG or WebP (refused: not stills)
-            pages = max(1, getattr(im, "n_frames", 1)) if kind in ("tiff", *ANIMATED_FORMATS) else 1
-            return im.size[0] * im.size[1] * pages, pages, kind
-    except Exception:
-        return 0, 1, ""
-
-
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-def pages_refusal(fmt: str, pages: int, source_format: str | None = None) -> str | None:
-    """Why `pages` pictures (a TIFF's pages, a HEIC burst) cannot go into one `fmt` file (only
-    TIFF holds several); None if they can."""
-    if pages > 1 and fmt != "tiff":
-        what = "pictures (a burst)" if source_format == "heif" else "pages"
-        return f"{pages} {what}, and {fmt.upper()} holds one picture: colorize it to TIFF (--format tiff; the default for .tif names)"
-    return None
-
-
-def decode_file(task: FileTask, prepare, config: FolderConfig) -> DecodedFile | None:
-    """Read every page and prepare its network input with `prepare(L_full) -> RenderJob`;
-    None for a colour file that --skip-color leaves out."""
-    if task.pixels is None:
-        task.pixels = _header(task.source)[0]
-    if refusal := pixel_refusal(task.pixels, config.max_megapixels):  # before a single pixel is decoded
-        raise BadInput(refusal)
-    stills = read_stills(task.source)
-    if refusal := pages_refusal(task.fmt, len(stills), still_format(task.source)):
-        raise BadInput(refusal)
-    if config.skip_color and all(not s.is_grey and chroma_level(s.pixels[..., :3]) >= GREY_LEVEL_THRESHOLD for s in stills):
-        return None
-    luminance = [full_luminance(s.pixels, s.metadata.icc) for s in stills]
-    jobs = [prepare(L) for L in luminance]
-    if config.hints_dir is not None:
-        place_hints(task, jobs[0], config.hints_dir)
-    return DecodedFile(task, stills, luminance, jobs)
-
-
-def hints_file(hints_dir: Path, rel: str) -> Path:
-    """Where the hints of SOURCE/rel live: HINTS_DIR/sub/plate-12.hints.json for sub/plate-12.tif."""
-    rel_path = Path(rel)
-    return Path(hints_dir) / rel_path.parent / (rel_path.stem + HINTS_SUFFIX)
-
-
-def place_hints(task: FileTask, job: RenderJob, hints_dir: Path) -> None:
-    """Read the picture's hints file, if it has one, onto its render job; a bad file is noted on the
-    task (the picture is coloured without hints and counted failed) rather than stop anything."""
-    path = hints_file(hints_dir, task.rel)
-    if not path.is_file():
-        return
-    height, width = job.geometry.full_hw
-    try:
-        hints = read_hints(path, size=(width, height))
-    except HintsError as exc:
-        task.hint_error = f"hints: {exc}"
-        return
-    job.add_hints(hints)
-    task.hints = len(hints)
 
 
 def finished(task: FileTask, out: Path) -> FileResult:
@@ -572,21 +424,3 @@ def orphan_hints(hints_dir: Path, tasks: list[FileTask]) -> list[FileResult]:
     return [FileResult(f"{path}", "failed", "a hints file with no picture beside it (HINTS_DIR mirrors SOURCE: "
                        f"{path.relative_to(hints_dir).as_posix().removesuffix(HINTS_SUFFIX)}.* not found)")
             for path in sorted(Path(hints_dir).rglob("*" + HINTS_SUFFIX)) if path.resolve() not in wanted]
-
-
-def write_file(item: DecodedFile, config: FolderConfig) -> int:
-    """Recombine every page at full resolution, encode, write atomically; returns pictures written."""
-    pages = []
-    for still, L_full, job in zip(item.stills, item.luminance, item.jobs):
-        channels = 4 if still.alpha is not None else 3
-        rgb = np.empty((*L_full.shape, channels), dtype=still.pixels.dtype)
-        recombine_into(rgb, L_full, job.ab, job.L_render, config.ab_upsampling)
-        if channels == 4:
-            rgb[..., 3] = still.alpha
-        pages.append((rgb, replace(still.metadata, provenance=provenance_mark(config.made_with, item.task.hints))))
-    if item.task.fmt == "tiff":
-        data = encode_tiff_pages(pages)
-    else:
-        data = encode_still(pages[0][0], item.task.fmt, pages[0][1], config.quality)
-    atomic_write_bytes(item.task.target, data)
-    return len(pages)

@@ -378,14 +378,14 @@ def test_metadata_survives_the_folder_pipeline(tmp_path, tiny_weights):
 
 
 def test_a_full_disk_stops_the_run_instead_of_failing_every_file_and_a_rerun_resumes(tmp_path, tiny_weights, monkeypatch):
-    import archivecolor.folder as folder_module
+    import archivecolor.stills as stills_module
 
     src = tmp_path / "scans"
     src.mkdir()
     for i in range(12):
         cv2.imwrite(str(src / f"p{i:02d}.png"), grey_of(real_photo(i)))
-    real_write = folder_module.atomic_write_bytes
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_that_fills(3, real_write))
+    real_write = stills_module.atomic_write_bytes  # where every output picture is written
+    monkeypatch.setattr(stills_module, "atomic_write_bytes", disk_that_fills(3, real_write))
     args = ["folder", str(src), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights), "--render-size", "64",
             "--jobs", "1", "--batch-size", "2"]
     result = CliRunner().invoke(main, args)
@@ -393,7 +393,7 @@ def test_a_full_disk_stops_the_run_instead_of_failing_every_file_and_a_rerun_res
     assert "No space left on device" in result.output and "run the same command again" in result.output
     assert result.output.count("error: ") < 6  # stopped at the first failures, not one line per remaining file
     assert not list((tmp_path / "out").glob(".*.part"))
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)  # room made
+    monkeypatch.setattr(stills_module, "atomic_write_bytes", real_write)  # room made
     assert run_cli(args).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(p.name for p in src.iterdir())
 

@@ -133,15 +133,15 @@ def test_a_folder_of_reels_colours_each_and_a_rerun_leaves_its_outputs_alone(tmp
 
 
 def test_a_full_disk_stops_a_sequence_and_a_rerun_finishes_it(tmp_path, colorizer, monkeypatch):
-    import archivecolor.folder as folder_module
-    from archivecolor.folder import OutputUnwritable
+    import archivecolor.stills as stills_module
+    from archivecolor.files import OutputUnwritable
 
     reel = scan_frames(tmp_path / "reel", count=12)
-    real_write = folder_module.atomic_write_bytes
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_that_fills(5, real_write))
+    real_write = stills_module.atomic_write_bytes
+    monkeypatch.setattr(stills_module, "atomic_write_bytes", disk_that_fills(5, real_write))
     with pytest.raises(OutputUnwritable, match="No space left on device"):
         colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
-    monkeypatch.setattr(folder_module, "atomic_write_bytes", real_write)
+    monkeypatch.setattr(stills_module, "atomic_write_bytes", real_write)
     result = colorize_sequence(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
     assert result.already_done == 5 and result.frames == 7 and len(list((tmp_path / "out").iterdir())) == 12
 

@@ -59,7 +59,8 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     from rich.table import Table
 
     from .. import console
-    from ..folder import SHEET_NAME, FolderConfig, FolderStopped, OutputUnwritable, check_output_folder, colorize_folder, default_output_folder
+    from ..files import OutputUnwritable
+    from ..folder import SHEET_NAME, FolderConfig, FolderStopped, check_output_folder, colorize_folder, default_output_folder
     from ..imageio import STILL_EXTENSIONS
     from ..files import FolderInUse, atomic_write_bytes
 

@@ -269,7 +269,7 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     """One image sequence into `target`, its row in `table`; returns 1 if any frame (or the
     preview film asked for with `preview_fps`, 0 for the reel's own rate) failed."""
     from .. import console
-    from ..folder import OutputUnwritable
+    from ..files import OutputUnwritable
     from ..video import report as video_report
     from ..video.ffmpeg import VideoError
     from ..video.sequence import colorize_sequence, notes

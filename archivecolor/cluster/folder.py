@@ -19,21 +19,8 @@ from functools import partial
 from pathlib import Path
 
 from ..colorizer import RenderJob, prepare_job
-from ..folder import (
-    DecodedFile,
-    FileResult,
-    FileTask,
-    FolderConfig,
-    FolderReport,
-    begin_run,
-    check_output_folder,
-    hold_output,
-    decode_failure,
-    decode_file,
-    end_run,
-    remove_stale_partials,
-    write_file,
-)
+from ..folder import FileResult, FolderConfig, FolderReport, begin_run, check_output_folder, end_run, hold_output, remove_stale_partials
+from ..stills import DecodedFile, FileTask, decode_failure, decode_file, write_file
 from ..sheet import SHEET_IMAGES, sheet_pair
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
@@ -111,7 +98,8 @@ def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig
     """Decode one file and keep only what the model needs: per page (geometry, L at render size, network input)."""
     task = FileTask(Path(row["source"]), row["rel"], Path(row["target"]), row["fmt"])
     try:
-        item = decode_file(task, partial(prepare_job, render_size=render_size, size_multiple=multiple), config)
+        item = decode_file(task, partial(prepare_job, render_size=render_size, size_multiple=multiple), config.max_megapixels,
+                           config.skip_color, config.hints_dir)
     except Exception as exc:  # this file fails, the run goes on
         return _outcome(row, "failed", decode_failure(exc))
     if item is None:
@@ -170,7 +158,8 @@ def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
         stills = read_stills(task.source)
         if len(stills) != len(jobs):
             raise ValueError("the file changed during the run")
-        images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels, s.metadata.icc) for s in stills], jobs), config)
+        images = write_file(DecodedFile(task, stills, [full_luminance(s.pixels, s.metadata.icc) for s in stills], jobs),
+                            config.ab_upsampling, config.quality, config.made_with)
     except Exception as exc:
         return _outcome(row, "failed", f"could not write {output}: {exc}")
     sheet = pickle.dumps(sheet_pair(jobs[0], task.rel), protocol=5) if config.sheet else b""

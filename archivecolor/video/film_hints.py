@@ -106,10 +106,10 @@ def track_hints(frames: Iterable[np.ndarray], hints: list[Hint], full_hw: tuple[
         if t in by_frame:
             if not hinted_shots or hinted_shots[-1][0] != shot_start:
                 hinted_shots.append([shot_start, t])
-            for i in by_frame[t]:
-                start = (hints[i].y * scale[0], hints[i].x * scale[1])
+            placed = {i: (hints[i].y * scale[0], hints[i].x * scale[1]) for i in by_frame[t]}
+            for i, start in placed.items():
                 positions[i][t] = active[i] = start
-                _carry_back(i, start, t, shot_frames + [L], positions[i], occlusion_threshold)
+            _carry_back(placed, t, shot_frames + [L], positions, occlusion_threshold)
         if hinted_shots and hinted_shots[-1][0] == shot_start:
             hinted_shots[-1][1] = t
         if t < last_placed:
@@ -129,15 +129,17 @@ def track_hints(frames: Iterable[np.ndarray], hints: list[Hint], full_hw: tuple[
     return tracks, [tuple(s) for s in hinted_shots], t + 1
 
 
-def _carry_back(i: int, start: tuple[float, float], t: int, frames: list[np.ndarray], held: dict, occlusion_threshold: float) -> None:
-    """Follow a hint placed on frame t back through its shot's earlier frames (`frames` ends with frame t)."""
-    p = start
+def _carry_back(placed: dict, t: int, frames: list[np.ndarray], positions: dict, occlusion_threshold: float) -> None:
+    """Follow the hints placed on frame t (hint -> its point) back through their shot's earlier
+    frames (`frames` ends with frame t), one flow per pair of frames for them all."""
+    points = dict(placed)
     for k in range(len(frames) - 1, 0, -1):
-        flow = cv2.calcOpticalFlowFarneback(_grey8(frames[k]), _grey8(frames[k - 1]), *FLOW_ARGS)
-        p = _carried(p, flow, frames[k], frames[k - 1], occlusion_threshold)
-        if p is None:
+        if not points:
             return
-        held[t - (len(frames) - k)] = p
+        flow = cv2.calcOpticalFlowFarneback(_grey8(frames[k]), _grey8(frames[k - 1]), *FLOW_ARGS)
+        points = {i: p for i, p in ((i, _carried(p, flow, frames[k], frames[k - 1], occlusion_threshold)) for i, p in points.items()) if p}
+        for i, p in points.items():
+            positions[i][t - (len(frames) - k)] = p
 
 
 def _carried(p: tuple[float, float], flow: np.ndarray, here: np.ndarray, there: np.ndarray, occlusion_threshold: float):

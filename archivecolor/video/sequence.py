@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..colorizer import Colorizer
-from ..folder import (FileTask, FolderConfig, OutputUnwritable, decode_failure, decode_file, remove_stale_partials, stops_the_run,
-                      write_failure, write_file)
+from ..files import OutputUnwritable, stops_the_run, write_failure
+from ..folder import remove_stale_partials
+from ..stills import FileTask, decode_failure, decode_file, write_file
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
 from ..listing import is_hidden_or_system
 from ..sheet import FrameSheet, sheet_path
@@ -241,7 +242,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     sheet = FrameSheet(len(todo)) if config.sheet else None
     position = {index: n for n, index in enumerate(todo)}  # among the frames written in this run
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    folder_config = FolderConfig(jobs=jobs, made_with=colorizer.provenance())
+    made_with = colorizer.provenance()
     started = time.perf_counter()
     order = list(range(start, len(tasks)))
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
@@ -250,7 +251,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
         writing: deque[tuple[int, Future]] = deque()
 
         def submit(batch):
-            ahead.append([(i, decoders.submit(decode_file, tasks[i], colorizer.prepare, folder_config)) for i in batch])
+            ahead.append([(i, decoders.submit(decode_file, tasks[i], colorizer.prepare)) for i in batch])
 
         def settle_writes(limit: int) -> None:
             while len(writing) > limit:
@@ -293,7 +294,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
                 smooth_measured(job, smoother, meters)
                 if sheet is not None:
                     sheet.offer(position[index], job)
-                writing.append((index, encoders.submit(write_file, item, folder_config)))
+                writing.append((index, encoders.submit(write_file, item, made_with=made_with)))
             settle_writes(2 * jobs)
         settle_writes(0)
     if sheet is not None and (jpeg := sheet.jpeg()):
