@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,14 +77,19 @@ def sheet_bytes(pairs: list, title: str = "") -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
 class FrameSheet:
-    """Pairs of SHEET_IMAGES frames spread evenly over a film of `frames` frames (or one every
-    SHEET_EVERY_SECONDS where its length is unknown); offer() every frame, in order."""
+    """Pairs of SHEET_IMAGES frames spread evenly over a film, one every `step` frames; offer()
+    every frame, in order. FrameSheet.spread(frames, rate) sizes it for a film."""
 
-    def __init__(self, frames: int | None, rate: float | None = None):
+    step: int
+    picked: list = field(default_factory=list)  # (frame index, its pair)
+
+    @classmethod
+    def spread(cls, frames: int | None, rate: float | None = None) -> "FrameSheet":
+        """For a film of `frames` frames, or one every SHEET_EVERY_SECONDS where its length is unknown."""
         spacing = frames / SHEET_IMAGES if frames else (rate or 25) * SHEET_EVERY_SECONDS
-        self.step = max(1, int(spacing))
-        self.picked: list[tuple[int, tuple]] = []  # (frame index, its pair)
+        return cls(max(1, int(spacing)))
 
     @property
     def pairs(self) -> list:
@@ -96,10 +102,7 @@ class FrameSheet:
     @classmethod
     def combined(cls, sheets: list) -> "FrameSheet":
         """One film's sheet from the sheets of its pieces (each offered the frames of its own stretch)."""
-        whole = cls.__new__(cls)
-        whole.step = sheets[0].step
-        whole.picked = [pick for sheet in sheets for pick in sheet.picked]
-        return whole
+        return cls(sheets[0].step, [pick for sheet in sheets for pick in sheet.picked])
 
     def jpeg(self, cut_frames: list[int] | None = None) -> bytes | None:
         """The sheet, its title naming the scene cuts found (where smoothing started afresh)."""

@@ -93,7 +93,7 @@ def test_frame_sheet_picks_twelve_frames_spread_over_the_film():
     job.ab = np.zeros((*job.L_render.shape, 2), np.float32)
 
     def picked(frames, rate=None, length=None):
-        sheet, chosen = FrameSheet(frames, rate), []
+        sheet, chosen = FrameSheet.spread(frames, rate), []
         for index in range(length or frames):
             before = len(sheet.pairs)
             sheet.offer(index, job)

@@ -104,7 +104,7 @@ def run_piece(job: FilmJob, piece: Piece, colorizer: Colorizer, on_frames=None) 
     config, film = job.config, job.plan
     smoother = TemporalSmoother(config.smoothing)
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
-    sheet = FrameSheet(film.info.frames, float(film.info.rate)) if config.sheet else None
+    sheet = FrameSheet.spread(film.info.frames, float(film.info.rate)) if config.sheet else None
     segment = Segment(job.decode_from, film.info, find_ffmpeg(config.ffmpeg), colorizer, config, smoother, meters, on_frames,
                       film.timestamps, sheet, job.hints)
     if piece.whole:
@@ -180,13 +180,10 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
             job = with_hints(job, hints_file, colorizer)
         if on_total is not None:
             on_total(job.plan.info.frames)
-        results = []
-        for piece, done in zip(job.pieces, job.finished):
-            if done:  # finished in an earlier run
-                if on_frames is not None:
-                    on_frames(piece.count)
-                continue
-            results.append(run_piece(job, piece, colorizer, on_frames))
+        resumed = sum(piece.count for piece, done in zip(job.pieces, job.finished) if done)  # finished in an earlier run
+        if resumed and on_frames is not None:
+            on_frames(resumed)  # at once: a bar's rate then counts only frames coloured now
+        results = [run_piece(job, piece, colorizer, on_frames) for piece, done in zip(job.pieces, job.finished) if not done]
         return finish_film(job, results, time.perf_counter() - started)
 
 

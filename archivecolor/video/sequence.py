@@ -239,7 +239,7 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     start = max(0, todo[0] - config.smoothing.settle_frames())
     to_write = set(todo)
     smoother = TemporalSmoother(config.smoothing)
-    sheet = FrameSheet(len(todo)) if config.sheet else None
+    sheet = FrameSheet.spread(len(todo)) if config.sheet else None
     position = {index: n for n, index in enumerate(todo)}  # among the frames written in this run
     meters = {"smoothed": TemporalMeter(), "per_frame": TemporalMeter()} if config.measure else {}
     made_with = colorizer.provenance()
