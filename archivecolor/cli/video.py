@@ -279,8 +279,15 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     try:
         with console.make_progress("frames/s") as progress:
             bar = progress.add_task(sequence.folder.name, total=None)
+            preview_bar = []  # the preview film's bar, added when it starts
+
+            def preview_total(n):
+                preview_bar.append(progress.add_task(f"{sequence.folder.name} preview", total=n))
+
             result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
-                                       on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line)
+                                       on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line,
+                                       preview_fps=preview_fps,
+                                       preview_progress=(preview_total, lambda n: progress.advance(preview_bar[-1], n)))
     except OutputUnwritable as exc:
         console.error_line(target, str(exc))
         table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
@@ -291,7 +298,11 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
         table.add_row(_sequence_label(sequence), "failed", "", "", "", "", "")
         records.append(video_report.record(sequence.folder, target, "failed", str(exc), kind="image sequence"))
         return 1
-    preview_failed = preview_fps is not None and not _make_preview(sequence, target, result, config, overwrite, preview_fps)
+    preview_failed = result.preview_error is not None
+    if preview_failed:
+        from ..video.preview import preview_path
+
+        console.error_line(preview_path(target), result.preview_error)
     reasons = [f"{len(result.failed)} frame(s) failed"] if result.failed else []
     reasons += ["the preview film failed"] if preview_failed else []
     records.append(video_report.record(sequence.folder, target, "failed" if reasons else "done", "; ".join(reasons), result,
@@ -307,24 +318,6 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     extras = [f"sheet: {result.sheet}"] * bool(result.sheet) + [f"preview: {result.preview}"] * bool(result.preview)
     console.info(f"{sequence.folder} → {target}/" + (f" ({', '.join(extras)})" if extras else ""))
     return 1 if result.failed or preview_failed else 0
-
-
-def _make_preview(sequence, target: Path, result, config, overwrite: bool, fps: float) -> bool:
-    """The reel's preview film (video.preview.reel_preview) with a bar; False, said on one line, if it could not be made."""
-    from .. import console
-    from ..video.ffmpeg import VideoError
-    from ..video.preview import preview_path, reel_preview
-
-    try:
-        with console.make_progress("frames/s") as progress:
-            bar = progress.add_task(f"{sequence.folder.name} preview", total=None)
-            path = reel_preview(sequence, target, result.frames, config.ffmpeg, overwrite, fps,
-                                on_total=lambda n: progress.update(bar, total=n), on_frames=lambda n: progress.advance(bar, n))
-    except VideoError as exc:
-        console.error_line(preview_path(target), str(exc))
-        return False
-    result.preview = str(path)
-    return True
 
 
 def _film_table(title: str, columns: tuple, left: tuple):

@@ -209,17 +209,34 @@ class SequenceResult(VideoResult):
     failed: list[tuple[str, str]] = field(default_factory=list)  # (frame name, reason)
     already_done: int = 0  # frames an earlier run wrote
     preview: str | None = None  # the preview film written (video --preview)
+    preview_error: str | None = None  # why the preview film asked for could not be made
 
 
 def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(),
-                      overwrite: bool = False, jobs: int = 2, on_frames=None, on_total=None, on_error=None) -> SequenceResult:
-    """Colorize every frame of `sequence` into the folder `out`, in order, smoothing a/b over time.
+                      overwrite: bool = False, jobs: int = 2, on_frames=None, on_total=None, on_error=None,
+                      preview_fps: float | None = None, preview_progress: tuple = (None, None)) -> SequenceResult:
+    """Colorize every frame of `sequence` into the folder `out`, in order, smoothing a/b over time;
+    with `preview_fps` (0: the reel's own rate) also its preview film (preview.reel_preview), its
+    bar fed through `preview_progress` (on_total, on_frames) and a failure kept in preview_error.
 
     A frame that cannot be read is reported through `on_error(path, reason)` and left out; the
     rest go on. Frames already in `out` are kept unless `overwrite`; the smoothing is primed on
     up to `config.smoothing.settle_frames()` frames before the first one still to do. Raises
     VideoError if those frames were coloured with other settings.
     """
+    result = _colorize_frames(sequence, Path(out), colorizer, config, overwrite, jobs, on_frames, on_total, on_error)
+    if preview_fps is not None:
+        from .preview import reel_preview
+
+        try:
+            result.preview = str(reel_preview(sequence, Path(out), result.frames, config.ffmpeg, overwrite, preview_fps, *preview_progress))
+        except VideoError as exc:
+            result.preview_error = str(exc)
+    return result
+
+
+def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig, overwrite: bool, jobs: int,
+                     on_frames, on_total, on_error) -> SequenceResult:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(out)
