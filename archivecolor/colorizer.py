@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .hint_spread import SPREAD_PIXELS, spread_hints
 from .render import DEFAULT_RENDER_SIZE, Geometry, ab_from_network, network_input, plan, render_luminance
 
 
@@ -23,14 +24,16 @@ class RenderJob:
     l_net: np.ndarray  # (1, ph, pw) network input
     ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
     hints: np.ndarray | None = field(default=None)  # (3, ph, pw) colour hints (hints.hint_planes), or None
+    hint_boxes: list | None = field(default=None)  # the same hints as patches at render size (hints.hint_boxes)
 
     def add_hints(self, hints: list) -> None:
         """Place an archivist's hints (hints.Hint, in the full picture's pixels) for the network."""
-        from .hints import hint_planes
+        from .hints import hint_boxes, hint_planes
 
         if hints:
             g = self.geometry
             self.hints = hint_planes(hints, g.full_hw, g.render_hw, g.padded_hw)
+            self.hint_boxes = hint_boxes(hints, g.full_hw, g.render_hw)
 
 
 def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> RenderJob:
@@ -50,16 +53,20 @@ def made_with_line(model: dict, render_size: int, saturation: float) -> str:
 
 
 class Colorizer:
-    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0, model: dict | None = None):
+    def __init__(self, backend, render_size: int = DEFAULT_RENDER_SIZE, chroma_gain: float = 1.0, model: dict | None = None,
+                 hint_spread: float = SPREAD_PIXELS):
         """`chroma_gain` scales the predicted a/b: `--saturation` in folder and video, and `evaluate
         --chroma-gain`, which compares models at equal colourfulness. `model` describes the weights
-        (weights.describe) for the reports' record of what made the colours."""
+        (weights.describe) for the reports' record of what made the colours. `hint_spread`: how far
+        (render pixels along even luminance) a hint's colour is carried after the network
+        (hint_spread.py); 0 leaves hints to the network alone."""
         if render_size < backend.size_multiple:
             raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
         self.backend = backend
         self.render_size = render_size
         self.chroma_gain = chroma_gain
         self.model = dict(model or {})
+        self.hint_spread = hint_spread
 
     def made_with(self) -> dict:
         """What makes this colorizer's colours: archivecolor's version, the weights, render size, saturation."""
@@ -96,6 +103,8 @@ class Colorizer:
                     ab_net = ab_net * np.float32(self.chroma_gain)
                 for job, ab in zip(batch, ab_net):
                     job.ab = ab_from_network(ab, job.geometry)
+                    if job.hint_boxes and self.hint_spread:
+                        job.ab = spread_hints(job.L_render, job.ab, job.hint_boxes, self.hint_spread)
 
     def _hints(self, batch: list[RenderJob]) -> np.ndarray | None:
         """The batch's hint planes (zeros for the pictures without), or None when none has hints."""

@@ -117,18 +117,25 @@ def read_hints(path: Path, size: tuple[int, int] | None = None) -> list[Hint]:
     return parse_hints(text, str(path), size)
 
 
-def hint_planes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int, int], padded_hw: tuple[int, int]) -> np.ndarray:
-    """The hints as the network takes them, (3, ph, pw) float32: a/b (network scaling) and the mask,
-    each hint a square patch at the render scale (radius scaled from the source, at least one pixel)."""
-    planes = np.zeros((3, *padded_hw), dtype=np.float32)
+def hint_boxes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int, int]) -> list[tuple]:
+    """Each hint as (top, bottom, left, right, a, b) at the render scale: a square patch, its radius
+    scaled from the source (at least one pixel), DEFAULT_RADIUS_RENDER where it gives none."""
+    boxes = []
     sy, sx = render_hw[0] / full_hw[0], render_hw[1] / full_hw[1]
     for hint in hints:
         cy, cx = min(render_hw[0] - 1, int(hint.y * sy)), min(render_hw[1] - 1, int(hint.x * sx))
         r = DEFAULT_RADIUS_RENDER if hint.radius is None else max(0, round(hint.radius * min(sx, sy)))
-        top, bottom = max(0, cy - r), min(render_hw[0], cy + r + 1)
-        left, right = max(0, cx - r), min(render_hw[1], cx + r + 1)
-        planes[0, top:bottom, left:right] = hint.a / AB_SCALE
-        planes[1, top:bottom, left:right] = hint.b / AB_SCALE
+        boxes.append((max(0, cy - r), min(render_hw[0], cy + r + 1), max(0, cx - r), min(render_hw[1], cx + r + 1), hint.a, hint.b))
+    return boxes
+
+
+def hint_planes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int, int], padded_hw: tuple[int, int]) -> np.ndarray:
+    """The hints as the network takes them, (3, ph, pw) float32: a/b (network scaling) and the mask
+    over each hint's patch (hint_boxes)."""
+    planes = np.zeros((3, *padded_hw), dtype=np.float32)
+    for top, bottom, left, right, a, b in hint_boxes(hints, full_hw, render_hw):
+        planes[0, top:bottom, left:right] = a / AB_SCALE
+        planes[1, top:bottom, left:right] = b / AB_SCALE
         planes[2, top:bottom, left:right] = 1.0
     return planes
 

@@ -1,0 +1,54 @@
+"""Hints made to hold after the network: the hint's colour at its point, carried over its region, stopped by edges, gone far away."""
+
+import numpy as np
+
+from archivecolor.colorizer import Colorizer
+from archivecolor.hint_spread import spread_hints
+from archivecolor.hints import Hint
+
+
+def two_regions(h=128, w=192):
+    """A darker left half and a lighter right half (a 40 L* edge down the middle), a little texture."""
+    rng = np.random.default_rng(0)
+    L = np.where(np.arange(w)[None, :] < w // 2, 35.0, 75.0) + rng.normal(0, 1.0, (h, w))
+    return L.astype(np.float32)
+
+
+def test_a_hint_colours_its_region_and_stops_at_an_edge():
+    L = two_regions()
+    ab = np.zeros((*L.shape, 2), np.float32)
+    out = spread_hints(L, ab, [(60, 65, 40, 45, 40.0, -30.0)])  # a 5 × 5 hint in the left half
+    assert np.allclose(out[60:65, 40:45].mean(axis=(0, 1)), (40.0, -30.0), atol=2.0)  # the hint's colour at the hint
+    left_near, right_near = out[50:75, 50:75].mean(axis=(0, 1)), out[50:75, 100:125].mean(axis=(0, 1))  # 10-35 px away
+    assert left_near[0] > 15 and left_near[1] < -10  # carried over its own region…
+    assert np.abs(right_near).max() < 0.2 * np.abs(left_near).max()  # …not across the edge, though as near
+    assert np.array_equal(spread_hints(L, ab, []), ab)  # no hints: the network's colour, untouched
+
+
+def test_a_hint_fades_with_distance_along_even_luminance():
+    L = np.full((64, 1024), 50.0, np.float32)  # one long even strip
+    ab = np.zeros((64, 1024, 2), np.float32)
+    out = spread_hints(L, ab, [(30, 35, 10, 15, 30.0, 0.0)])
+    a = out[32, :, 0]
+    assert a[12] > 28 and a[100] > a[300] > a[900] and a[900] < 1.0
+
+
+class GreyBackend:
+    """A stand-in network that takes hints and ignores them (what a model that never learned to use them does)."""
+
+    name, size_multiple, hint_channels = "grey stand-in", 16, 3
+
+    def run(self, l_net, hints=None):
+        return np.zeros((l_net.shape[0], 2, *l_net.shape[2:]), np.float32)
+
+
+def test_the_colorizer_spreads_an_archivists_hint_even_where_the_network_ignores_it():
+    L = two_regions(256, 384)
+    for spread, expect_colour in ((120.0, True), (0.0, False)):
+        colorizer = Colorizer(GreyBackend(), render_size=128, hint_spread=spread)
+        job = colorizer.prepare(L)
+        job.add_hints([Hint(x=80.0, y=120.0, a=40.0, b=-30.0, radius=6.0)])  # full-picture pixels, left half
+        colorizer.predict([job])
+        at_hint = job.ab[60, 40]  # render size is half the picture
+        assert (np.abs(at_hint - (40.0, -30.0)).max() < 2.0) == expect_colour
+        assert np.abs(job.ab[:, 110:]).max() < 6.0  # the other side of the edge stays as the network made it
