@@ -73,7 +73,7 @@ class Colorizer:
         from . import __version__
 
         return {"archivecolor": __version__, **self.model, "backend": self.backend.name, "render_size": self.render_size,
-                "saturation": self.chroma_gain}
+                "saturation": self.chroma_gain, "hint_reach": self.hint_spread}
 
     def provenance(self) -> str:
         """What made the colours, in a line for each output's mark (imageio.provenance_mark)."""

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from .hint_spread import SPREAD_PIXELS
 from .render import DEFAULT_RENDER_SIZE
 
 
@@ -22,6 +23,7 @@ class ModelSpec:
     engine: str | None = None  # a TensorRT engine file (on a cluster: under the same path on every node)
     render_size: int = DEFAULT_RENDER_SIZE  # short side the network sees, pixels
     saturation: float = 1.0  # scale of the predicted a/b (--saturation; evaluate's --chroma-gain)
+    hint_reach: float = SPREAD_PIXELS  # how far a colour hint is carried after the network (hint_spread.py; 0: not at all)
 
     def weights_file(self) -> Path:
         """The weights this spec names, resolved (raises WeightsError)."""
@@ -48,7 +50,8 @@ class ModelSpec:
         choice = open_backend(self.backend, weights=source, device=self.device, precision=self.precision,
                               engine=Path(self.engine) if self.engine else None, threads=threads)
         model = self.describe() if weights_file is None else {}
-        return Colorizer(choice.backend, render_size=self.render_size, chroma_gain=self.saturation, model=model), choice
+        return Colorizer(choice.backend, render_size=self.render_size, chroma_gain=self.saturation, model=model,
+                         hint_spread=self.hint_reach), choice
 
     def look(self) -> str:
         """What makes a film's colour besides smoothing and encoding: chunks join only with chunks of the same look."""

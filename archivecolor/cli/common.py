@@ -12,7 +12,7 @@ OPTION_SECTIONS = (
     ("Input and output", ("out", "run_dir", "output_format", "overwrite", "report", "dry_run", "resume", "format", "video_clips",
                           "max_frames", "limit", "max_megapixels", "skip_color", "quality", "codec", "crf", "preset", "preview",
                           "preview_fps", "sheet", "engine_out")),
-    ("Look", ("saturation", "hints_dir", "hints_path", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
+    ("Look", ("saturation", "hints_dir", "hints_path", "hint_reach", "ab_upsampling", "smoothing", "smoothing_strength", "cut_threshold", "chroma_gain", "render_size")),
     ("Model and speed", ("weights", "backend", "device", "precision", "batch_size", "engine", "jobs", "chunk_frames", "threads",
                          "workers")),
     ("Cluster", ("cluster", "cluster_actors", "actor_cpus", "actor_gpus")),
@@ -116,12 +116,23 @@ def say_actor_plan(plan, resources) -> None:
                  + (f" and {plan.gpus:g} GPU" if plan.gpus else "") + " each")
 
 
-def model_spec(weights, backend, device, precision, render_size, engine=None, saturation=1.0):
+def model_spec(weights, backend, device, precision, render_size, engine=None, saturation=1.0, hint_reach=None):
     """The runtime options as the one carrier every command passes on (modelspec.ModelSpec)."""
     from ..modelspec import ModelSpec
 
-    return ModelSpec(str(weights) if weights else None, backend, device, precision, str(Path(engine).resolve()) if engine else None,
+    spec = ModelSpec(str(weights) if weights else None, backend, device, precision, str(Path(engine).resolve()) if engine else None,
                      render_size, saturation)
+    return spec if hint_reach is None else spec.replace(hint_reach=hint_reach)
+
+
+def hint_reach_option(command):
+    """How far a colour hint is carried after the network, for the commands that take hints."""
+    from ..hint_spread import SPREAD_PIXELS
+
+    return click.option("--hint-reach", type=click.FloatRange(0), default=SPREAD_PIXELS, show_default=True, metavar="PIXELS",
+                        help="How far a hint's colour is carried over its region after the model, along even "
+                             "luminance and stopped by edges, in pixels at the render size: half strength at about a "
+                             "quarter of it, next to nothing beyond it. 0: only as far as the model itself takes it.")(command)
 
 
 def open_colorizer(spec):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
+from .common import GroupedCommand, hint_reach_option, model_spec, open_colorizer, runtime_options
 
 
 @click.command(cls=GroupedCommand, examples=(
@@ -31,8 +31,9 @@ from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
               help="Scale the model's a/b by this before scoring. PSNR and CIEDE2000 reward muted colour, so compare two models "
                    "at equal colourfulness: give the more colourful one a gain below 1. Evaluation only; on top of any gain "
                    "the weights carry (train/ship.py --chroma-gain).")
+@hint_reach_option
 @runtime_options
-def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study, chroma_gain, hints_from_truth, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def evaluate(images_dir, out, hint_reach, video_clips, max_frames, limit, fid_weights, study, chroma_gain, hints_from_truth, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Desaturate the colour photos in IMAGES_DIR (or clips, with --video), colorize them, and score against the originals.
 
     Reports PSNR and SSIM (RGB), mean CIEDE2000 and colourfulness (Hasler & Süsstrunk) of the
@@ -49,7 +50,8 @@ def evaluate(images_dir, out, video_clips, max_frames, limit, fid_weights, study
 
     if images_dir is None and not video_clips:
         raise click.UsageError("give IMAGES_DIR, --video CLIP, or both")
-    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine, saturation=chroma_gain))
+    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine, saturation=chroma_gain,
+                                                hint_reach=hint_reach))
     if chroma_gain != 1.0:
         console.info(f"scoring the model's colour scaled by {chroma_gain:g} (--chroma-gain)")
     if video_clips:

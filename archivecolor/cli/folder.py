@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, check_takes_hints, hint_reach_option, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -43,10 +43,11 @@ from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_
               help="Only say what a run would do: files to colorize (and their megapixels), already done, refused, "
                    "unreadable headers. Reads names and headers only; writes nothing, loads no model. Exit code 1 if "
                    "any file would fail.")
+@hint_reach_option
 @saturation_option
 @runtime_options
 @cluster_options
-def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, hints_dir, max_megapixels, report, dry_run, saturation,
+def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_upsampling, sheet, jobs, quality, hints_dir, max_megapixels, report, dry_run, saturation,
            weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize every image below SOURCE (jpg, png, tiff incl. multi-page, webp, bmp, jp2, pgm/pbm/ppm, gif, heic, dpx),
     or SOURCE itself where it is one picture.
@@ -82,7 +83,7 @@ def folder(source, out, output_format, overwrite, skip_color, ab_upsampling, she
     if source.is_dir() and (nothing := _no_pictures(source)):
         raise click.ClickException(nothing)  # before any folder is made or model loaded
     try:
-        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
+        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation, hint_reach)
         colorizer = open_colorizer(spec) if cluster is None else None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

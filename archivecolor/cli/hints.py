@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
+from .common import GroupedCommand, hint_reach_option, model_spec, open_colorizer, runtime_options
 
 
 @click.command("hints", cls=GroupedCommand, examples=(
@@ -23,8 +23,9 @@ from .common import GroupedCommand, model_spec, open_colorizer, runtime_options
 @click.option("--hints", "hints_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Hints to start from (default: NAME.hints.json beside the picture, when there is one).")
 @click.option("--preview", is_flag=True, help="Also show the picture coloured without and with its hints (computed now).")
+@hint_reach_option
 @runtime_options
-def hints(picture, frame, out, hints_file, preview, weights, backend, device, precision, render_size, batch_size, engine, debug):
+def hints(picture, frame, hint_reach, out, hints_file, preview, weights, backend, device, precision, render_size, batch_size, engine, debug):
     """Write a self-contained HTML page for PICTURE: open it in any browser (no network, no
     server), click where you know a colour, pick it (a picker and swatches of colours archivists
     often know), and save NAME.hints.json. Put that file beside the picture, or at the same place
@@ -43,7 +44,7 @@ def hints(picture, frame, out, hints_file, preview, weights, backend, device, pr
     if frame is None and picture.suffix.lower() in VIDEO_EXTENSIONS:
         raise click.UsageError(f"{picture} is a film: name the frame to place hints on with --frame N")
 
-    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine)) if preview else None
+    colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine, hint_reach=hint_reach)) if preview else None
     out = out or page_path_for(picture, frame)
     try:
         page = build_page(picture, colorizer, hints_file, frame)

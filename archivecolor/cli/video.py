@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
+from .common import (GroupedCommand, check_takes_hints, hint_reach_option, cluster_config, cluster_options, checked_for_cluster, model_spec, open_colorizer, runtime_options, saturation_option,
                      say_actor_plan, say_left_out)
 
 
@@ -54,10 +54,11 @@ from .common import (GroupedCommand, check_takes_hints, cluster_config, cluster_
               help="Only say what a run would do: each film's frames, length, size, black-and-white or colour, chunks "
                    "(and how many an interrupted run already finished), or why it would be skipped or fail. Reads the "
                    "films' headers and packets only; writes nothing, loads no model. Exit code 1 if any film would fail.")
+@hint_reach_option
 @saturation_option
 @runtime_options
 @cluster_options
-def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, hints_path, codec, crf, preset, chunk_frames, sheet, preview, preview_fps,
+def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut_threshold, hints_path, codec, crf, preset, chunk_frames, sheet, preview, preview_fps,
           report, ffmpeg_path, dry_run,
           saturation, weights, backend, device, precision, render_size, batch_size, engine, debug, cluster, cluster_actors, actor_cpus, actor_gpus):
     """Colorize films: one or more video files, or folders of them (mp4, mov, mkv, avi, mxf, mpg,
@@ -106,7 +107,7 @@ def video(inputs, out, overwrite, smoothing, smoothing_strength, cut_threshold, 
     refused += len(orphans)
     sequences, sequence_targets = [reel for reel, _ in found.sequences], [target for _, target in found.sequences]
     try:
-        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation)
+        spec = model_spec(weights, backend, device, precision, render_size, engine, saturation, hint_reach)
         look = spec.look()
     except WeightsError as exc:
         raise click.ClickException(str(exc)) from None

@@ -173,7 +173,8 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     config = config if config.look else dataclasses.replace(config, look=colorizer.look())
     config = config if config.made_with else dataclasses.replace(config, made_with=colorizer.provenance())
     if hints_file is not None:  # hints change the colour: chunks coloured with other hints are not joined to these
-        config = dataclasses.replace(config, look=f"{config.look}, hints sha256 {_sha256_or_unreadable(hints_file)}")
+        config = dataclasses.replace(config, look=f"{config.look}, hints sha256 {_sha256_or_unreadable(hints_file)} "
+                                                  f"reaching {colorizer.hint_spread:g} px")
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
         if hints_file is not None:
