@@ -168,26 +168,17 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
 
 
 def _hints_of_films(hints_path: Path, films: list, names: dict, cluster: bool, sequences: bool) -> tuple[dict, list]:
-    """Each film's hints file (a file for one film, or a folder mirroring the inputs), and the
-    files in such a folder that belong to no film (each a (path, why) to say and count as failed)."""
-    from ..hints import HINTS_SUFFIX
+    """video.inputs.hints_of_films, with what --hints cannot be combined with said as usage errors."""
+    from ..video.inputs import hints_of_films
 
     if cluster:
         raise click.UsageError("--hints runs on one machine for now, not with --cluster")
     if sequences:
         raise click.UsageError("--hints is for films for now, not reels of numbered frames")
-    if hints_path.is_file():
-        if len(films) != 1:
-            raise click.UsageError(f"--hints {hints_path} is one film's file, and {len(films)} films were given: name one film, or "
-                                   "give a folder of hints files that mirrors the inputs")
-        return {films[0]: hints_path}, []
-    wanted = {film: hints_path / names[film].parent / (names[film].stem + HINTS_SUFFIX) for film in films}
-    hints = {film: path for film, path in wanted.items() if path.is_file()}
-    taken = {path.resolve() for path in hints.values()}
-    orphans = [(path, f"a hints file with no film beside it (--hints mirrors the inputs: "
-                      f"{path.relative_to(hints_path).as_posix().removesuffix(HINTS_SUFFIX)}.* not found)")
-               for path in sorted(hints_path.rglob("*" + HINTS_SUFFIX)) if path.resolve() not in taken]
-    return hints, orphans
+    try:
+        return hints_of_films(hints_path, films, names)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _say_film(outcome) -> None:

@@ -65,3 +65,23 @@ def find_inputs(inputs: list[Path], out: Path | None, codec: str) -> VideoInputs
     found.names = dict(zip(found.films, names))
     found.films = list(zip(found.films, targets))
     return found
+
+
+def hints_of_films(hints_path: Path, films: list, names: dict) -> tuple[dict, list]:
+    """Each film's hints file (`hints_path` a file for one film, or a folder mirroring the inputs:
+    HINTS/sub/reel.hints.json for sub/reel.mp4), and the files in such a folder that belong to no
+    film, each (path, why). Raises ValueError for one film's file given with several films."""
+    from ..hints import HINTS_SUFFIX
+
+    if hints_path.is_file():
+        if len(films) != 1:
+            raise ValueError(f"--hints {hints_path} is one film's file, and {len(films)} films were given: name one film, or "
+                             "give a folder of hints files that mirrors the inputs")
+        return {films[0]: hints_path}, []
+    wanted = {film: hints_path / names[film].parent / (names[film].stem + HINTS_SUFFIX) for film in films}
+    hints = {film: path for film, path in wanted.items() if path.is_file()}
+    taken = {path.resolve() for path in hints.values()}
+    orphans = [(path, f"a hints file with no film beside it (--hints mirrors the inputs: "
+                      f"{path.relative_to(hints_path).as_posix().removesuffix(HINTS_SUFFIX)}.* not found)")
+               for path in sorted(hints_path.rglob("*" + HINTS_SUFFIX)) if path.resolve() not in taken]
+    return hints, orphans
