@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
-import numpy as np
-
 # How far a hint reaches along even luminance, in render pixels (the filter's spatial sigma: a
 # hint's weight is half at about a quarter of it, 0.02 at it), and the L* step that counts as an
 # edge (its range sigma: a step of EDGE_L costs as much as SPREAD_PIXELS of distance). Chosen on
@@ -29,9 +26,11 @@ ITERATIONS = 2
 GRID = 4  # the spread is computed at 1/GRID of the render size, then resized: colour is smooth
 
 
-def recursive_filter(planes: np.ndarray, L: np.ndarray, sigma_s: float, sigma_r: float, iterations: int = ITERATIONS) -> np.ndarray:
+def recursive_filter(planes, L, sigma_s: float, sigma_r: float, iterations: int = ITERATIONS):
     """Edge-aware smoothing of `planes` (N, H, W) guided by `L` (H, W): the domain transform's
     recursive filter, separable passes left, right, down and up, `iterations` times."""
+    import numpy as np
+
     out = planes.astype(np.float32, copy=True)
     ratio = sigma_s / sigma_r
     dx = 1.0 + ratio * np.abs(np.diff(L, axis=1))  # (H, W-1) distances in the transformed domain
@@ -51,9 +50,12 @@ def recursive_filter(planes: np.ndarray, L: np.ndarray, sigma_s: float, sigma_r:
     return out
 
 
-def spread_hints(L_render: np.ndarray, ab: np.ndarray, boxes: list, spread: float = SPREAD_PIXELS, edge: float = EDGE_L) -> np.ndarray:
+def spread_hints(L_render, ab, boxes: list, spread: float = SPREAD_PIXELS, edge: float = EDGE_L):
     """`ab` (rh, rw, 2) with each hint's colour carried over its region. `boxes`: per hint
     (top, bottom, left, right, a, b) at render size (hints.hint_boxes)."""
+    import cv2
+    import numpy as np
+
     if not boxes:
         return ab
     h, w = L_render.shape

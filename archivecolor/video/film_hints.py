@@ -22,10 +22,10 @@ from ..files import file_sha256
 from ..hints import Hint, HintsError, parse_hints
 from ..render import plan, render_luminance
 from .cuts import CutDetector
+from .smooth import FARNEBACK_ARGS, luminance_8bit
 
 MAX_BACK_FRAMES = 3000  # a hint holds back toward its shot's start over at most this many frames (memory: a frame at render size each)
 TRACK_WINDOW = 2  # the flow at a point is the median over the (2·2+1)² pixels around it
-FLOW_ARGS = (None, 0.5, 3, 15, 3, 5, 1.2, 0)  # Farnebäck's settings, as the flow smoothing's
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def track_hints(frames: Iterable[np.ndarray], hints: list[Hint], full_hw: tuple[
         if detector(L) and t > 0:  # a new shot: the hints of the last one end
             shot_start, prev, active, shot_frames = t, None, {}, []
         if prev is not None and active:
-            flow = cv2.calcOpticalFlowFarneback(_grey8(prev), _grey8(L), *FLOW_ARGS)
+            flow = cv2.calcOpticalFlowFarneback(luminance_8bit(prev), luminance_8bit(L), *FARNEBACK_ARGS)
             active = {i: p for i, p in ((i, _carried(p, flow, prev, L, occlusion_threshold)) for i, p in active.items()) if p}
             for i, p in active.items():
                 positions[i][t] = p
@@ -136,7 +136,7 @@ def _carry_back(placed: dict, t: int, frames: list[np.ndarray], positions: dict,
     for k in range(len(frames) - 1, 0, -1):
         if not points:
             return
-        flow = cv2.calcOpticalFlowFarneback(_grey8(frames[k]), _grey8(frames[k - 1]), *FLOW_ARGS)
+        flow = cv2.calcOpticalFlowFarneback(luminance_8bit(frames[k]), luminance_8bit(frames[k - 1]), *FARNEBACK_ARGS)
         points = {i: p for i, p in ((i, _carried(p, flow, frames[k], frames[k - 1], occlusion_threshold)) for i, p in points.items()) if p}
         for i, p in points.items():
             positions[i][t - (len(frames) - k)] = p
@@ -156,10 +156,6 @@ def _carried(p: tuple[float, float], flow: np.ndarray, here: np.ndarray, there: 
     before = cv2.getRectSubPix(here, (3, 3), (float(p[1]), float(p[0]))).mean()
     after = cv2.getRectSubPix(there, (3, 3), (nx, ny)).mean()
     return (ny, nx) if abs(float(after) - float(before)) < occlusion_threshold else None
-
-
-def _grey8(L: np.ndarray) -> np.ndarray:
-    return np.clip(L * 2.55, 0, 255).astype(np.uint8)
 
 
 def read_film_hints(path: Path, display_hw: tuple[int, int], frames: int | None) -> list[Hint]:

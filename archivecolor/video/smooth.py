@@ -23,6 +23,8 @@ from .cuts import CutDetector
 from .temporal import STATIC_L_DELTA, ab_histograms, js_divergence
 
 SMOOTHING_MODES = ("none", "ema", "flow")
+# Farnebäck's settings after the images: pyramid scale, levels, window, iterations, poly_n, poly_sigma, flags
+FARNEBACK_ARGS = (None, 0.5, 3, 15, 3, 5, 1.2, 0)
 SETTLED_WEIGHT = 0.01  # the smoothing has settled once frames older than this hold less weight
 MAX_SETTLE_FRAMES = 120  # frames of priming at most, however strong the smoothing
 
@@ -48,6 +50,11 @@ class SmoothingConfig:
         if self.mode == "none" or self.strength == 0:
             return 0
         return min(MAX_SETTLE_FRAMES, math.ceil(math.log(SETTLED_WEIGHT) / math.log(self.strength)))
+
+
+def luminance_8bit(L: np.ndarray) -> np.ndarray:
+    """L* (0–100) as the 8-bit picture optical flow takes."""
+    return np.clip(L * 2.55, 0, 255).astype(np.uint8)
 
 
 def chroma(ab: np.ndarray) -> np.ndarray:
@@ -147,10 +154,8 @@ class TemporalSmoother:
 
     def _warp_previous(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Previous a/b moved to where its pixels are now, and where that can be trusted."""
-        cur8 = np.clip(L * 2.55, 0, 255).astype(np.uint8)
-        prev8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
         # flow from the current frame to the previous one: for each current pixel, where it was
-        flow = cv2.calcOpticalFlowFarneback(cur8, prev8, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        flow = cv2.calcOpticalFlowFarneback(luminance_8bit(L), luminance_8bit(self.prev_L), *FARNEBACK_ARGS)
         h, w = L.shape
         grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]

@@ -75,9 +75,7 @@ class Segment:
                         break
                     if len(data) < frame_bytes:
                         raise VideoError(f"the decoder stopped mid-frame ({len(data)} of {frame_bytes} bytes)")
-                    pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
-                    L = grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
-                    _put(decoded, L, stop)
+                    _put(decoded, _luminance(data, dtype, height, width, channels), stop)
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -180,8 +178,7 @@ def luminance_frames(ffmpeg: str, source: Path, info: VideoInfo, only_frame: int
     decoder = start(decode_command(ffmpeg, source, pix_fmt, only_frame=only_frame), stdout=subprocess.PIPE)
     try:
         while len(data := decoder.stdout.read(frame_bytes)) == frame_bytes:
-            pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
-            yield grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
+            yield _luminance(data, dtype, height, width, channels)
     finally:
         if decoder.poll() is None:
             decoder.kill()
@@ -231,6 +228,12 @@ class _TimedMuxer:
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
+
+
+def _luminance(data: bytes, dtype, height: int, width: int, channels: int) -> np.ndarray:
+    """One raw decoded frame (_raw_format's) -> L* at full size: from luma directly for grey film."""
+    pixels = np.frombuffer(data, dtype=dtype).reshape((height, width, channels) if channels > 1 else (height, width))
+    return grey_to_luminance(pixels) if channels == 1 else srgb_to_luminance(pixels)
 
 
 def _raw_format(info: VideoInfo) -> tuple[str, int, type]:
