@@ -11,6 +11,10 @@ UPSAMPLE_MODES = ("transpose", "resize")
 NORM_KINDS = ("batch", "instance")
 ENCODER_KINDS = ("unet",) + ENCODERS
 HINT_CHANNELS = 3  # a and b of the hinted points (network scaling) and a mask that is 1 where a hint is
+# How the decoder taps bring the hint planes down to each level: "mean" averages them (a 5-px hint
+# fades to a tenth of its colour at stride 16); "normalised" keeps each cell's hint colour whole
+# (ab averaged over the hinted pixels only) and marks the cell hinted (the mask's maximum).
+HINT_POOLINGS = ("mean", "normalised")
 # Bounds a weights file's config must stay within before anything is built: a crafted header
 # cannot ask for gigabytes (the largest network trained here is width 64).
 MAX_WIDTH, MAX_DEPTH = 256, 8
@@ -36,6 +40,7 @@ class GeneratorConfig:
     # to 2), also enter there through a zero-initialised 3×3 convolution, where colour is decided
     # (Zhang et al. 2017 feed them deep too): in the stem alone they barely reach the decoder.
     hint_decoder: bool = False
+    hint_pooling: str = "mean"  # with hint_decoder: one of HINT_POOLINGS
 
     def __post_init__(self):
         if self.encoder not in ENCODER_KINDS:
@@ -44,6 +49,8 @@ class GeneratorConfig:
             raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, not {self.hint_channels!r}")
         if self.hint_decoder and (self.encoder == "unet" or not self.hint_channels):
             raise ValueError("hint_decoder needs an encoder generator that takes hints")
+        if self.hint_pooling not in HINT_POOLINGS:
+            raise ValueError(f"hint_pooling must be one of {HINT_POOLINGS}, not {self.hint_pooling!r}")
         if self.encoder != "unet" and self.depth != 5:
             raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
         if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):

@@ -152,10 +152,21 @@ class EncoderUNetGenerator(nn.Module):
         taps = self.hint_taps if self.config.hint_decoder and hints is not None else [None] * len(self.decoder)
         for level, tap, stride in zip(self.decoder, taps, (16, 8, 4, 2)):
             x = level(x, features.pop())
-            if tap is not None:  # the planes averaged to this level's size: (N, 3, H / stride, W / stride)
-                x = x + tap(nn.functional.avg_pool2d(hints, stride))
+            if tap is not None:  # the planes brought to this level's size: (N, 3, H / stride, W / stride)
+                x = x + tap(pool_hints(hints, stride, self.config.hint_pooling))
         ab = nn.functional.interpolate(self.head(x), size=l_net.shape[-2:], mode="bilinear", align_corners=False)
         return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
+
+
+def pool_hints(hints: torch.Tensor, stride: int, pooling: str) -> torch.Tensor:
+    """Hint planes (N, 3, H, W) at 1/stride. "normalised": a cell holding any hinted pixel gets their
+    mean a/b at full strength and mask 1, so a small hint reaches the coarse levels undiluted."""
+    if pooling == "mean":
+        return nn.functional.avg_pool2d(hints, stride)
+    mean = nn.functional.avg_pool2d(hints, stride)
+    coverage = mean[:, 2:3]
+    ab = mean[:, :2] / coverage.clamp(min=1e-6)  # hint planes are 0 where the mask is: 0 / ε stays 0
+    return torch.cat([ab, nn.functional.max_pool2d(hints[:, 2:3], stride)], 1)
 
 
 def build_generator(config: GeneratorConfig) -> nn.Module:

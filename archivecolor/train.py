@@ -63,6 +63,10 @@ class TrainConfig:
     # the generator takes hint channels beside L. Half or fewer keeps automatic colouring the main skill.
     hint_fraction: float = 0.0
     hint_decoder: bool = False  # with an encoder and hints: hints also into each decoder level (netconfig)
+    hint_pooling: str = "normalised"  # how those taps bring the hints down (netconfig.HINT_POOLINGS)
+    # on hinted batches, L1 near each hint (within NEAR_HINT_PIXELS) counts 1 + this times more: the
+    # whole-crop L1 gives a hint's few pixels almost no pull (lite0-c's taps grew to |w| 0.02 in 45 min)
+    hint_loss_weight: float = 0.0
     # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
     # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
     steps_per_epoch: int | None = None
@@ -85,7 +89,7 @@ class TrainConfig:
         depth = self.depth if self.encoder == "unet" else 5  # an encoder has its five strides
         return GeneratorConfig(width=self.width, depth=depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout,
                                encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0,
-                               hint_decoder=self.hint_decoder and self.hint_fraction > 0)
+                               hint_decoder=self.hint_decoder and self.hint_fraction > 0, hint_pooling=self.hint_pooling)
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
@@ -107,7 +111,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        known = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if "hint_pooling" not in d:  # a run made before normalised pooling averaged its hint taps
+            known["hint_pooling"] = "mean"
+        return cls(**known)
 
 
 def discriminator_loss(pred_real: torch.Tensor, pred_fake: torch.Tensor) -> torch.Tensor:
@@ -117,9 +124,22 @@ def discriminator_loss(pred_real: torch.Tensor, pred_fake: torch.Tensor) -> torc
     return 0.5 * (real + fake)
 
 
-def generator_loss(ab_fake, ab_real, pred_fake, l1_weight: float = 100.0, gan_weight: float = 1.0):
-    """gan_weight·BCE(fake, 1) + λ·L1; returns (total, gan term, l1 term). pred_fake None: L1 alone."""
-    l1 = F.l1_loss(ab_fake, ab_real)
+HINT_TAPS_LR_MULT = 5.0  # the decoder hint taps' rate against the decoder's
+NEAR_HINT_PIXELS = 8  # hint_loss_weight's reach around a hint, crop pixels
+
+
+def near_hint_weights(hints: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-pixel L1 weights (N, 1, H, W): 1 + strength within NEAR_HINT_PIXELS of a hint, 1 elsewhere,
+    scaled to mean 1 so the loss keeps its size and the schedule its meaning."""
+    near = F.max_pool2d(hints[:, 2:3], 2 * NEAR_HINT_PIXELS + 1, stride=1, padding=NEAR_HINT_PIXELS)
+    weights = 1.0 + strength * near
+    return weights / weights.mean()
+
+
+def generator_loss(ab_fake, ab_real, pred_fake, l1_weight: float = 100.0, gan_weight: float = 1.0, weights=None):
+    """gan_weight·BCE(fake, 1) + λ·L1; returns (total, gan term, l1 term). pred_fake None: L1 alone.
+    `weights` (N, 1, H, W), mean 1: a per-pixel L1 weighting (near_hint_weights)."""
+    l1 = F.l1_loss(ab_fake, ab_real) if weights is None else ((ab_fake - ab_real).abs() * weights).mean()
     if pred_fake is None:
         gan = torch.zeros((), device=ab_fake.device)
     else:
@@ -344,7 +364,8 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"{source}: this generator takes no colour hints, so it cannot be fine-tuned with --hint-batches")
     config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
                      encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
-                     hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels))
+                     hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
+                     hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling)
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself
@@ -364,8 +385,12 @@ def _generator_optimiser(generator, config: TrainConfig, fast_stem: bool = True)
         fast = {id(encoder._conv_stem.weight)} if generator.config.hint_channels and fast_stem else set()
         slow = [p for p in encoder.parameters() if id(p) not in fast]
         mine = {id(p) for p in slow}
+        taps = list(generator.hint_taps.parameters()) if getattr(generator, "hint_taps", None) is not None else []
+        mine |= {id(p) for p in taps}
         groups = [{"params": slow, "lr_mult": config.encoder_lr_mult},
                   {"params": [p for p in generator.parameters() if id(p) not in mine], "lr_mult": 1.0}]
+        if taps:  # the decoder's hint taps start at zero beside trained weights: at the decoder's rate they
+            groups.append({"params": taps, "lr_mult": HINT_TAPS_LR_MULT})  # grew to |w| 0.02 in 45 min (lite0-c)
     for group in groups:
         group["lr"] = config.lr * group["lr_mult"]
     return torch.optim.Adam(groups, lr=config.lr, betas=(config.beta1, config.beta2))
@@ -380,6 +405,11 @@ def _imagenet_start(generator, config: TrainConfig) -> None:
         raise ValueError(f"the {config.encoder} ImageNet weights do not fit the encoder: missing {keys['missing'][:3]}, "
                          f"unexpected {keys['unexpected'][:3]}")
     console.info(f"encoder: {config.encoder} from its ImageNet weights (lr × {config.encoder_lr_mult:g})")
+
+
+def _decoder_rate(optimiser) -> float:
+    """The rate the schedule sets now (the group at lr × 1: the decoder's)."""
+    return next(group["lr"] for group in optimiser.param_groups if group.get("lr_mult", 1.0) == 1.0)
 
 
 def _set_rates(optimiser, lr: float) -> None:
@@ -653,8 +683,9 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                             discriminator.requires_grad_(False)
                         with autocast():
                             pred_fake = d_model(torch.cat([l_net, ab_fake], 1))
+                    weights = near_hint_weights(hints, config.hint_loss_weight) if hints is not None and config.hint_loss_weight > 0 else None
                     loss_g, gan, l1 = generator_loss(
-                        ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight
+                        ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight, weights
                     )
                     opt_g.zero_grad(set_to_none=True)
                     scaler_g.scale(loss_g).backward()
@@ -703,7 +734,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
 
             elapsed = time.perf_counter() - t0
             record = {
-                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": opt_g.param_groups[-1]["lr"], "steps": n_steps,
+                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": _decoder_rate(opt_g), "steps": n_steps,
                 "images_per_s": n_steps * config.batch_size * dist.world / max(elapsed, 1e-9),
                 **{k: v / max(n_steps, 1) for k, v in sums.items()},
             }

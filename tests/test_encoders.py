@@ -159,7 +159,8 @@ def test_torch_and_onnx_backends_colour_alike_with_the_encoder_generator(tmp_pat
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_decoder_hint_taps_start_at_zero_and_then_carry_hints_to_the_decoder(tmp_path):
+@pytest.mark.parametrize("pooling", ["mean", "normalised"])
+def test_decoder_hint_taps_start_at_zero_and_then_carry_hints_to_the_decoder(tmp_path, pooling):
     """--hint-decoder: the hint planes also enter each decoder level through zero-initialised
     convolutions. At the start the network colours exactly as without them (so a shipped model
     fine-tuned with them starts where it was); once trained (here: set by hand) a hint moves the
@@ -172,7 +173,8 @@ def test_decoder_hint_taps_start_at_zero_and_then_carry_hints_to_the_decoder(tmp
 
     torch.manual_seed(0)
     plain = EncoderUNetGenerator(GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3)).eval()
-    tapped = EncoderUNetGenerator(GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3, hint_decoder=True)).eval()
+    tapped = EncoderUNetGenerator(GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3, hint_decoder=True,
+                                                  hint_pooling=pooling)).eval()
     missing, unexpected = tapped.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and missing and all(key.startswith("hint_taps.") for key in missing)
     l_net = torch.rand(1, 1, 64, 64) * 2 - 1
@@ -194,3 +196,40 @@ def test_decoder_hint_taps_start_at_zero_and_then_carry_hints_to_the_decoder(tmp
     assert np.abs(onnx.run(l_net.numpy(), hints.numpy()) - want).max() < 1e-4
     with pytest.raises(ValueError, match="hint_decoder needs"):
         GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_decoder=True)
+
+
+def test_normalised_hint_pooling_keeps_a_small_hint_whole_at_coarse_levels():
+    """Averaged, a 2 × 2 hint is a sixty-fourth of a stride-16 cell; normalised, the cell carries
+    the hint's own colour and is marked hinted, and cells without a hint stay zero."""
+    import torch
+
+    from archivecolor.nets import pool_hints
+
+    hints = torch.zeros(1, 3, 32, 32)
+    hints[0, 0, 2:4, 2:4], hints[0, 1, 2:4, 2:4], hints[0, 2, 2:4, 2:4] = 0.4, -0.2, 1.0
+    mean = pool_hints(hints, 16, "mean")
+    whole = pool_hints(hints, 16, "normalised")
+    assert mean[0, 0, 0, 0].item() == pytest.approx(0.4 / 64)
+    assert whole[0, :, 0, 0].tolist() == pytest.approx([0.4, -0.2, 1.0])
+    assert whole[0, :, 1, 1].abs().max().item() == 0.0 and whole[0, :, 0, 1].abs().max().item() == 0.0
+    with pytest.raises(ValueError, match="hint_pooling"):
+        from archivecolor.netconfig import GeneratorConfig
+
+        GeneratorConfig(width=4, depth=5, encoder="efficientnet-lite0", hint_channels=3, hint_decoder=True, hint_pooling="max")
+
+
+def test_near_hint_weights_weigh_the_pixels_around_a_hint_and_keep_the_loss_size():
+    """--hint-loss-weight: within NEAR_HINT_PIXELS of a hint the error counts 1 + w times more than
+    far away; the weights average 1, so the loss and the learning-rate schedule keep their scale."""
+    import torch
+
+    from archivecolor.train import NEAR_HINT_PIXELS, generator_loss, near_hint_weights
+
+    hints = torch.zeros(2, 3, 64, 64)
+    hints[0, 2, 30, 30] = 1.0
+    weights = near_hint_weights(hints, 4.0)
+    assert weights.mean().item() == pytest.approx(1.0)
+    assert weights[0, 0, 30, 30 + NEAR_HINT_PIXELS] / weights[0, 0, 30, 30 + NEAR_HINT_PIXELS + 1] == pytest.approx(5.0)
+    fake, real = torch.zeros(2, 2, 64, 64), torch.zeros(2, 2, 64, 64)
+    real[0, :, 28:33, 28:33] = 1.0  # an error only near the hint counts more with the weights than without
+    assert generator_loss(fake, real, None, 1.0, 0.0, weights)[2] > 3 * generator_loss(fake, real, None, 1.0, 0.0)[2]
