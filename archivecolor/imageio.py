@@ -281,7 +281,7 @@ def png_damage(data: bytes) -> str | None:
     no end), or None: checked before decoding, since libpng says it on stderr, naming no file."""
     if not data.startswith(PNG_SIGNATURE):
         return "not a PNG file"
-    at, first = len(PNG_SIGNATURE), True
+    at, first, header, image_data = len(PNG_SIGNATURE), True, None, []
     while at + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[at : at + 8])
         end = at + 12 + length
@@ -297,11 +297,57 @@ def png_damage(data: bytes) -> str | None:
             width, height, depth, colour = struct.unpack(">IIBB", body[4:14])
             if not width or not height or depth not in PNG_DEPTHS.get(colour, ()):
                 return f"damaged PNG (an impossible header: {width}×{height}, colour type {colour}, {depth}-bit)"
-            first = False
+            first, header = False, (width, height, depth, colour, body[16])
+        if kind == b"IDAT":
+            image_data.append(memoryview(data)[at + 8 : end - 4])
         if kind == b"IEND":
-            return None
+            return _png_image_data_damage(image_data, *header) if image_data else "damaged PNG (it holds no image data)"
         at = end
     return "truncated PNG (no end chunk)"
+
+
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type: samples a pixel
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # x0, y0, dx, dy
+INFLATE_PIECE = 1 << 20  # inflated bytes at a time: the check holds about a megabyte, whatever the picture's size
+
+
+def _png_rows(width: int, height: int, depth: int, colour: int, interlace: int):
+    """The length of each scanline in a PNG's inflated image data (filter byte included), in order."""
+    bits = PNG_CHANNELS[colour] * depth
+    passes = ADAM7 if interlace else ((0, 0, 1, 1),)
+    for x0, y0, dx, dy in passes:
+        columns = (width - x0 + dx - 1) // dx if width > x0 else 0
+        rows = (height - y0 + dy - 1) // dy if height > y0 else 0
+        if columns:
+            yield from [1 + (columns * bits + 7) // 8] * rows
+
+
+def _png_image_data_damage(image_data: list, width: int, height: int, depth: int, colour: int, interlace: int) -> str | None:
+    """What is wrong with a PNG's compressed image data, or None. Chunks whose checksums a writer
+    computed over damaged data pass the chunk walk; libpng would then print its own line, naming
+    no file. So the data is inflated here a megabyte at a time, checking that it inflates, that
+    each scanline's filter byte is one of PNG's five and that it holds every scanline. It costs
+    about half of decoding's time again (24 MP, 16-bit: 0.6 s against 1.0 s)."""
+    rows = _png_rows(width, height, depth, colour, interlace)
+    inflater, inflated, next_row = zlib.decompressobj(), 0, 0  # next_row: where the next filter byte sits
+    try:
+        for chunk in image_data:
+            piece = inflater.decompress(chunk, INFLATE_PIECE)
+            while piece:
+                while next_row < inflated + len(piece):
+                    if piece[next_row - inflated] > 4:
+                        return "damaged PNG (its image data is not PNG scanlines)"
+                    row = next(rows, None)
+                    if row is None:  # every scanline is there; what follows is libpng's to ignore
+                        return None
+                    next_row += row
+                inflated += len(piece)
+                piece = inflater.decompress(inflater.unconsumed_tail, INFLATE_PIECE) if inflater.unconsumed_tail else b""
+    except zlib.error:
+        return "damaged PNG (its compressed image data cannot be decoded)"
+    if next_row > inflated or next(rows, None) is not None:
+        return "damaged PNG (its image data ends before the picture does)"
+    return None
 
 
 def _read_jpeg(data: bytes) -> list[Still]:

@@ -239,7 +239,12 @@ def _damaged_stills(folder: Path) -> dict:
     Image.fromarray(rgb).save(buffer, "TIFF", compression="tiff_deflate")
     zeroed_tiff = bytearray(buffer.getvalue())
     zeroed_tiff[20:80] = bytes(60)
-    files = {"crc.png": bytes(crc), "badtype.png": bytes(bad_type), "half.png": bytes(png[: len(png) // 2]),
+    # a writer's bug rather than storage damage: image data cut short, chunk checksums computed over it
+    idat = png.index(b"IDAT") - 4
+    length = struct.unpack(">I", png[idat : idat + 4])[0]
+    cut = bytes(png[idat + 8 : idat + 8 + length // 2])
+    short = png[:idat] + struct.pack(">I", len(cut)) + b"IDAT" + cut + struct.pack(">I", zlib.crc32(b"IDAT" + cut)) + png[idat + 12 + length :]
+    files = {"crc.png": bytes(crc), "badtype.png": bytes(bad_type), "half.png": bytes(png[: len(png) // 2]), "short.png": bytes(short),
              "zeroed.jpg": bytes(zeroed_jpeg), "zeroed.tif": bytes(zeroed_tiff),
              "bad-tag.tif": b"II*\x00\x08\x00\x00\x00\x01\x00" + bytes(20), "good.png": bytes(png)}
     for name, data in files.items():
@@ -257,9 +262,10 @@ def test_damaged_pictures_get_one_line_each_in_our_words_and_no_library_lines(tm
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     named = {line.split("'")[1]: line for line in errors}
-    assert set(named) == {"crc.png", "badtype.png", "half.png", "zeroed.tif", "bad-tag.tif"}, run.stderr
+    assert set(named) == {"crc.png", "badtype.png", "half.png", "short.png", "zeroed.tif", "bad-tag.tif"}, run.stderr
     assert "checksum of its IHDR chunk" in named["crc.png"] and "impossible header" in named["badtype.png"]
     assert "truncated PNG" in named["half.png"] and "compressed data is damaged" in named["zeroed.tif"]
+    assert "damaged PNG (its image data" in named["short.png"]
     for stray in ("libpng", "Corrupt JPEG", "TiffTag", "OpenCV", "[ERROR", "[ WARN", "LIBDEFLATE", "libdeflate", "Traceback"):
         assert stray not in run.stderr, stray
     report = json.loads((tmp_path / "out" / "archivecolor-report.json").read_text())
