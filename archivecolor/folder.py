@@ -125,16 +125,19 @@ def check_output_folder(source: Path, out: Path) -> None:
         raise ValueError(f"the output folder {out} is inside the input folder {source}: choose one beside it (sources are never written)")
 
 
-def list_tasks(source: Path, out: Path, output_format: str | None) -> tuple[list[FileTask], Listing]:
-    """Every still below `source` (or `source` itself, a single picture), with its mirrored target
-    under `out`, in a stable order; and the listing (hidden or system files left out, other files
-    counted)."""
+def list_sources(source: Path) -> Listing:
+    """The stills below `source`, or `source` itself when it is one picture (named by the user: a
+    file it cannot read fails, by name); hidden or system files left out, other files counted."""
+    return Listing([source]) if source.is_file() else archive_files(source, STILL_EXTENSIONS)
+
+
+def list_tasks(source: Path, out: Path, output_format: str | None, listing: Listing | None = None) -> tuple[list[FileTask], Listing]:
+    """Every still of `listing` (list_sources(source) unless the caller listed it already), with its
+    mirrored target under `out`, in a stable order; and the listing."""
     tasks = []
+    listing = list_sources(source) if listing is None else listing
     if source.is_file():
-        listing = Listing([source])  # named by the user: a file it cannot read fails, by name
         source = source.parent
-    else:
-        listing = archive_files(source, STILL_EXTENSIONS)
     for path in listing.files:
         rel = path.relative_to(source)
         if output_format is None:  # the source's own format, unless it cannot hold the colour picture
@@ -176,17 +179,18 @@ def remove_stale_partials(out: Path) -> int:
 
 
 def colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None,
-                    on_pixels=None) -> FolderReport:
+                    on_pixels=None, listing: Listing | None = None) -> FolderReport:
     """Colorize every still below `source` into `out`; `on_total(n)` once the files are listed,
     `on_pixels({rel: pixels})` once the headers of the files to colour are read (in the
     background: for a progress bar in megapixels, whose ETA small files finishing first do not
     fool), `on_file(FileResult)` after each file. The output folder is locked for the run: a second run
-    on it is refused (FolderInUse) before it touches anything there."""
+    on it is refused (FolderInUse) before it touches anything there. `listing`: list_sources(source),
+    when the caller has listed it already (to say "no pictures" before loading a model)."""
     check_output_folder(source, out)
     config = config if config.made_with else replace(config, made_with=colorizer.provenance())
     lock = hold_output(out)
     try:
-        return _colorize_folder(source, out, colorizer, config, on_file, on_total, on_pixels)
+        return _colorize_folder(source, out, colorizer, config, on_file, on_total, on_pixels, listing)
     finally:
         lock.close()
 
@@ -204,9 +208,9 @@ def hold_output(out: Path):
 
 
 def _colorize_folder(source: Path, out: Path, colorizer: Colorizer, config: FolderConfig, on_file=None, on_total=None,
-                     on_pixels=None) -> FolderReport:
+                     on_pixels=None, listing: Listing | None = None) -> FolderReport:
     started = time.perf_counter()
-    report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total)
+    report, record, pending = begin_run(Path(source), Path(out), config, colorizer.backend.name, on_file, on_total, listing)
     if on_pixels is not None:
         count_pixels_in_background(pending, on_pixels)
     report.made_with = {**colorizer.made_with(), "ab_upsampling": config.ab_upsampling,
@@ -353,7 +357,8 @@ def plan_folder(source: Path, out: Path, config: FolderConfig) -> FolderPlan:
     return plan
 
 
-def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, on_file=None, on_total=None):
+def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, on_file=None, on_total=None,
+              listing: Listing | None = None):
     """Everything before decoding, on one machine or a cluster: check and prepare the output
     folder, list and triage the files. Returns (report, record(FileResult), the tasks left)."""
     check_output_folder(source, out)
@@ -366,7 +371,7 @@ def begin_run(source: Path, out: Path, config: FolderConfig, backend_name: str, 
         if on_file is not None:
             on_file(result)
 
-    tasks, listing = list_tasks(source, out, config.output_format)
+    tasks, listing = list_tasks(source, out, config.output_format, listing)
     report.left_out, report.others = listing.hidden, listing.others_line("images")
     if on_total is not None:
         on_total(len(tasks) + len(listing.unusable))

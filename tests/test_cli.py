@@ -191,3 +191,24 @@ def test_dry_run_and_the_onnxruntime_path_start_without_torch(tmp_path, tiny_wei
     second = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
     assert "torch imported: False" in second.stderr, second.stderr
     assert (tmp_path / "out" / "a.png").exists()
+
+
+def test_folder_lists_its_source_once(tmp_path, tiny_weights, monkeypatch):
+    """The CLI's "no pictures" check and the run share one listing of SOURCE: an archive on a
+    network share is walked once, and the two can never disagree about what is there."""
+    import cv2
+    import numpy as np
+
+    from archivecolor import folder as folder_module, listing as listing_module
+
+    src = tmp_path / "scans"
+    (src / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        cv2.imwrite(str(src / name), np.full((40, 60), 90, np.uint8))
+    walks = []
+    real = listing_module.archive_files
+    for module in (folder_module, listing_module):  # wherever a caller takes it from
+        monkeypatch.setattr(module, "archive_files", lambda *a, **k: walks.append(a) or real(*a, **k))
+    result = CliRunner().invoke(main, ["folder", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)])
+    assert result.exit_code == 0, result.output
+    assert len(walks) == 1 and (tmp_path / "out" / "sub" / "b.png").exists()

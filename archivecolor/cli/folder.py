@@ -61,7 +61,8 @@ def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_ups
 
     from .. import console
     from ..files import OutputUnwritable
-    from ..folder import SHEET_NAME, FolderConfig, FolderStopped, check_output_folder, colorize_folder, default_output_folder
+    from ..folder import (SHEET_NAME, FolderConfig, FolderStopped, check_output_folder, colorize_folder, default_output_folder,
+                          list_sources)
     from ..imageio import STILL_EXTENSIONS
     from ..files import FolderInUse, atomic_write_bytes
 
@@ -80,7 +81,8 @@ def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_ups
         if _say_folder_plan(source, out, config):
             raise SystemExit(1)
         return
-    if source.is_dir() and (nothing := _no_pictures(source)):
+    listing = list_sources(source)  # listed once: for "no pictures" here, then for the run
+    if source.is_dir() and (nothing := _no_pictures(source, listing)):
         raise click.ClickException(nothing)  # before any folder is made or model loaded
     try:
         spec = model_spec(weights, backend, device, precision, render_size, engine, saturation, hint_reach)
@@ -121,7 +123,8 @@ def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_ups
 
         try:
             if cluster is None:
-                result = colorize_folder(source, out, colorizer, config, on_file=on_file, on_total=on_total, on_pixels=on_pixels)
+                result = colorize_folder(source, out, colorizer, config, on_file=on_file, on_total=on_total, on_pixels=on_pixels,
+                                         listing=listing)
             else:
                 result = _folder_on_cluster(source, out, config, spec,
                                             cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), on_file, on_total)
@@ -158,13 +161,10 @@ def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_ups
         raise SystemExit(1)
 
 
-def _no_pictures(source: Path) -> str | None:
-    """'no pictures found in DIR …' with what is there instead, or None when there are pictures."""
-    from ..imageio import STILL_EXTENSIONS
-    from ..listing import archive_files
+def _no_pictures(source: Path, listing) -> str | None:
+    """'no pictures found in DIR …' with what is there instead (from its listing), or None when there are pictures."""
     from ..video.naming import VIDEO_EXTENSIONS
 
-    listing = archive_files(source, STILL_EXTENSIONS)
     if listing.files or listing.unusable:
         return None
     message = f"no pictures found in {source}"
