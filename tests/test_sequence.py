@@ -262,3 +262,21 @@ def test_numbered_photos_are_no_reel_for_video_and_a_single_still_points_to_fold
     assert one.exit_code == 1 and "not a film: colorize it with `archivecolor folder`" in " ".join(one.output.split())
     assert "one frame of" not in one.output
     assert sorted(p.name for p in scans.iterdir()) == ["box1", "box2"]
+
+
+def test_a_reels_end_is_decided_in_the_library_for_every_caller(tmp_path, colorizer, monkeypatch):
+    """colorize_reel says how a reel ended, as colorize_films does for films: done; failed with
+    the count of frames that failed; stopped when nothing more can be written (the disk is full)."""
+    from archivecolor import stills as stills_module
+    from archivecolor.video.sequence import colorize_reel
+
+    reel = scan_frames(tmp_path / "reel", count=6)
+    done = colorize_reel(find_sequence(reel), tmp_path / "out", colorizer, VideoConfig(batch_size=2), jobs=1)
+    assert (done.status, done.reason, done.result.frames) == ("done", "", 6)
+    broken = scan_frames(tmp_path / "broken", count=6)
+    (broken / "reel1_000003.tif").write_bytes(b"II*\x00 not a TIFF")
+    failed = colorize_reel(find_sequence(broken), tmp_path / "out2", colorizer, VideoConfig(batch_size=2), jobs=1)
+    assert (failed.status, failed.reason, failed.result.frames) == ("failed", "1 frame(s) failed", 5)
+    monkeypatch.setattr(stills_module, "atomic_write_bytes", disk_that_fills(2, stills_module.atomic_write_bytes))
+    stopped = colorize_reel(find_sequence(reel), tmp_path / "out3", colorizer, VideoConfig(batch_size=2), jobs=1)
+    assert stopped.status == "stopped" and "No space left on device" in stopped.reason and stopped.result is None

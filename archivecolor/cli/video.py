@@ -261,44 +261,32 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     """One image sequence into `target`, its row in `table`; returns 1 if any frame (or the
     preview film asked for with `preview_fps`, 0 for the reel's own rate) failed."""
     from .. import console
-    from ..files import OutputUnwritable
     from ..video import report as video_report
-    from ..video.ffmpeg import VideoError
-    from ..video.sequence import colorize_sequence, notes
+    from ..video.sequence import colorize_reel, notes
 
     for note in notes(sequence):
         console.info(note)
-    try:
-        with console.make_progress("frames/s") as progress:
-            bar = progress.add_task(sequence.folder.name, total=None)
-            preview_bar = []  # the preview film's bar, added when it starts
+    with console.make_progress("frames/s") as progress:
+        bar = progress.add_task(sequence.folder.name, total=None)
+        preview_bar = []  # the preview film's bar, added when it starts
 
-            def preview_total(n):
-                preview_bar.append(progress.add_task(f"{sequence.folder.name} preview", total=n))
+        def preview_total(n):
+            preview_bar.append(progress.add_task(f"{sequence.folder.name} preview", total=n))
 
-            result = colorize_sequence(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
-                                       on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line,
-                                       preview_fps=preview_fps,
-                                       preview_progress=(preview_total, lambda n: progress.advance(preview_bar[-1], n)))
-    except OutputUnwritable as exc:
-        console.error_line(target, str(exc))
-        table.add_row(_sequence_label(sequence), "stopped", "", "", "", "", "")
-        records.append(video_report.record(sequence.folder, target, "stopped", str(exc), kind="image sequence"))
+        outcome = colorize_reel(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
+                                on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line,
+                                preview_fps=preview_fps,
+                                preview_progress=(preview_total, lambda n: progress.advance(preview_bar[-1], n)))
+    records.append(video_report.record(sequence.folder, target, outcome.status, outcome.reason, outcome.result, kind="image sequence"))
+    result = outcome.result
+    if result is None:  # stopped, or resumed with other settings
+        console.error_line(target, outcome.reason)
+        table.add_row(_sequence_label(sequence), outcome.status, "", "", "", "", "")
         return 1
-    except VideoError as exc:  # resumed with other settings
-        console.error_line(target, str(exc))
-        table.add_row(_sequence_label(sequence), "failed", "", "", "", "", "")
-        records.append(video_report.record(sequence.folder, target, "failed", str(exc), kind="image sequence"))
-        return 1
-    preview_failed = result.preview_error is not None
-    if preview_failed:
+    if result.preview_error is not None:
         from ..video.preview import preview_path
 
         console.error_line(preview_path(target), result.preview_error)
-    reasons = [f"{len(result.failed)} frame(s) failed"] if result.failed else []
-    reasons += ["the preview film failed"] if preview_failed else []
-    records.append(video_report.record(sequence.folder, target, "failed" if reasons else "done", "; ".join(reasons), result,
-                                       kind="image sequence"))
     cdc, static = _temporal_cells(result.temporal)
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
@@ -309,7 +297,7 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     table.add_row(_sequence_label(sequence), status, str(result.frames), f"{result.frames_per_s:.1f}", str(result.scene_cuts), cdc, static)
     extras = [f"sheet: {result.sheet}"] * bool(result.sheet) + [f"preview: {result.preview}"] * bool(result.preview)
     console.info(f"{sequence.folder} → {target}/" + (f" ({', '.join(extras)})" if extras else ""))
-    return 1 if result.failed or preview_failed else 0
+    return int(outcome.status != "done")
 
 
 def _film_table(title: str, columns: tuple, left: tuple):

@@ -235,6 +235,34 @@ def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, 
     return result
 
 
+@dataclass
+class ReelOutcome:
+    """How one reel ended, as a FilmOutcome says it for a film: "done", "failed" (frames or its
+    preview failed, or its frames were coloured with other settings) or "stopped" (nothing more
+    can be written where it goes), with the reason and what was coloured."""
+    source: Path  # the reel's folder
+    target: Path
+    status: str
+    reason: str = ""
+    result: SequenceResult | None = None
+
+
+def colorize_reel(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(),
+                  overwrite: bool = False, **options) -> ReelOutcome:
+    """colorize_sequence, with its ends decided here for every caller: a reel whose frames or
+    preview failed is "failed"; a reel resumed with other settings fails and one that cannot be
+    written is "stopped", each with the reason. `options` are colorize_sequence's."""
+    try:
+        result = colorize_sequence(sequence, out, colorizer, config, overwrite, **options)
+    except OutputUnwritable as exc:
+        return ReelOutcome(sequence.folder, Path(out), "stopped", str(exc))
+    except VideoError as exc:  # resumed with other settings
+        return ReelOutcome(sequence.folder, Path(out), "failed", str(exc))
+    reasons = [f"{len(result.failed)} frame(s) failed"] * bool(result.failed)
+    reasons += ["the preview film failed"] * (result.preview_error is not None)
+    return ReelOutcome(sequence.folder, Path(out), "failed" if reasons else "done", "; ".join(reasons), result)
+
+
 def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig, overwrite: bool, jobs: int,
                      on_frames, on_total, on_error) -> SequenceResult:
     out = Path(out)
