@@ -663,6 +663,24 @@ def test_dry_run_plans_every_film_and_writes_nothing(test_clip, long_clip, tiny_
     assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before  # nothing written or removed
 
 
+def test_the_dry_run_decides_each_film_as_the_run_does(test_clip, colorizer, tmp_path):
+    """forecast_films and colorize_films share their decisions: an output that would be the source
+    itself fails in both (the dry run once called it "colorized"), an existing output is skipped."""
+    from archivecolor.video.film import colorize_films, forecast_films
+
+    film = tmp_path / "reel.mp4"
+    film.write_bytes(test_clip.read_bytes())
+    done = tmp_path / "done.mp4"
+    done.write_bytes(b"finished earlier")
+    films = [(film, film), (film, done)]
+    forecasts = forecast_films(films, VideoConfig(), overwrite=False)
+    outcomes = colorize_films(films, colorizer, VideoConfig(), overwrite=False)
+    assert [(f.status, f.reason) for f in forecasts] == [(o.status, o.reason) for o in outcomes]
+    assert [f.status for f in forecasts] == ["failed", "skipped"] and "overwrite the source" in forecasts[0].reason
+    (fresh,) = forecast_films([(film, tmp_path / "new.mp4")], VideoConfig())
+    assert fresh.status == "colorized" and fresh.plan.info.frames == probe(test_clip).frames and not (tmp_path / "new.mp4").exists()
+
+
 def test_ffmpeg_dying_mid_encode_is_one_clear_error(test_clip, colorizer, tmp_path):
     """An encoder that dies after a few frames: the film fails with ffmpeg's message, nothing is left."""
     wrapper = tmp_path / "dying-ffmpeg"

@@ -247,10 +247,10 @@ def _sequence_label(sequence) -> str:
 
 def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
     from .. import console
-    from ..video.sequence import frame_target, notes
+    from ..video.sequence import frames_to_do, notes
 
     for sequence, target in zip(sequences, targets):
-        done = 0 if overwrite else sum(frame_target(frame, target)[0].exists() for frame in sequence.frames)
+        done = len(sequence.frames) - len(frames_to_do(sequence, target, overwrite)[1])
         console.info(f"{sequence.folder}: a sequence of {len(sequence.frames)} frames ({sequence.span}), "
                      f"{done} already done → {target}/")
         for note in notes(sequence):
@@ -313,21 +313,19 @@ def _film_table(title: str, columns: tuple, left: tuple):
 def _say_video_plan(films, targets, config, overwrite) -> int:
     """The video dry run's table; returns how many films would fail."""
     from .. import console
-    from ..video.ffmpeg import VideoError
-    from ..video.chunks import finished_chunks, plan_film
+    from ..video.film import forecast_films
 
     table = _film_table("dry run: archivecolor video (nothing written)",
                         ("film", "would be", "frames", "length", "size", "picture", "chunks (finished)"), left=("film", "would be", "picture"))
     failing, chunked = 0, False
-    for film, target in zip(films, targets):
-        if target.exists() and not overwrite:
+    for forecast in forecast_films(list(zip(films, targets)), config, overwrite):
+        film, plan = forecast.source, forecast.plan
+        if forecast.status == "skipped":
             table.add_row(film.name, "skipped (exists)", "", "", "", "", "")
             continue
-        try:
-            plan = plan_film(film, target, config)
-        except VideoError as exc:
+        if forecast.status == "failed":
             failing += 1
-            console.error_line(film, str(exc))
+            console.error_line(film, forecast.reason)
             table.add_row(film.name, "failed", "", "", "", "", "")
             continue
         info = plan.info
@@ -335,7 +333,7 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
         seconds = info.frames / info.rate if info.frames else info.duration
         picture = (("black-and-white" if info.is_monochrome else "colour") + (", variable rate" if plan.timestamps else "")
                    + ((", interlaced " + ("TFF" if info.top_field_first else "BFF")) if info.field_order else ""))
-        chunks = f"{len(plan.chunks)} ({finished_chunks(film, plan.chunks, target, config)})" if len(plan.chunks) > 1 else "1"
+        chunks = f"{len(plan.chunks)} ({forecast.finished})" if len(plan.chunks) > 1 else "1"
         if plan.index_copy:  # decoded from a copy of the video stream that the run makes first
             chunks += ", index copy"
         chunked = chunked or len(plan.chunks) > 1

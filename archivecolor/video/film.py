@@ -19,7 +19,8 @@ from ..colorizer import Colorizer
 from ..files import FolderInUse, atomic_write_bytes, file_sha256, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
 from ..hints import HintsError
 from ..sheet import FrameSheet, sheet_path
-from .chunks import FilmPlan, check_chunk_seeks, check_complete, join_chunks, make_index_copy, plan_film, prepare_chunk_folder
+from .chunks import (FilmPlan, check_chunk_seeks, check_complete, finished_chunks, join_chunks, make_index_copy, plan_film,
+                     prepare_chunk_folder)
 from .config import VideoConfig, VideoResult
 from .ffmpeg import VideoError, find_ffmpeg, output_bits
 from .smooth import TemporalSmoother
@@ -238,6 +239,38 @@ def settled_before_start(source: Path, target: Path, overwrite: bool) -> "FilmOu
     if target.exists() and not overwrite:
         return FilmOutcome(source, target, "skipped", "exists")
     return None
+
+
+@dataclass
+class FilmForecast:
+    """What a run would do with one film (`video --dry-run`): "colorized", "skipped" or "failed"
+    (why), with its plan and how many of its chunks an interrupted run already finished."""
+
+    source: Path
+    target: Path
+    status: str
+    reason: str = ""
+    plan: FilmPlan | None = None
+    finished: int = 0
+
+
+def forecast_films(films: list, config: VideoConfig = VideoConfig(), overwrite: bool = False) -> list:
+    """For (source, target) films, what colorize_films would do, decided as it decides (settled
+    before start, then the plan): headers and packets read, nothing written, no model loaded."""
+    forecasts = []
+    for source, target in films:
+        source, target = Path(source), Path(target)
+        if (settled := settled_before_start(source, target, overwrite)) is not None:
+            forecasts.append(FilmForecast(source, target, settled.status, settled.reason))
+            continue
+        try:
+            plan = plan_film(source, target, config)
+        except VideoError as exc:
+            forecasts.append(FilmForecast(source, target, "failed", str(exc)))
+            continue
+        finished = finished_chunks(source, plan.chunks, target, config) if len(plan.chunks) > 1 else 0
+        forecasts.append(FilmForecast(source, target, "colorized", plan=plan, finished=finished))
+    return forecasts
 
 
 def failure_reason(exc: Exception) -> str:

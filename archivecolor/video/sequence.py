@@ -263,17 +263,20 @@ def colorize_reel(sequence: FrameSequence, out: Path, colorizer: Colorizer, conf
     return ReelOutcome(sequence.folder, Path(out), "failed" if reasons else "done", "; ".join(reasons), result)
 
 
+def frames_to_do(sequence: FrameSequence, out: Path, overwrite: bool) -> tuple[list[FileTask], list[int]]:
+    """A task for every frame of the reel, and the indices of those a run colours (all with
+    `overwrite`, else those not yet in `out`): decided here for the run and its dry run alike."""
+    tasks = [FileTask(frame, frame.name, *frame_target(frame, Path(out))) for frame in sequence.frames]
+    return tasks, [i for i, task in enumerate(tasks) if overwrite or not task.target.exists()]
+
+
 def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig, overwrite: bool, jobs: int,
                      on_frames, on_total, on_error) -> SequenceResult:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(out)
     result = SequenceResult(str(sequence.folder), str(out))
-    tasks = []
-    for frame in sequence.frames:
-        target, fmt = frame_target(frame, out)
-        tasks.append(FileTask(frame, frame.name, target, fmt))
-    todo = [i for i, task in enumerate(tasks) if overwrite or not task.target.exists()]
+    tasks, todo = frames_to_do(sequence, out, overwrite)
     result.already_done = len(tasks) - len(todo)
     if todo:
         check_look(out, config, result.already_done)
