@@ -222,6 +222,7 @@ def folder_kinds() -> list[tuple[str, str, object]]:
         ("PNG header CRC wrong", "fails", put("crc.png", flipped(png, 29))),
         ("PNG colour type 7", "fails", put("type7.png", png_claiming(20, 20, colour=7))),
         ("PNG cut in half", "fails", put("half.png", png[: len(png) // 2])),
+        ("PNG image data short, checksums right", "fails", put("short.png", png_claiming(200, 200))),
         ("PNG signature then garbage", "fails", put("garbage.png", b"\x89PNG\r\n\x1a\n" + b"rubbish" * 10)),
         ("PNG claiming 30000x30000", "fails", put("bomb.png", png_claiming(30000, 30000))),
         ("PNG 1x1", "fails", put("dot.png", encoded("png", rgb[:1, :1]))),

@@ -54,11 +54,14 @@ def test_a_hint_follows_a_moving_square_forward_and_back_from_its_frame():
 def test_a_hint_stops_at_a_cut_and_is_not_carried_into_the_next_shot():
     frames = moving_square(10) + [textured(seed=7)[::-1].copy() for _ in range(8)]  # a hard cut at frame 10
     x, y = full_px(10 + 2 * 3 + 7, 32)
-    tracks, shots, _ = track_hints(frames, [Hint(x, y, 40.0, -30.0, frame=3)], (2 * H, 2 * W), 0.3, 6.0)
+    decoded = []
+    tracks, shots, seen = track_hints((decoded.append(t) or L for t, L in enumerate(frames)), [Hint(x, y, 40.0, -30.0, frame=3)],
+                                      (2 * H, 2 * W), 0.3, 6.0)
     (track,) = tracks
     assert (track.first, track.last) == (0, 9)
     assert shots == [(0, 9)]
     assert all(track.at(t) is None for t in range(10, 18))
+    assert len(decoded) == seen == 11  # no hint after the cut: the rest of the film is not decoded for the hints
 
 
 def test_a_hint_whose_point_is_covered_or_leaves_the_picture_is_dropped_for_those_frames():

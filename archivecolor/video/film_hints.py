@@ -80,7 +80,8 @@ class FilmHints:
 def track_hints(frames: Iterable[np.ndarray], hints: list[Hint], full_hw: tuple[int, int], cut_threshold: float,
                 occlusion_threshold: float) -> tuple[list[HintTrack], list[tuple[int, int]], int]:
     """Follow `hints` (each with its frame) through `frames` (L* at render size, in film order).
-    Returns the tracks, the (first, last) frames of the shots that hold a hint, and the frames seen.
+    Returns the tracks, the (first, last) frames of the shots that hold a hint, and the frames seen:
+    it stops at the first cut after the last hinted frame (the film's end when none comes).
     Pure array code: the film pass feeds it decoded frames, tests feed it drawn ones."""
     detector = CutDetector(cut_threshold)
     by_frame: dict[int, list[int]] = {}
@@ -97,6 +98,8 @@ def track_hints(frames: Iterable[np.ndarray], hints: list[Hint], full_hw: tuple[
             scale = (L.shape[0] / full_hw[0], L.shape[1] / full_hw[1])
         L = np.asarray(L, np.float32)
         if detector(L) and t > 0:  # a new shot: the hints of the last one end
+            if t > last_placed:  # and no hint is placed later: the rest of the film needs no decoding
+                break
             shot_start, prev, active, shot_frames = t, None, {}, []
         if prev is not None and active:
             flow = cv2.calcOpticalFlowFarneback(luminance_8bit(prev), luminance_8bit(L), *FARNEBACK_ARGS)
