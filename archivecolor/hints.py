@@ -109,12 +109,16 @@ def parse_hints(text: str, name: str, size: tuple[int, int] | None = None, film:
     return hints
 
 
-def read_hints(path: Path, size: tuple[int, int] | None = None) -> list[Hint]:
+def read_hints_text(path: Path) -> str:
+    """A hints file's text; one that cannot be read (or is not UTF-8) raises HintsError naming it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HintsError(f"{path}: cannot be read ({exc})") from None
-    return parse_hints(text, str(path), size)
+
+
+def read_hints(path: Path, size: tuple[int, int] | None = None) -> list[Hint]:
+    return parse_hints(read_hints_text(path), str(path), size)
 
 
 def hint_boxes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int, int]) -> list[tuple]:

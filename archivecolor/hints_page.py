@@ -81,7 +81,7 @@ def build_page(picture: Path, colorizer=None, hints_file: Path | None = None, fr
     """The page for `picture`, or for frame `frame` of the film `picture` (its existing hints,
     from `hints_file` or NAME.hints.json beside it, already placed); with `colorizer`, the two
     precomputed previews. Raises BadInput, HintsError (VideoError for a film)."""
-    from .hints import parse_hints
+    from .hints import parse_hints, read_hints_text
     from .imageio import read_stills
     from .render import full_luminance
 
@@ -92,7 +92,7 @@ def build_page(picture: Path, colorizer=None, hints_file: Path | None = None, fr
         L = film_frame(picture, frame, ffmpeg)
     height, width = L.shape
     hints_file = hints_file or hints_path_for(picture)
-    text = hints_file.read_text(encoding="utf-8") if hints_file.exists() else '{"points": []}'
+    text = read_hints_text(hints_file) if hints_file.exists() else '{"points": []}'
     # the checks of `folder --hints` (and of `video --hints`): a bad file fails here
     hints = parse_hints(text, str(hints_file), (width, height), film=frame is not None)
     existing = json.loads(text)["points"]

@@ -66,6 +66,9 @@ def test_the_page_starts_from_the_hints_file_beside_the_picture_and_previews_the
     (tmp_path / "cat.hints.json").write_text(json.dumps({"points": [{"x": 500, "y": 20, "color": "#c07030"}]}))
     bad = CliRunner().invoke(main, ["hints", str(picture)])
     assert bad.exit_code == 1 and "outside the picture" in " ".join(bad.output.split())
+    (tmp_path / "cat.hints.json").write_bytes(b"\xff\xfe not UTF-8")  # one line, not a traceback
+    unreadable = CliRunner().invoke(main, ["hints", str(picture)])
+    assert unreadable.exit_code == 1 and "cat.hints.json: cannot be read" in unreadable.output and "Traceback" not in unreadable.output
 
 
 def test_a_films_page_shows_the_frame_named_and_saves_its_hints_with_the_frame_beside_the_films_others(tmp_path):

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..files import file_sha256
-from ..hints import Hint, HintsError, parse_hints
+from ..hints import Hint, HintsError, parse_hints, read_hints_text
 from ..render import plan, render_luminance
 from .cuts import CutDetector
 from .smooth import FARNEBACK_ARGS, luminance_8bit
@@ -164,11 +164,7 @@ def _carried(p: tuple[float, float], flow: np.ndarray, here: np.ndarray, there: 
 def read_film_hints(path: Path, display_hw: tuple[int, int], frames: int | None) -> list[Hint]:
     """A film's hints file, checked against the film: every point on the picture, every frame in
     the film. Raises HintsError naming the file and the entry."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HintsError(f"{path}: cannot be read ({exc})") from None
-    hints = parse_hints(text, str(path), size=(display_hw[1], display_hw[0]), film=True)
+    hints = parse_hints(read_hints_text(path), str(path), size=(display_hw[1], display_hw[0]), film=True)
     for i, hint in enumerate(hints):
         if frames and hint.frame >= frames:
             raise HintsError(f"{path}: point {i + 1}: frame {hint.frame} is not in the film (frames 0–{frames - 1})")
