@@ -28,14 +28,36 @@ KNOWN_COLOURS = (  # (name, sRGB): what records and memories often say
 )
 
 
+def _stem(picture: Path) -> str:
+    return picture.name if picture.is_dir() else picture.stem  # a reel's folder keeps its whole name
+
+
 def hints_path_for(picture: Path) -> Path:
-    """plate-12.tif -> plate-12.hints.json beside it."""
-    return picture.with_name(picture.stem + HINTS_SUFFIX)
+    """plate-12.tif -> plate-12.hints.json beside it; the reel folder reel1/ -> reel1.hints.json beside it."""
+    return picture.with_name(_stem(picture) + HINTS_SUFFIX)
 
 
 def page_path_for(picture: Path, frame: int | None = None) -> Path:
-    """plate-12.tif -> plate-12.hints.html beside it; reel.mp4, frame 1200 -> reel.frame1200.hints.html."""
-    return picture.with_name(picture.stem + ("" if frame is None else f".frame{frame}") + ".hints.html")
+    """plate-12.tif -> plate-12.hints.html beside it; reel.mp4 (or the reel folder reel/), frame
+    1200 -> reel.frame1200.hints.html."""
+    return picture.with_name(_stem(picture) + ("" if frame is None else f".frame{frame}") + ".hints.html")
+
+
+def reel_frame(folder: Path, frame: int) -> np.ndarray:
+    """L* of one frame of a reel of numbered frames, counted from 0 in the reel's order (as `video`
+    counts them). Raises HintsError for a folder that is no reel or a frame it does not have."""
+    from .hints import HintsError
+    from .render import full_luminance
+    from .imageio import read_stills
+    from .video.sequence import find_sequence
+
+    sequence = find_sequence(folder)
+    if sequence is None:
+        raise HintsError("not a reel of numbered frames (name one picture, or a film with --frame)")
+    if frame >= len(sequence.frames):
+        raise HintsError(f"frame {frame} is not in the reel (frames 0–{len(sequence.frames) - 1})")
+    still = read_stills(sequence.frames[frame])[0]
+    return full_luminance(still.pixels, still.metadata.icc)
 
 
 def film_frame(film: Path, frame: int, ffmpeg: str | None = None) -> np.ndarray:
@@ -89,7 +111,7 @@ def build_page(picture: Path, colorizer=None, hints_file: Path | None = None, fr
         still = read_stills(picture)[0]
         L = full_luminance(still.pixels, still.metadata.icc)
     else:
-        L = film_frame(picture, frame, ffmpeg)
+        L = reel_frame(picture, frame) if picture.is_dir() else film_frame(picture, frame, ffmpeg)
     height, width = L.shape
     hints_file = hints_file or hints_path_for(picture)
     text = read_hints_text(hints_file) if hints_file.exists() else '{"points": []}'

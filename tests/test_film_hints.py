@@ -229,3 +229,79 @@ def test_cli_a_bad_film_hints_file_is_named_the_film_coloured_without_it_and_the
 
     one = CliRunner().invoke(main, args[:4] + ["--hints", str(hints / "b.hints.json")] + args[6:])
     assert one.exit_code == 2 and "one film's file" in " ".join(one.output.split())
+
+
+def square_reel(folder):
+    """The drawn shots at twice the render size, as a film scanner's 16-bit TIFF frames."""
+    import cv2
+    import tifffile
+
+    folder.mkdir(parents=True)
+    frames = moving_square(SQUARE_FRAMES) + [textured(seed=7)[::-1].copy() for _ in range(OTHER_FRAMES)]
+    for i, f in enumerate(frames):
+        grey = cv2.resize(np.clip(f / 100 * 65535, 0, 65535).astype(np.uint16), (2 * W, 2 * H), interpolation=cv2.INTER_NEAREST)
+        tifffile.imwrite(folder / f"reel1_{i + 1:06d}.tif", grey)
+    return folder
+
+
+def test_a_reel_of_numbered_frames_takes_hints_as_a_film_does(tmp_path):
+    """A hint placed on a reel's frame (counted from 0) rides the square through its shot, stops at
+    the cut, and each frame's mark counts the hints that coloured it; a bad file colours the reel
+    without hints and fails it, saying why."""
+    import tifffile
+
+    from archivecolor.imageio import read_stills
+    from archivecolor.lab import srgb_to_lab
+    from archivecolor.video.config import VideoConfig
+    from archivecolor.video.sequence import colorize_reel, find_sequence
+    from archivecolor.video.smooth import SmoothingConfig
+
+    sequence = find_sequence(square_reel(tmp_path / "reel1"))
+    hints = tmp_path / "reel1.hints.json"
+    x, y = full_px(10 + 2 * 8 + 7, 32)
+    hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "radius": 8, "frame": 8}]}))
+    config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="none"))
+    colorizer = Colorizer(HintEcho(), render_size=H)
+    outcome = colorize_reel(sequence, tmp_path / "out", colorizer, config, jobs=1, hints_file=hints)
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result.hints["shots"] == [{"first_frame": 0, "last_frame": SQUARE_FRAMES - 1,
+                                              "hints": [{"point": 1, "placed_on": 8, "held_from": 0, "held_to": SQUARE_FRAMES - 1}]}]
+    frames = sorted((tmp_path / "out").iterdir())
+    for t in (0, 8, SQUARE_FRAMES - 1, SQUARE_FRAMES + 3):
+        (still,) = read_stills(frames[t])
+        a = srgb_to_lab(still.pixels[..., :3].astype(np.float32) / 65535)[..., 1]
+        cx, cy = 2 * (10 + 2 * t + 7), 2 * 32
+        if t < SQUARE_FRAMES:
+            assert a[cy - 4 : cy + 4, cx - 4 : cx + 4].mean() > 10, t  # on the square, wherever it is now
+            assert abs(a[4:12, 4:12]).mean() < 2, t  # far from it: untouched
+            assert tifffile.TiffFile(frames[t]).pages[0].software.endswith(", 1 colour hint"), t
+        else:
+            assert abs(a).max() < 2 and "1 colour hint" not in tifffile.TiffFile(frames[t]).pages[0].software  # after the cut: none
+    hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "frame": 99}]}))
+    bad = colorize_reel(sequence, tmp_path / "out2", colorizer, config, jobs=1, hints_file=hints)
+    assert bad.status == "failed" and "frame 99 is not in the film" in bad.reason and "coloured without its hints" in bad.reason
+    assert len(list((tmp_path / "out2").iterdir())) == SQUARE_FRAMES + OTHER_FRAMES
+    assert tifffile.imread(sorted((tmp_path / "out2").iterdir())[8]).shape[-1] == 3
+
+
+def test_video_hints_mirror_reel_folders_and_the_page_places_them_on_a_reels_frame(tmp_path, hint_weights):
+    from click.testing import CliRunner
+
+    from archivecolor.cli import main
+
+    reel = square_reel(tmp_path / "scans" / "reel1")  # a folder of reels: HINTS/reel1.hints.json for scans/reel1/
+    x, y = full_px(10 + 2 * 8 + 7, 32)
+    (tmp_path / "hints").mkdir()
+    (tmp_path / "hints" / "reel1.hints.json").write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "frame": 8}]}))
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["video", str(tmp_path / "scans"), "--hints", str(tmp_path / "hints"), "--weights", str(hint_weights),
+                                       "--render-size", "64", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(report.read_text())["films"]
+    assert entry["kind"] == "image sequence" and entry["hints"]["points"] == 1
+    assert "1 colour hint(s) in 1 shot(s)" in " ".join(result.output.split())
+    page = CliRunner().invoke(main, ["hints", str(reel), "--frame", "8"])
+    assert page.exit_code == 0, page.output
+    text = (reel.parent / "reel1.frame8.hints.html").read_text()
+    assert '"save_as": "reel1.hints.json"' in text and '"frame": 8' in text
+    assert "frame 40 is not in the reel" in " ".join(CliRunner().invoke(main, ["hints", str(reel), "--frame", "40"]).output.split())

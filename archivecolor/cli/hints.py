@@ -13,11 +13,13 @@ from .common import GroupedCommand, hint_reach_option, model_spec, open_colorize
     ("archivecolor hints scans/plate-12.tif", "Write scans/plate-12.hints.html: open it, click, pick colours, save"),
     ("archivecolor hints scans/plate-12.tif --preview", "Also show it coloured without and with the hints it has"),
     ("archivecolor hints reel.mp4 --frame 1200", "A film's frame: its hints go in reel.hints.json, for video --hints"),
+    ("archivecolor hints scan_0001/ --frame 40", "A reel of numbered frames: its hints go in scan_0001.hints.json beside it"),
 ), short_help="Write a page to place colour hints on a picture or a film's frame (for folder/video --hints).")
-@click.argument("picture", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("picture", type=click.Path(exists=True, path_type=Path))
 @click.option("--frame", type=click.IntRange(0), default=None,
-              help="PICTURE is a film: place hints on this frame (counted from 0, as `video` counts them; the frame of a "
-                   "timestamp t seconds is about t × the frame rate). A hint holds for the frame's shot.")
+              help="PICTURE is a film, or a folder of a reel's numbered frames: place hints on this frame (counted from 0, "
+                   "as `video` counts them; the frame of a timestamp t seconds is about t × the frame rate). A hint "
+                   "holds for the frame's shot.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The page to write. Default: NAME.hints.html beside the picture.")
 @click.option("--hints", "hints_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -43,6 +45,9 @@ def hints(picture, frame, hint_reach, out, hints_file, preview, weights, backend
 
     if frame is None and picture.suffix.lower() in VIDEO_EXTENSIONS:
         raise click.UsageError(f"{picture} is a film: name the frame to place hints on with --frame N")
+    if frame is None and picture.is_dir():
+        raise click.UsageError(f"{picture} is a folder: for a reel of numbered frames, name the frame to place hints on "
+                               "with --frame N; for stills, name one picture")
 
     colorizer = open_colorizer(model_spec(weights, backend, device, precision, render_size, engine, hint_reach=hint_reach)) if preview else None
     out = out or page_path_for(picture, frame)

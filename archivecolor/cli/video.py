@@ -30,8 +30,8 @@ from .common import (GroupedCommand, check_takes_hints, hint_reach_option, clust
                    "layout of light and dark, about 1 unrelated pictures (brightness alone, a flash or a fade, does not count). "
                    "Lower finds cuts between similar shots; a cut must also stand out from the shot's own motion.")
 @click.option("--hints", "hints_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Colour hints: a .hints.json file for one film, or a folder that mirrors the inputs (HINTS/sub/reel.hints.json "
-                   "for sub/reel.mp4). Each point names the frame it was placed on ({\"x\": 812, \"y\": 430, \"color\": "
+              help="Colour hints: a .hints.json file for one film or reel, or a folder that mirrors the inputs "
+                   "(HINTS/sub/reel.hints.json for sub/reel.mp4, HINTS/scan_0001.hints.json for the reel folder scan_0001/). Each point names the frame it was placed on ({\"x\": 812, \"y\": 430, \"color\": "
                    "\"#2f4f8f\", \"frame\": 1200}); it holds for that frame's shot and follows the picture's motion. "
                    "`archivecolor hints` makes the file on a still of the frame.")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder: libx264, libx265, prores_ks, ffv1, or any your ffmpeg has.")
@@ -101,7 +101,8 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
     if found.sequences and cluster is not None:
         raise click.ClickException(f"{found.sequences[0][0].folder}: image sequences run on this machine; leave out --cluster")
     films, targets = [film for film, _ in found.films], [target for _, target in found.films]
-    hints, orphans = _hints_of_films(hints_path, films, found.names, cluster is not None, bool(found.sequences)) if hints_path else ({}, [])
+    reels = [reel.folder for reel, _ in found.sequences]
+    hints, orphans = _hints_of_films(hints_path, films + reels, found.names, cluster is not None) if hints_path else ({}, [])
     for path, why in orphans:
         console.error_line(path, why)
     refused += len(orphans)
@@ -156,7 +157,8 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
     failed = sum(outcome.status == "failed" for outcome in outcomes)
     for sequence, target in zip(sequences, sequence_targets):
         try:
-            failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None)
+            failed += _run_sequence(sequence, target, colorizer, config, overwrite, table, records, (preview_fps or 0) if preview else None,
+                                    hints.get(sequence.folder))
         except KeyboardInterrupt:
             _stop(f"stopped in {sequence.folder}: the frames written are kept; run the same command to resume", report, records,
                   made_with)
@@ -167,14 +169,12 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
         raise SystemExit(1)
 
 
-def _hints_of_films(hints_path: Path, films: list, names: dict, cluster: bool, sequences: bool) -> tuple[dict, list]:
+def _hints_of_films(hints_path: Path, films: list, names: dict, cluster: bool) -> tuple[dict, list]:
     """video.inputs.hints_of_films, with what --hints cannot be combined with said as usage errors."""
     from ..video.inputs import hints_of_films
 
     if cluster:
         raise click.UsageError("--hints runs on one machine for now, not with --cluster")
-    if sequences:
-        raise click.UsageError("--hints is for films for now, not reels of numbered frames")
     try:
         return hints_of_films(hints_path, films, names)
     except ValueError as exc:
@@ -199,9 +199,16 @@ def _say_film(outcome) -> None:
     if result.smoothing_note:
         console.warn(f"{film}: {result.smoothing_note}")
     if result.hints:
-        held = ", ".join(f"frames {shot['first_frame']}–{shot['last_frame']}: {len(shot['hints'])}" for shot in result.hints["shots"])
-        console.info(f"{film}: {result.hints['points']} colour hint(s) in {len(result.hints['shots'])} shot(s) ({held})")
+        _say_hints(film, result.hints)
     console.info(f"{film} → {outcome.target}" + (f" (sheet: {result.sheet})" if result.sheet else ""))
+
+
+def _say_hints(name, hints: dict) -> None:
+    """'reel.mp4: 3 colour hint(s) in 2 shot(s) (frames 0–99: 2, frames 100–180: 1)'."""
+    from .. import console
+
+    held = ", ".join(f"frames {shot['first_frame']}–{shot['last_frame']}: {len(shot['hints'])}" for shot in hints["shots"])
+    console.info(f"{name}: {hints['points']} colour hint(s) in {len(hints['shots'])} shot(s) ({held})")
 
 
 def _film_row(outcome, rate: str) -> tuple:
@@ -257,9 +264,10 @@ def _say_sequence_plan(sequences, targets, overwrite: bool) -> None:
             console.info(note)
 
 
-def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list, preview_fps: float | None = None) -> int:
+def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, table, records: list, preview_fps: float | None = None,
+                  hints_file: Path | None = None) -> int:
     """One image sequence into `target`, its row in `table`; returns 1 if any frame (or the
-    preview film asked for with `preview_fps`, 0 for the reel's own rate) failed."""
+    preview film asked for with `preview_fps`, 0 for the reel's own rate, or its hints) failed."""
     from .. import console
     from ..video import report as video_report
     from ..video.sequence import colorize_reel, notes
@@ -276,7 +284,8 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
         outcome = colorize_reel(sequence, target, colorizer, config, overwrite, on_frames=lambda n: progress.advance(bar, n),
                                 on_total=lambda n: progress.update(bar, total=n), on_error=console.error_line,
                                 preview_fps=preview_fps,
-                                preview_progress=(preview_total, lambda n: progress.advance(preview_bar[-1], n)))
+                                preview_progress=(preview_total, lambda n: progress.advance(preview_bar[-1], n)),
+                                hints_file=hints_file)
     records.append(video_report.record(sequence.folder, target, outcome.status, outcome.reason, outcome.result, kind="image sequence"))
     result = outcome.result
     if result is None:  # stopped, or resumed with other settings
@@ -291,6 +300,12 @@ def _run_sequence(sequence, target: Path, colorizer, config, overwrite: bool, ta
     status = "done" if not result.failed else f"{len(result.failed)} frame(s) failed"
     if result.already_done:
         status += f" ({result.already_done} done earlier)"
+    if result.hint_error:
+        console.error_line(sequence.folder, f"{result.hint_error}; coloured without its hints")
+        status += ", failed: coloured without its hints"
+    elif result.hints:
+        _say_hints(sequence.folder, result.hints)
+        status += f", {result.hints['points']} hints"
     if result.smoothing_note:
         status += ", not steadier"
         console.warn(f"{sequence.folder}: {result.smoothing_note}")

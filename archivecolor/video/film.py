@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..colorizer import Colorizer
-from ..files import FolderInUse, atomic_write_bytes, file_sha256, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
+from ..files import FolderInUse, atomic_write_bytes, fitting_name, hold_folder, remove_temporaries_of, temporary_beside
 from ..hints import HintsError
 from ..sheet import FrameSheet, sheet_path
 from .chunks import (FilmPlan, check_chunk_seeks, check_complete, finished_chunks, join_chunks, make_index_copy, plan_film,
@@ -24,7 +24,7 @@ from .chunks import (FilmPlan, check_chunk_seeks, check_complete, finished_chunk
 from .config import VideoConfig, VideoResult
 from .ffmpeg import VideoError, find_ffmpeg, output_bits
 from .smooth import TemporalSmoother
-from .film_hints import FilmHints, film_hints
+from .film_hints import FilmHints, film_hints, hinted_look
 from .stream import Segment, luminance_frames
 from .temporal import TemporalMeter, smoothing_note
 
@@ -174,8 +174,7 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     config = config if config.look else dataclasses.replace(config, look=colorizer.look())
     config = config if config.made_with else dataclasses.replace(config, made_with=colorizer.provenance())
     if hints_file is not None:  # hints change the colour: chunks coloured with other hints are not joined to these
-        config = dataclasses.replace(config, look=f"{config.look}, hints sha256 {_sha256_or_unreadable(hints_file)} "
-                                                  f"reaching {colorizer.hint_spread:g} px")
+        config = dataclasses.replace(config, look=hinted_look(config.look, hints_file, colorizer.hint_spread))
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
         if hints_file is not None:
@@ -200,13 +199,6 @@ def with_hints(job: FilmJob, hints_file: Path, colorizer: Colorizer) -> FilmJob:
     except HintsError as exc:
         return dataclasses.replace(job, hint_error=f"hints: {exc}")
     return dataclasses.replace(job, hints=hints, config=dataclasses.replace(job.config, hints=hints.count))
-
-
-def _sha256_or_unreadable(path: Path) -> str:
-    try:
-        return file_sha256(path)
-    except OSError:
-        return "unreadable"  # said by with_hints, once the film is planned
 
 
 @dataclass

@@ -183,3 +183,13 @@ def film_hints(path: Path, luminance: Iterator[np.ndarray], display_hw: tuple[in
         if hint.frame >= seen:
             raise HintsError(f"{path}: point {i + 1}: frame {hint.frame} is not in the film (it decodes to {seen} frames)")
     return FilmHints(str(path), file_sha256(path), tuple(tracks), tuple(shots))
+
+
+def hinted_look(look: str, hints_file: Path, reach: float) -> str:
+    """A film's or reel's look when hints colour it: chunks or frames coloured with other hints (or
+    another reach) are then never joined to these."""
+    try:
+        digest = file_sha256(hints_file)
+    except OSError:
+        digest = "unreadable"  # said once the hints are read
+    return f"{look}, hints sha256 {digest} reaching {reach:g} px"

@@ -17,7 +17,8 @@ class VideoInputs:
     refused: list = field(default_factory=list)  # (path, why): named, not coloured, and the exit code says so
     left_out: Listing = field(default_factory=lambda: Listing([]))  # hidden and system files, other kinds of file
     ours: int = 0  # films an earlier run of archivecolor made (left out of folders)
-    names: dict = field(default_factory=dict)  # film -> its path below the folder it was found in (its name, if given itself)
+    # film or reel folder -> its path below the folder it was found in (its name, if given itself)
+    names: dict = field(default_factory=dict)
 
 
 def find_inputs(inputs: list[Path], out: Path | None, codec: str) -> VideoInputs:
@@ -63,14 +64,17 @@ def find_inputs(inputs: list[Path], out: Path | None, codec: str) -> VideoInputs
     else:
         targets = [default_output(film, codec) for film in found.films]
     found.names = dict(zip(found.films, names))
+    found.names.update({reel.folder: Path(reel.folder.name) if reel.folder == folder else reel.folder.relative_to(folder)
+                        for reel, folder in zip(reels, given)})
     found.films = list(zip(found.films, targets))
     return found
 
 
 def hints_of_films(hints_path: Path, films: list, names: dict) -> tuple[dict, list]:
-    """Each film's hints file (`hints_path` a file for one film, or a folder mirroring the inputs:
-    HINTS/sub/reel.hints.json for sub/reel.mp4), and the files in such a folder that belong to no
-    film, each (path, why). Raises ValueError for one film's file given with several films."""
+    """Each film's or reel's hints file (`hints_path` a file for one of them, or a folder mirroring
+    the inputs: HINTS/sub/reel.hints.json for sub/reel.mp4, HINTS/sub/reel1.hints.json for the reel
+    folder sub/reel1/), and the files in such a folder that belong to none, each (path, why).
+    `films`: the films' paths and the reels' folders. Raises ValueError for one file given with several."""
     from ..hints import HINTS_SUFFIX
 
     if hints_path.is_file():
@@ -78,7 +82,8 @@ def hints_of_films(hints_path: Path, films: list, names: dict) -> tuple[dict, li
             raise ValueError(f"--hints {hints_path} is one film's file, and {len(films)} films were given: name one film, or "
                              "give a folder of hints files that mirrors the inputs")
         return {films[0]: hints_path}, []
-    wanted = {film: hints_path / names[film].parent / (names[film].stem + HINTS_SUFFIX) for film in films}
+    wanted = {film: hints_path / names[film].parent / ((names[film].name if film.is_dir() else names[film].stem) + HINTS_SUFFIX)
+              for film in films}
     hints = {film: path for film, path in wanted.items() if path.is_file()}
     taken = {path.resolve() for path in hints.values()}
     orphans = [(path, f"a hints file with no film beside it (--hints mirrors the inputs: "

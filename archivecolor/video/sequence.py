@@ -15,19 +15,25 @@ import re
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from ..colorizer import Colorizer
 from ..files import OutputUnwritable, stops_the_run, write_failure
 from ..folder import remove_stale_partials
 from ..stills import FileTask, decode_failure, decode_file, write_file
-from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, still_format
+from ..hints import HintsError
+from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, read_stills, still_format
+from ..render import full_luminance
 from ..listing import is_hidden_or_system
 from ..sheet import FrameSheet, sheet_path
 from ..files import atomic_write_bytes
 from .ffmpeg import VideoError
 from .config import VideoConfig, VideoResult
+from .film_hints import FilmHints, film_hints, hinted_look
 from .stream import smooth_measured
 from .smooth import TemporalSmoother
 from .temporal import TemporalMeter, smoothing_note
@@ -214,17 +220,23 @@ class SequenceResult(VideoResult):
 
 def colorize_sequence(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(),
                       overwrite: bool = False, jobs: int = 2, on_frames=None, on_total=None, on_error=None,
-                      preview_fps: float | None = None, preview_progress: tuple = (None, None)) -> SequenceResult:
+                      preview_fps: float | None = None, preview_progress: tuple = (None, None),
+                      hints_file: Path | None = None) -> SequenceResult:
     """Colorize every frame of `sequence` into the folder `out`, in order, smoothing a/b over time;
     with `preview_fps` (0: the reel's own rate) also its preview film (preview.reel_preview), its
     bar fed through `preview_progress` (on_total, on_frames) and a failure kept in preview_error.
+    `hints_file`: colour hints placed on frames of the reel (counted from 0), held for their shots
+    and carried by the picture's motion as a film's are; one that cannot be used is said in the
+    result's hint_error, and the reel is coloured without it.
 
     A frame that cannot be read is reported through `on_error(path, reason)` and left out; the
     rest go on. Frames already in `out` are kept unless `overwrite`; the smoothing is primed on
     up to `config.smoothing.settle_frames()` frames before the first one still to do. Raises
     VideoError if those frames were coloured with other settings.
     """
-    result = _colorize_frames(sequence, Path(out), colorizer, config, overwrite, jobs, on_frames, on_total, on_error)
+    if hints_file is not None:  # frames coloured with other hints are not mixed with these
+        config = replace(config, look=hinted_look(config.look or colorizer.look(), hints_file, colorizer.hint_spread))
+    result = _colorize_frames(sequence, Path(out), colorizer, config, overwrite, jobs, on_frames, on_total, on_error, hints_file)
     if preview_fps is not None:
         from .preview import reel_preview
 
@@ -258,7 +270,8 @@ def colorize_reel(sequence: FrameSequence, out: Path, colorizer: Colorizer, conf
         return ReelOutcome(sequence.folder, Path(out), "stopped", str(exc))
     except VideoError as exc:  # resumed with other settings
         return ReelOutcome(sequence.folder, Path(out), "failed", str(exc))
-    reasons = [f"{len(result.failed)} frame(s) failed"] * bool(result.failed)
+    reasons = [f"{result.hint_error}; coloured without its hints"] * bool(result.hint_error)
+    reasons += [f"{len(result.failed)} frame(s) failed"] * bool(result.failed)
     reasons += ["the preview film failed"] * (result.preview_error is not None)
     return ReelOutcome(sequence.folder, Path(out), "failed" if reasons else "done", "; ".join(reasons), result)
 
@@ -270,8 +283,45 @@ def frames_to_do(sequence: FrameSequence, out: Path, overwrite: bool) -> tuple[l
     return tasks, [i for i, task in enumerate(tasks) if overwrite or not task.target.exists()]
 
 
+def reel_hints(sequence: FrameSequence, hints_file: Path, colorizer: Colorizer, config: VideoConfig) -> FilmHints:
+    """A reel's hints followed through its frames as a film's are (film_hints: one pass over the
+    frames' L*, shots found by the smoothing's cut detector). Raises HintsError."""
+    return film_hints(hints_file, _reel_luminance(sequence), _reel_size(sequence), len(sequence.frames), colorizer.render_size,
+                      colorizer.backend.size_multiple, config.smoothing.cut_threshold, config.smoothing.occlusion_threshold)
+
+
+def _frame_luminance(frame: Path) -> np.ndarray:
+    still = read_stills(frame)[0]
+    return full_luminance(still.pixels, still.metadata.icc)
+
+
+def _reel_size(sequence: FrameSequence) -> tuple[int, int]:
+    """The reel's picture size (height, width): its first frame that can be read."""
+    for frame in sequence.frames:
+        try:
+            return _frame_luminance(frame).shape
+        except Exception:  # noqa: BLE001 - such a frame fails, said, when it is coloured
+            continue
+    raise HintsError(f"no frame of {sequence.folder} can be read to place its hints on")
+
+
+def _reel_luminance(sequence: FrameSequence):
+    """Each frame's L* in order, for the hints' tracking. A frame that cannot be read (it fails,
+    said, when it is coloured) repeats the one before, and one of another size is resized, so the
+    frame numbers stay in step with the reel's."""
+    height, width = _reel_size(sequence)
+    last = np.zeros((height, width), np.float32)
+    for frame in sequence.frames:
+        try:
+            L = _frame_luminance(frame)
+            last = L if L.shape == (height, width) else cv2.resize(L, (width, height), interpolation=cv2.INTER_AREA)
+        except Exception:  # noqa: BLE001
+            pass
+        yield last
+
+
 def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, config: VideoConfig, overwrite: bool, jobs: int,
-                     on_frames, on_total, on_error) -> SequenceResult:
+                     on_frames, on_total, on_error, hints_file: Path | None = None) -> SequenceResult:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(out)
@@ -284,6 +334,13 @@ def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, c
         on_total(len(todo))
     if not todo:
         return result
+    hints = None
+    if hints_file is not None:
+        try:
+            hints = reel_hints(sequence, hints_file, colorizer, config)
+            result.hints = hints.report()
+        except HintsError as exc:
+            result.hint_error = f"hints: {exc}"
     start = max(0, todo[0] - config.smoothing.settle_frames())
     to_write = set(todo)
     smoother = TemporalSmoother(config.smoothing)
@@ -327,6 +384,9 @@ def _colorize_frames(sequence: FrameSequence, out: Path, colorizer: Colorizer, c
                     item = future.result()
                     if len(item.stills) != 1:
                         raise BadInput(f"{len(item.stills)} pages: a frame is one picture")
+                    if hints is not None and (placed := hints.at(index)):
+                        item.jobs[0].add_hints(placed)
+                        item.task.hints = len(placed)  # the frame's mark counts the hints that coloured it
                     decoded.append((index, item))
                 except Exception as exc:  # this frame fails; the reel goes on (Ctrl-C is no Exception: it stops)
                     if index in to_write:
