@@ -117,6 +117,29 @@ def test_folder_on_a_cluster_writes_what_one_machine_writes(loopback, scans, tin
     assert not list(clustered.rglob(".*.part"))
 
 
+def test_hints_on_a_cluster_colour_as_on_one_machine(loopback, hint_weights, tmp_path):
+    """folder --hints --cluster: each file's hints travel with it to the model actors; the outputs,
+    marks and report equal one machine's; a bad hints file and an orphan fail alike."""
+    src = grey_scans(tmp_path / "scans", 4, seed=3)
+    hints = tmp_path / "hints"
+    hints.mkdir()
+    (hints / "01.hints.json").write_text(json.dumps({"points": [{"x": 100, "y": 80, "color": "#c03020", "radius": 20},
+                                                                {"x": 250, "y": 200, "color": "#2040c0"}]}))
+    (hints / "02.hints.json").write_text("not JSON")
+    (hints / "gone.hints.json").write_text(json.dumps({"points": []}))
+    args = lambda out: folder_args(src, out, hint_weights) + ["--hints", str(hints)]  # noqa: E731
+    single = CliRunner().invoke(main, args(tmp_path / "single"))
+    assert single.exit_code == 1, single.output
+    run = in_loopback(sys.executable, "-m", "archivecolor", *args(tmp_path / "cluster"), "--cluster", "local")
+    assert run.returncode == 1, run.stderr
+    assert tree(tmp_path / "cluster") == tree(tmp_path / "single")
+    report = lambda out: {f["source"]: (f["status"], f.get("hints", 0)) for f in json.loads((out / "archivecolor-report.json").read_text())["files"]}  # noqa: E731
+    assert report(tmp_path / "cluster") == report(tmp_path / "single")
+    assert report(tmp_path / "cluster")["01.png"] == ("done", 2) and report(tmp_path / "cluster")["02.png"][0] == "failed"
+    plain = CliRunner().invoke(main, folder_args(src, tmp_path / "plain", hint_weights))
+    assert plain.exit_code == 0 and tree(tmp_path / "plain")["01.png"] != tree(tmp_path / "cluster")["01.png"]  # the hints told
+
+
 @pytest.mark.slow
 def test_a_killed_model_actor_is_replaced_and_every_output_is_written_once(loopback, tiny_weights, tmp_path):
     source = grey_scans(tmp_path / "many", 40, seed=1)
@@ -257,3 +280,27 @@ def test_a_film_that_decodes_short_fails_on_a_cluster_actor_as_on_one_machine(ti
     reply = actor._run({"film": 0, "job": pickle.dumps(job), "piece": 0, "count": job.pieces[0].count})
     assert "of its 500 frames could be decoded: the file is damaged or cut short" in reply["reason"]
     assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_film_hints_on_a_cluster_colour_as_on_one_machine(loopback, hint_weights, tmp_path):
+    """video --hints --cluster: the driver tracks the hints through the film, the job carries them
+    to the actors; the film, its chunks joined, equals one machine's, and the report lists the hints alike."""
+    from test_film_hints import SQUARE_FRAMES, decoded_rgb, full_px, square_film
+
+    film = square_film(tmp_path / "reel.mkv")
+    hints = tmp_path / "reel.hints.json"
+    x, y = full_px(10 + 2 * 8 + 7, 32)
+    hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "radius": 8, "frame": 8}]}))
+    args = lambda out, report: ["video", str(film), "-o", str(out), "--hints", str(hints), "--weights", str(hint_weights),  # noqa: E731
+                                "--render-size", "64", "--codec", "ffv1", "--chunk-frames", "10", "--backend", "onnx", "--report", str(report)]
+    single = CliRunner().invoke(main, args(tmp_path / "single.mkv", tmp_path / "single.json"))
+    assert single.exit_code == 0, single.output
+    run = in_loopback(sys.executable, "-m", "archivecolor", *args(tmp_path / "cluster.mkv", tmp_path / "cluster.json"), "--cluster", "local")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert np.array_equal(decoded_rgb(tmp_path / "cluster.mkv"), decoded_rgb(tmp_path / "single.mkv"))
+    (one,), (many,) = (json.loads((tmp_path / f"{n}.json").read_text())["films"] for n in ("single", "cluster"))
+    assert many["hints"] == one["hints"] and one["hints"]["shots"][0]["last_frame"] == SQUARE_FRAMES - 1
+    hints.write_text("not JSON")
+    bad = in_loopback(sys.executable, "-m", "archivecolor", *args(tmp_path / "bad.mkv", tmp_path / "bad.json"), "--cluster", "local")
+    assert bad.returncode == 1 and "coloured without its hints" in bad.stderr

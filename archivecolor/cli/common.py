@@ -171,8 +171,15 @@ def checked_for_cluster(spec):
     return spec
 
 
-def check_takes_hints(colorizer) -> None:
-    """--hints needs a model with hint channels: say so before any work where this one has none."""
+def check_takes_hints(colorizer, spec=None) -> None:
+    """--hints needs a model with hint channels: say so before any work where this one has none
+    (`colorizer` None: a cluster run, whose actors open `spec`; its weights' header says)."""
+    if colorizer is None:
+        from ..weights import read_config
+
+        if not read_config(spec.weights_file()).hint_channels:
+            raise click.ClickException(f"{spec.weights_file()}: this model takes no colour hints (the default model does)")
+        return
     if not getattr(colorizer.backend, "hint_channels", 0):
         raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
                                    "a TensorRT engine does not: use --backend onnx or torch with --hints)")

@@ -90,9 +90,7 @@ def folder(source, out, hint_reach, output_format, overwrite, skip_color, ab_ups
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     if hints_dir is not None:
-        if cluster is not None:
-            raise click.UsageError("--hints runs on one machine for now, not with --cluster")
-        check_takes_hints(colorizer)
+        check_takes_hints(colorizer, spec)
     # The bar counts megapixels once the headers are read (its rate and ETA then hold for mixed
     # sizes: small files finishing first do not promise the end), files in its description.
     progress = console.make_progress("MP/s", extra="{task.fields[files]}")

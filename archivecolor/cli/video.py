@@ -102,7 +102,7 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
         raise click.ClickException(f"{found.sequences[0][0].folder}: image sequences run on this machine; leave out --cluster")
     films, targets = [film for film, _ in found.films], [target for _, target in found.films]
     reels = [reel.folder for reel, _ in found.sequences]
-    hints, orphans = _hints_of_films(hints_path, films + reels, found.names, cluster is not None) if hints_path else ({}, [])
+    hints, orphans = _hints_of_films(hints_path, films + reels, found.names) if hints_path else ({}, [])
     for path, why in orphans:
         console.error_line(path, why)
     refused += len(orphans)
@@ -124,8 +124,11 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
             raise SystemExit(1)
         return
     if cluster is not None:
-        _videos_on_cluster(films, targets, config, spec, overwrite,
-                           cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report)
+        if hints:
+            check_takes_hints(None, spec)
+        if _videos_on_cluster(films, targets, config, spec, overwrite,
+                              cluster_config(cluster, cluster_actors, actor_cpus, actor_gpus), report, hints) or refused:
+            raise SystemExit(1)
         return
     colorizer = open_colorizer(spec)
     if hints:
@@ -169,12 +172,10 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
         raise SystemExit(1)
 
 
-def _hints_of_films(hints_path: Path, films: list, names: dict, cluster: bool) -> tuple[dict, list]:
+def _hints_of_films(hints_path: Path, films: list, names: dict) -> tuple[dict, list]:
     """video.inputs.hints_of_films, with what --hints cannot be combined with said as usage errors."""
     from ..video.inputs import hints_of_films
 
-    if cluster:
-        raise click.UsageError("--hints runs on one machine for now, not with --cluster")
     try:
         return hints_of_films(hints_path, films, names)
     except ValueError as exc:
@@ -361,7 +362,8 @@ def _say_video_plan(films, targets, config, overwrite) -> int:
     return failing
 
 
-def _videos_on_cluster(films, targets, config, spec, overwrite, cluster, report: Path | None = None):
+def _videos_on_cluster(films, targets, config, spec, overwrite, cluster, report: Path | None = None, hints: dict | None = None) -> int:
+    """The films on a cluster, their table and report; returns how many failed."""
     from .. import console
     from ..cluster import ClusterError
     from ..cluster.video import colorize_films_on_cluster
@@ -375,7 +377,8 @@ def _videos_on_cluster(films, targets, config, spec, overwrite, cluster, report:
         try:
             outcomes = colorize_films_on_cluster(list(zip(films, targets)), spec, config,
                                                  cluster, overwrite, on_total=lambda n: progress.update(bar, total=n),
-                                                 on_frames=lambda n: progress.advance(bar, n), on_film=_say_film, on_start=say_actor_plan)
+                                                 on_frames=lambda n: progress.advance(bar, n), on_film=_say_film, on_start=say_actor_plan,
+                                                 hints=hints)
         except ClusterError as exc:
             raise click.ClickException(str(exc)) from None
     for outcome in outcomes:
@@ -383,5 +386,4 @@ def _videos_on_cluster(films, targets, config, spec, overwrite, cluster, report:
     console.stderr.print(table)
     if report is not None:
         video_report.write(report, [video_report.record(o.source, o.target, o.status, o.reason, o.result) for o in outcomes])
-    if any(outcome.status == "failed" for outcome in outcomes):
-        raise SystemExit(1)
+    return sum(outcome.status == "failed" for outcome in outcomes)

@@ -81,17 +81,18 @@ def _on_cluster(source, out, model, config, cluster, on_file, on_total, on_start
                     report.images += int(row["images"])
                 if row["sheet"] and len(sheet) < SHEET_IMAGES:
                     sheet.append(pickle.loads(row["sheet"]))
-                record(FileResult(row["rel"], row["status"], row["reason"], row["output"] or None))
+                record(FileResult(row["rel"], row["status"], row["reason"], row["output"] or None, hints=int(row["hints"])))
     remove_stale_partials(out)  # temporaries of a writer that died and was retried
     report.results.sort(key=lambda r: r.source)
     return end_run(report, out, config, sheet, started)
 
 
 def _outcome(row: dict, status: str, reason: str = "", output: str = "", images: int = 0, sheet: bytes = b"") -> dict:
-    """Every stage emits the same columns, so that a failed row flows through the later stages untouched."""
+    """Every stage emits the same columns, so that a failed row flows through the later stages untouched.
+    `hints`: the colour hints placed on the file; `hint_error`: why its hints file could not be used."""
     return {"source": row["source"], "rel": row["rel"], "target": row["target"], "fmt": row["fmt"], "status": status,
             "reason": reason, "output": output, "images": images, "sheet": sheet, "payload": row.get("payload", b""),
-            "backend": row.get("backend", "")}
+            "backend": row.get("backend", ""), "hints": row.get("hints", 0), "hint_error": row.get("hint_error", "")}
 
 
 def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig) -> dict:
@@ -104,8 +105,9 @@ def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig
         return _outcome(row, "failed", decode_failure(exc))
     if item is None:
         return _outcome(row, "skipped", "already in colour (--skip-color)")
-    pages = [(job.geometry, job.L_render, job.l_net) for job in item.jobs]
-    return {**_outcome(row, "pending"), "payload": pickle.dumps(pages, protocol=5)}
+    pages = [(job.geometry, job.L_render, job.l_net, job.hints, job.hint_boxes) for job in item.jobs]
+    return {**_outcome(row, "pending"), "payload": pickle.dumps(pages, protocol=5), "hints": task.hints,
+            "hint_error": task.hint_error or ""}
 
 
 class _ColorizeActor:
@@ -119,7 +121,7 @@ class _ColorizeActor:
         import pandas as pd
 
         rows = batch.to_dict("records")
-        pending = {id(row): [RenderJob(g, L, l_net) for g, L, l_net in pickle.loads(row["payload"])]
+        pending = {id(row): [RenderJob(g, L, l_net, hints=hints, hint_boxes=boxes) for g, L, l_net, hints, boxes in pickle.loads(row["payload"])]
                    for row in rows if row["status"] == "pending"}
         failure = None
         try:
@@ -147,11 +149,11 @@ def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
     output = _relative_output(row)
     # A retried task (its first worker died after the rename) finds its file already written: never twice.
     if target.exists() and (not config.overwrite or target.stat().st_mtime_ns >= run_started_ns):
-        return _outcome(row, "done", output=output, images=len(pickle.loads(row["payload"])))
+        return _written(row, output, len(pickle.loads(row["payload"])))
     from ..imageio import read_stills
     from ..render import full_luminance
 
-    task = FileTask(Path(row["source"]), row["rel"], target, row["fmt"])
+    task = FileTask(Path(row["source"]), row["rel"], target, row["fmt"], hints=int(row["hints"]), hint_error=row["hint_error"] or None)
     pages = pickle.loads(row["payload"])
     jobs = [RenderJob(geometry, L_render, None, ab) for geometry, L_render, ab in pages]
     try:
@@ -163,6 +165,13 @@ def _write_row(row: dict, config: FolderConfig, run_started_ns: int) -> dict:
     except Exception as exc:
         return _outcome(row, "failed", f"could not write {output}: {exc}")
     sheet = pickle.dumps(sheet_pair(jobs[0], task.rel), protocol=5) if config.sheet else b""
+    return _written(row, output, images, sheet)
+
+
+def _written(row: dict, output: str, images: int, sheet: bytes = b"") -> dict:
+    """A written file's row: done, or failed where its hints could not be used, as on one machine (folder.finished)."""
+    if row["hint_error"]:
+        return _outcome(row, "failed", f"{row['hint_error']}; coloured without its hints", output=output, images=images, sheet=sheet)
     return _outcome(row, "done", output=output, images=images, sheet=sheet)
 
 

@@ -17,20 +17,27 @@ from pathlib import Path
 
 from ..files import remove_temporaries_of
 from ..video.config import VideoConfig
-from ..video.film import FilmOutcome, failure_reason, finish_film, holding_films, prepare_film, run_piece, settled_before_start
+from ..video.film import (FilmOutcome, failure_reason, finish_film, finished_outcome, holding_films, prepare_film, run_piece,
+                          settled_before_start, with_hints)
+from ..video.film_hints import hinted_look
 from . import ClusterConfig, ModelSpec, connected, open_actor_colorizer, plan_actors, weights_payload
 
 
 def colorize_films_on_cluster(films: list[tuple[Path, Path]], model: ModelSpec, config: VideoConfig,
                               cluster: ClusterConfig = ClusterConfig(), overwrite: bool = False,
-                              on_total=None, on_frames=None, on_film=None, on_start=None) -> list[FilmOutcome]:
+                              on_total=None, on_frames=None, on_film=None, on_start=None, hints: dict | None = None) -> list[FilmOutcome]:
     """Colorize (source, target) films on a Ray cluster. `on_total(frames)` once planned, `on_frames(n)`
-    as pieces finish, `on_film(FilmOutcome)` as each film ends."""
+    as pieces finish, `on_film(FilmOutcome)` as each film ends. `hints` maps a film to its hints
+    file: tracked through the film here, on the driver, as one machine does; the job carries them
+    to the actors."""
+    from ..weights import read_config
+
     started = time.perf_counter()
     if not config.look:  # chunks are joined only with chunks of the same look
         config = dataclasses.replace(config, look=model.look())
     if not config.made_with:  # each film's provenance mark
         config = dataclasses.replace(config, made_with=model.made_with())
+    hints = {Path(film).resolve(): path for film, path in (hints or {}).items()}
     films = [(Path(source).resolve(), Path(target).resolve()) for source, target in films]
     outcomes = [settled_before_start(source, target, overwrite) or FilmOutcome(source, target, "pending") for source, target in films]
     with holding_films(outcome.target for outcome in outcomes if outcome.status == "pending"):
@@ -39,7 +46,11 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], model: ModelSpec, 
             if outcome.status != "pending":
                 continue
             try:
-                job = prepare_film(source, target, config)
+                if source in hints:  # as colorize_video: chunks of other hints are not joined to these
+                    job = prepare_film(source, target, dataclasses.replace(config, look=hinted_look(config.look, hints[source], model.hint_reach)))
+                    job = with_hints(job, hints[source], model.render_size, read_config(model.weights_file()).size_multiple)
+                else:
+                    job = prepare_film(source, target, config)
             except Exception as exc:  # one film fails, the others go on
                 outcome.status, outcome.reason = "failed", failure_reason(exc)
                 continue
@@ -54,8 +65,9 @@ def colorize_films_on_cluster(films: list[tuple[Path, Path]], model: ModelSpec, 
             outcome = outcomes[index]
             if outcome.status == "pending":
                 try:
-                    outcome.result = finish_film(jobs[index], results[index], time.perf_counter() - started)
-                    outcome.status = "done"
+                    finished = finished_outcome(outcome.source, outcome.target,
+                                                finish_film(jobs[index], results[index], time.perf_counter() - started))
+                    outcome.result, outcome.status, outcome.reason = finished.result, finished.status, finished.reason
                 except Exception as exc:
                     outcome.status, outcome.reason = "failed", failure_reason(exc)
             if on_film is not None:

@@ -178,7 +178,7 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
         if hints_file is not None:
-            job = with_hints(job, hints_file, colorizer)
+            job = with_hints(job, hints_file, colorizer.render_size, colorizer.backend.size_multiple)
         if on_total is not None:
             on_total(job.plan.info.frames)
         resumed = sum(piece.count for piece, done in zip(job.pieces, job.finished) if done)  # finished in an earlier run
@@ -188,14 +188,14 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
         return finish_film(job, results, time.perf_counter() - started)
 
 
-def with_hints(job: FilmJob, hints_file: Path, colorizer: Colorizer) -> FilmJob:
-    """The job with its hints tracked through the film (one decoding pass), and its output's mark
-    counting them; or, where the file cannot be used, with the reason and no hints."""
+def with_hints(job: FilmJob, hints_file: Path, render_size: int, size_multiple: int) -> FilmJob:
+    """The job with its hints tracked through the film (one decoding pass, at the model's render
+    size), and its output's mark counting them; or, where the file cannot be used, with the reason
+    and no hints. Needs no model: a cluster's driver runs it too."""
     info, smoothing = job.plan.info, job.config.smoothing
     try:
         hints = film_hints(hints_file, luminance_frames(find_ffmpeg(job.config.ffmpeg), job.decode_from, info), info.display_hw,
-                           info.frames, colorizer.render_size, colorizer.backend.size_multiple, smoothing.cut_threshold,
-                           smoothing.occlusion_threshold)
+                           info.frames, render_size, size_multiple, smoothing.cut_threshold, smoothing.occlusion_threshold)
     except HintsError as exc:
         return dataclasses.replace(job, hint_error=f"hints: {exc}")
     return dataclasses.replace(job, hints=hints, config=dataclasses.replace(job.config, hints=hints.count))
@@ -265,6 +265,13 @@ def forecast_films(films: list, config: VideoConfig = VideoConfig(), overwrite: 
     return forecasts
 
 
+def finished_outcome(source: Path, target: Path, result: VideoResult) -> FilmOutcome:
+    """A coloured film's outcome: done, or failed where its hints could not be used (coloured without them)."""
+    if result.hint_error:
+        return FilmOutcome(Path(source), Path(target), "failed", f"{result.hint_error}; coloured without its hints", result)
+    return FilmOutcome(Path(source), Path(target), "done", result=result)
+
+
 def failure_reason(exc: Exception) -> str:
     """A film's failure in one line."""
     return str(exc) if isinstance(exc, (VideoError, FolderInUse)) else f"{type(exc).__name__}: {exc}"
@@ -286,8 +293,7 @@ def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = Vide
             try:
                 result = colorize_video(source, target, colorizer, config, on_frames=on_frames, on_total=on_total,
                                         hints_file=(hints or {}).get(source))
-                outcome = (FilmOutcome(Path(source), Path(target), "failed", f"{result.hint_error}; coloured without its hints", result)
-                           if result.hint_error else FilmOutcome(Path(source), Path(target), "done", result=result))
+                outcome = finished_outcome(source, target, result)
             except KeyboardInterrupt:
                 raise FilmsStopped(outcomes, len(films)) from None
             except Exception as exc:
