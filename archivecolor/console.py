@@ -7,7 +7,6 @@ import sys
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     TaskProgressColumn,
@@ -18,6 +17,23 @@ from rich.progress import (
 from rich.text import Text
 
 stderr = Console(stderr=True, highlight=False)
+
+
+def amount(value: float, scale: float) -> str:
+    """A count as a bar shows it: whole where it is whole (files, frames), else with the decimals
+    its size needs (0.42 of 0.42 megapixels, not 0/0)."""
+    if float(value).is_integer() and float(scale).is_integer():
+        return f"{int(value)}"
+    return f"{value:.2f}" if scale < 10 else f"{value:.1f}" if scale < 100 else f"{value:.0f}"
+
+
+class DoneOfTotalColumn(ProgressColumn):
+    """'done/total' (rich's MofNCompleteColumn, which shows 0.4 megapixels as 0)."""
+
+    def render(self, task) -> Text:
+        scale = task.total if task.total is not None else task.completed
+        total = "?" if task.total is None else amount(task.total, scale)
+        return Text(f"{amount(task.completed, scale)}/{total}", style="progress.download")
 
 
 class RateColumn(ProgressColumn):
@@ -39,7 +55,7 @@ def make_progress(unit: str = "images/s", extra: str | None = None, disable: boo
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DoneOfTotalColumn(),
         TaskProgressColumn(),
         RateColumn(unit),
         TimeElapsedColumn(),

@@ -212,3 +212,18 @@ def test_folder_lists_its_source_once(tmp_path, tiny_weights, monkeypatch):
     result = CliRunner().invoke(main, ["folder", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)])
     assert result.exit_code == 0, result.output
     assert len(walks) == 1 and (tmp_path / "out" / "sub" / "b.png").exists()
+
+
+def test_a_bar_in_megapixels_shows_fractions_and_one_in_files_whole_numbers():
+    """Four small scans are 0.69 megapixels: the bar said 0/0 (rich's column rounds to whole numbers)."""
+    from rich.progress import Progress
+
+    from archivecolor.console import DoneOfTotalColumn
+
+    with Progress(DoneOfTotalColumn(), disable=True) as progress:
+        small = progress.add_task("mp", total=0.69, completed=0.3)
+        files = progress.add_task("files", total=20, completed=14)
+        unknown = progress.add_task("frames", total=None, completed=7)
+        column = DoneOfTotalColumn()
+        shown = {name: column.render(progress.tasks[task]).plain for name, task in (("mp", small), ("files", files), ("frames", unknown))}
+    assert shown == {"mp": "0.30/0.69", "files": "14/20", "frames": "7/?"}
