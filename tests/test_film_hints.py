@@ -305,3 +305,34 @@ def test_video_hints_mirror_reel_folders_and_the_page_places_them_on_a_reels_fra
     text = (reel.parent / "reel1.frame8.hints.html").read_text()
     assert '"save_as": "reel1.hints.json"' in text and '"frame": 8' in text
     assert "frame 40 is not in the reel" in " ".join(CliRunner().invoke(main, ["hints", str(reel), "--frame", "40"]).output.split())
+
+
+# The back of the hand that moves the cup in ../shared/data/video/cup.mp4, boxed by eye on the
+# frames (left, top, right, bottom in the film's pixels): the knuckles to the wrist, neither the
+# cup nor the forearm. The hand swings left by about 100 px at frame 60 and back.
+CUP_HAND = {0: (400, 190, 560, 270), 30: (420, 185, 590, 270), 60: (230, 180, 410, 280), 100: (290, 180, 490, 280),
+            140: (390, 180, 570, 270), 170: (350, 190, 530, 290), 200: (330, 170, 560, 290), 216: (340, 160, 570, 280)}
+
+
+def test_on_real_footage_a_hint_on_a_hand_stays_on_the_hand_as_it_moves_the_cup(tmp_path):
+    """Real footage (a hand tilts a cup for 217 frames, no cut): a hint placed on the back of the
+    hand at frame 100 is followed back to the first frame and on to the last, on the hand in each."""
+    from conftest import SHARED_DATA
+
+    from archivecolor.video.ffmpeg import find_ffmpeg, probe
+    from archivecolor.video.film_hints import film_hints
+    from archivecolor.video.stream import luminance_frames
+
+    film = SHARED_DATA / "video" / "cup.mp4"
+    if not film.exists():
+        pytest.skip(f"{film} is not here (the shared development data)")
+    hints = tmp_path / "cup.hints.json"
+    hints.write_text(json.dumps({"points": [{"x": 430, "y": 235, "color": "#c03020", "radius": 10, "frame": 100}]}))
+    info = probe(film)
+    tracked = film_hints(hints, luminance_frames(find_ffmpeg(), film, info), info.display_hw, info.frames, 256, 32, 0.3, 6.0)
+    (track,) = tracked.tracks
+    assert (track.first, track.last) == (0, info.frames - 1)
+    for frame, (left, top, right, bottom) in CUP_HAND.items():
+        point = track.at(frame)
+        assert left <= point.x <= right and top <= point.y <= bottom, (frame, point.x, point.y)
+    assert track.at(30).x - track.at(60).x > 80  # it moved with the hand, not stayed where it was placed
