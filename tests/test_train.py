@@ -215,7 +215,8 @@ def test_the_loop_weighs_l1_by_lambda_and_the_adversarial_term_by_its_weight(col
 
     real_loss, seen = training.generator_loss, []
 
-    def recorded(ab_fake, ab_real, pred_fake, l1_weight, gan_weight):
+    def recorded(ab_fake, ab_real, pred_fake, l1_weight, gan_weight, weights=None):
+        assert weights is None  # no hints in this run, so no near-hint weighting
         total, gan, l1 = real_loss(ab_fake, ab_real, pred_fake, l1_weight, gan_weight)
         seen.append((l1_weight, gan_weight, pred_fake is None, float(total), float(l1), float(gan)))
         return total, gan, l1
@@ -225,6 +226,26 @@ def test_the_loop_weighs_l1_by_lambda_and_the_adversarial_term_by_its_weight(col
     assert [s[:3] for s in seen] == [(37.0, 0.5, True)] * 3 + [(37.0, 0.5, False)] * 3
     for _, _, no_gan, total, l1, gan in seen:
         assert total == pytest.approx(37.0 * l1 + (0.0 if no_gan else 0.5 * gan), rel=1e-5)
+
+
+def test_the_loop_weighs_the_error_near_hints_on_hinted_batches_only(colour_folder, tmp_path, monkeypatch):
+    """--hint-loss-weight: the loop hands generator_loss near-hint weights exactly on the batches
+    that carry hints, heavier where a hint is; batches without hints are weighed evenly."""
+    import archivecolor.train as training
+
+    real_loss, seen = training.generator_loss, []
+
+    def recorded(ab_fake, ab_real, pred_fake, l1_weight, gan_weight, weights=None):
+        seen.append(None if weights is None else (float(weights.max()), float(weights.min())))
+        return real_loss(ab_fake, ab_real, pred_fake, l1_weight, gan_weight, weights)
+
+    monkeypatch.setattr(training, "generator_loss", recorded)
+    config = replace(TINY, hint_fraction=0.5, hint_loss_weight=4.0, epochs=2, gan_weight=0.0)
+    train(colour_folder, tmp_path / "run", config, show_progress=False)
+    hinted = [training._batch_hints(config, step, torch.zeros(2, 2, 32, 32), lambda x: x) is not None for step in range(len(seen))]
+    assert any(hinted) and not all(hinted)
+    assert [s is not None for s in seen] == hinted
+    assert all(high / low == pytest.approx(5.0) for high, low in filter(None, seen))
 
 
 def test_a_run_folder_in_use_is_refused_naming_its_holder(colour_folder, tmp_path):
