@@ -24,7 +24,7 @@ import numpy as np
 from ..colorizer import Colorizer
 from ..files import OutputUnwritable, stops_the_run, write_failure
 from ..folder import remove_stale_partials
-from ..stills import FileTask, decode_failure, decode_file, write_file
+from ..stills import DEFAULT_MAX_MEGAPIXELS, FileTask, decode_failure, decode_file, header, pixel_refusal, write_file
 from ..hints import HintsError
 from ..imageio import COLOUR_OUTPUT, STILL_EXTENSIONS, BadInput, read_stills, still_format
 from ..render import full_luminance
@@ -291,6 +291,9 @@ def reel_hints(sequence: FrameSequence, hints_file: Path, colorizer: Colorizer, 
 
 
 def _frame_luminance(frame: Path) -> np.ndarray:
+    """A frame's L* at full size, read as its colouring reads it (a decompression bomb refused first)."""
+    if refusal := pixel_refusal(header(frame)[0], DEFAULT_MAX_MEGAPIXELS):
+        raise BadInput(refusal)
     still = read_stills(frame)[0]
     return full_luminance(still.pixels, still.metadata.icc)
 
@@ -300,7 +303,7 @@ def _reel_size(sequence: FrameSequence) -> tuple[int, int]:
     for frame in sequence.frames:
         try:
             return _frame_luminance(frame).shape
-        except Exception:  # noqa: BLE001 - such a frame fails, said, when it is coloured
+        except Exception:  # such a frame fails, said, when it is coloured
             continue
     raise HintsError(f"no frame of {sequence.folder} can be read to place its hints on")
 
@@ -315,7 +318,7 @@ def _reel_luminance(sequence: FrameSequence):
         try:
             L = _frame_luminance(frame)
             last = L if L.shape == (height, width) else cv2.resize(L, (width, height), interpolation=cv2.INTER_AREA)
-        except Exception:  # noqa: BLE001
+        except Exception:  # as above: said when it is coloured
             pass
         yield last
 
