@@ -161,7 +161,10 @@ def test_a_film_hint_colours_the_moving_square_in_its_shot_and_nothing_after_the
     hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "radius": 8, "frame": 8}]}))
     config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="none"), chunk_frames=chunk_frames,
                          encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
-    result = colorize_video(film, tmp_path / "out.mkv", Colorizer(HintEcho(), render_size=H), config, hints_file=hints)
+    tracked = []  # the pass that follows the hints reports its progress before any frame is coloured
+    result = colorize_video(film, tmp_path / "out.mkv", Colorizer(HintEcho(), render_size=H), config, hints_file=hints,
+                            on_tracking=(lambda n: tracked.append(("total", n)), lambda n: tracked.append(n)))
+    assert tracked[0] == ("total", SQUARE_FRAMES + OTHER_FRAMES) and sum(tracked[1:]) == SQUARE_FRAMES  # it stops at the cut
     assert result.chunks == (1 if chunk_frames is None else 3) and result.hint_error is None
     assert result.hints["points"] == 1
     assert result.hints["shots"] == [{"first_frame": 0, "last_frame": SQUARE_FRAMES - 1,

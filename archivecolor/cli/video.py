@@ -138,7 +138,15 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
     made_with = {**colorizer.made_with(), "smoothing": smoothing, "smoothing_strength": smoothing_strength, "cut_threshold": cut_threshold}
     records = []  # the JSON report's entries
     with console.make_progress("frames/s") as progress:
-        bars = []
+        bars, tracking = [], []
+
+        def tracking_total(n):  # a hinted film's hints are followed through it first: a bar of their own
+            tracking.append(progress.add_task(f"{Path(progress.tasks[-1].description).name} (following its hints)", total=n))
+
+        def on_total(n):  # the film is planned (and its hints followed, where it has them): colouring starts
+            if tracking and progress.tasks[-1].id == tracking[-1]:  # the pass stops after the last hinted shot: its bar ends full
+                progress.update(tracking[-1], total=progress.tasks[-1].completed)
+            progress.update(bars[-1], total=n)
 
         def on_end(outcome):
             if bars and outcome.status == "done":
@@ -148,8 +156,9 @@ def video(inputs, out, hint_reach, overwrite, smoothing, smoothing_strength, cut
         try:
             outcomes = colorize_films(list(zip(films, targets)), colorizer, config, overwrite,
                                       on_start=lambda film: bars.append(progress.add_task(film.name, total=None)),
-                                      on_total=lambda n: progress.update(bars[-1], total=n),
-                                      on_frames=lambda n: progress.advance(bars[-1], n), on_end=on_end, debug=debug, hints=hints)
+                                      on_total=on_total,
+                                      on_frames=lambda n: progress.advance(bars[-1], n), on_end=on_end, debug=debug, hints=hints,
+                                      on_tracking=(tracking_total, lambda n: progress.advance(tracking[-1], n)))
         except FilmsStopped as stopped:
             progress.stop()
             _stop(stopped, report, [video_report.record(o.source, o.target, o.status, o.reason, o.result) for o in stopped.outcomes],

@@ -160,11 +160,12 @@ def finish_film(job: FilmJob, results: list, seconds: float) -> VideoResult:
 
 
 def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: VideoConfig = VideoConfig(), on_frames=None,
-                   on_total=None, hints_file: Path | None = None) -> VideoResult:
+                   on_total=None, hints_file: Path | None = None, on_tracking: tuple = (None, None)) -> VideoResult:
     """Colorize one film into `target` (written atomically) on this machine. Raises VideoError on failure.
     `on_total(frames)` once the film is planned (None where its length is unknown), `on_frames(n)` as frames are written.
     `hints_file`: the archivist's colour hints (film_hints.py); one that cannot be used is said in
-    the result's hint_error, and the film is coloured without it.
+    the result's hint_error, and the film is coloured without it. `on_tracking`: (on_total,
+    on_frames) for the pass that follows the hints through the film before it is coloured.
 
     A film longer than 1.5 chunks is processed in chunks that start on keyframes; a re-run
     continues after the last finished chunk. The chunks of a program or transport stream are
@@ -178,7 +179,10 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
     with hold_film(Path(target)):
         job = prepare_film(source, target, config)
         if hints_file is not None:
-            job = with_hints(job, hints_file, colorizer.render_size, colorizer.backend.size_multiple)
+            tracking_total, tracking_frames = on_tracking
+            if tracking_total is not None:
+                tracking_total(job.plan.info.frames)
+            job = with_hints(job, hints_file, colorizer.render_size, colorizer.backend.size_multiple, tracking_frames)
         if on_total is not None:
             on_total(job.plan.info.frames)
         resumed = sum(piece.count for piece, done in zip(job.pieces, job.finished) if done)  # finished in an earlier run
@@ -188,14 +192,15 @@ def colorize_video(source: Path, target: Path, colorizer: Colorizer, config: Vid
         return finish_film(job, results, time.perf_counter() - started)
 
 
-def with_hints(job: FilmJob, hints_file: Path, render_size: int, size_multiple: int) -> FilmJob:
+def with_hints(job: FilmJob, hints_file: Path, render_size: int, size_multiple: int, on_frames=None) -> FilmJob:
     """The job with its hints tracked through the film (one decoding pass, at the model's render
     size), and its output's mark counting them; or, where the file cannot be used, with the reason
     and no hints. Needs no model: a cluster's driver runs it too."""
     info, smoothing = job.plan.info, job.config.smoothing
     try:
         hints = film_hints(hints_file, luminance_frames(find_ffmpeg(job.config.ffmpeg), job.decode_from, info), info.display_hw,
-                           info.frames, render_size, size_multiple, smoothing.cut_threshold, smoothing.occlusion_threshold)
+                           info.frames, render_size, size_multiple, smoothing.cut_threshold, smoothing.occlusion_threshold,
+                           on_frames)
     except HintsError as exc:
         return dataclasses.replace(job, hint_error=f"hints: {exc}")
     return dataclasses.replace(job, hints=hints, config=dataclasses.replace(job.config, hints=hints.count))
@@ -278,13 +283,15 @@ def failure_reason(exc: Exception) -> str:
 
 
 def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = VideoConfig(), overwrite: bool = False,
-                   on_start=None, on_total=None, on_frames=None, on_end=None, debug: bool = False, hints: dict | None = None) -> list:
+                   on_start=None, on_total=None, on_frames=None, on_end=None, debug: bool = False, hints: dict | None = None,
+                   on_tracking: tuple = (None, None)) -> list:
     """Colour (source, target) films one after another: a film whose output exists is skipped,
     one that fails is said (`on_end`) and counted, and the rest go on. Returns a FilmOutcome per
     film; Ctrl-C raises FilmsStopped with the outcomes so far. `on_start(source)` as each film
     begins, then `on_total` and `on_frames` as for colorize_video; with `debug` an unexpected
     error raises with its traceback. `hints` maps a film to its hints file; a film whose file
-    cannot be used is coloured without it and counted failed, the reason said."""
+    cannot be used is coloured without it and counted failed, the reason said; `on_tracking` as
+    for colorize_video."""
     outcomes = []
     for source, target in films:
         if (outcome := settled_before_start(source, target, overwrite)) is None:
@@ -292,7 +299,7 @@ def colorize_films(films: list, colorizer: Colorizer, config: VideoConfig = Vide
                 on_start(Path(source))
             try:
                 result = colorize_video(source, target, colorizer, config, on_frames=on_frames, on_total=on_total,
-                                        hints_file=(hints or {}).get(source))
+                                        hints_file=(hints or {}).get(source), on_tracking=on_tracking)
                 outcome = finished_outcome(source, target, result)
             except KeyboardInterrupt:
                 raise FilmsStopped(outcomes, len(films)) from None

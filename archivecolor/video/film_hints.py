@@ -172,17 +172,29 @@ def read_film_hints(path: Path, display_hw: tuple[int, int], frames: int | None)
 
 
 def film_hints(path: Path, luminance: Iterator[np.ndarray], display_hw: tuple[int, int], frames: int | None, render_size: int,
-               size_multiple: int, cut_threshold: float, occlusion_threshold: float) -> FilmHints:
+               size_multiple: int, cut_threshold: float, occlusion_threshold: float, on_frames=None) -> FilmHints:
     """Read a film's hints file and track its hints through the film's frames (`luminance`: L* at
-    full size, in order, what the coloured pass decodes). Raises HintsError."""
+    full size, in order, what the coloured pass decodes). `on_frames(n)` as frames are tracked
+    (a long film's pass takes minutes before the first frame is coloured). Raises HintsError."""
     hints = read_film_hints(path, display_hw, frames)
     geometry = plan(display_hw, render_size, size_multiple)
-    rendered = (render_luminance(L, geometry) for L in luminance)
+    rendered = _counted((render_luminance(L, geometry) for L in luminance), on_frames)
     tracks, shots, seen = track_hints(rendered, hints, display_hw, cut_threshold, occlusion_threshold)
     for i, hint in enumerate(hints):
         if hint.frame >= seen:
             raise HintsError(f"{path}: point {i + 1}: frame {hint.frame} is not in the film (it decodes to {seen} frames)")
     return FilmHints(str(path), file_sha256(path), tuple(tracks), tuple(shots))
+
+
+def _counted(frames: Iterator[np.ndarray], on_frames, every: int = 10):
+    """The frames, with on_frames(n) called every `every` of them (and for the rest at the end)."""
+    n = 0
+    for n, frame in enumerate(frames, 1):
+        yield frame
+        if on_frames is not None and n % every == 0:
+            on_frames(every)
+    if on_frames is not None and n % every:
+        on_frames(n % every)
 
 
 def hinted_look(look: str, hints_file: Path, reach: float) -> str:
