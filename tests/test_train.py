@@ -335,6 +335,7 @@ def test_ddp_ranks_end_a_timed_run_at_the_same_step(colour_folder, tmp_path):
     proc = train_on_two_gloo_processes(colour_folder, run, 29534, "--epochs", "1000", "--batch-size", "1", "--steps-per-epoch", "5",
                                        "--time-limit", "0.1", "--decay-minutes", "0.05")
     assert "time limit (0.1 min) reached" in proc.stderr
+    assert proc.stderr.count("colour with `--weights") == 1  # rank 0 speaks for all
     epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
     assert 1 <= len(epochs) < 1000 and epochs[-1]["lr"] < 2e-4  # decayed towards the end
 
@@ -350,6 +351,25 @@ def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folde
     assert after.config.width == 8
     params = dict(after.named_parameters())
     assert all(torch.equal(p, params[name]) for name, p in start.named_parameters())
+
+
+def test_freeze_norm_keeps_the_starts_batchnorm_statistics_while_the_weights_learn(colour_folder, tiny_weights, tmp_path):
+    """--freeze-norm: the running statistics stay the start's (without it two steps move them), the
+    weights, BatchNorm's scale and shift included, still learn."""
+    def statistics(net):
+        return {n: b.clone() for n, b in net.named_buffers() if "running" in n}
+
+    start = load_generator(tiny_weights)
+    for frozen in (True, False):
+        config = replace(TINY, epochs=1, steps_per_epoch=2, init_generator=str(tiny_weights), freeze_norm_stats=frozen)
+        train(colour_folder, tmp_path / f"run-{frozen}", config, show_progress=False)
+        after = load_generator(tmp_path / f"run-{frozen}" / "generator.safetensors")
+        before_stats, after_stats = statistics(start), statistics(after)
+        assert before_stats and before_stats.keys() == after_stats.keys()
+        same = all(torch.equal(before_stats[n], after_stats[n]) for n in before_stats)
+        assert same == frozen
+        params = dict(after.named_parameters())
+        assert not all(torch.equal(p, params[n]) for n, p in start.named_parameters())
 
 
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
