@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader
 
 from . import console
@@ -69,9 +68,6 @@ class TrainConfig:
     # on hinted batches, L1 near each hint (within NEAR_HINT_PIXELS) counts 1 + this times more: the
     # whole-crop L1 gives a hint's few pixels almost no pull (lite0-c's taps grew to |w| 0.02 in 45 min)
     hint_loss_weight: float = 0.0
-    # keep the generator's BatchNorm running statistics as the start has them (a fine-tune): small
-    # fine-tuning batches moved the decoder's by 20-30 % (lite0-d) while held-out scores fell
-    freeze_norm_stats: bool = False
     # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
     # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
     steps_per_epoch: int | None = None
@@ -150,14 +146,6 @@ def generator_loss(ab_fake, ab_real, pred_fake, l1_weight: float = 100.0, gan_we
     else:
         gan = F.binary_cross_entropy_with_logits(pred_fake, torch.ones_like(pred_fake))
     return gan_weight * gan + l1_weight * l1, gan, l1
-
-
-def hold_norm_statistics(module: nn.Module) -> None:
-    """Put every BatchNorm of `module` in eval mode: it normalises with, and no longer updates, its
-    running statistics, while its scale and shift still learn (FrozenBN, as detection fine-tunes do)."""
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
 
 
 # --- distributed helpers ---------------------------------------------------------------
@@ -662,8 +650,6 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0}
             n_steps, t0, step, first_batch_s = 0, time.perf_counter(), skip, None
             generator.train()
-            if config.freeze_norm_stats:
-                hold_norm_statistics(generator)
             discriminator.train()
             try:
                 batches = iter(loader)

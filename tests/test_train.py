@@ -353,25 +353,6 @@ def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folde
     assert all(torch.equal(p, params[name]) for name, p in start.named_parameters())
 
 
-def test_freeze_norm_keeps_the_starts_batchnorm_statistics_while_the_weights_learn(colour_folder, tiny_weights, tmp_path):
-    """--freeze-norm: the running statistics stay the start's (without it two steps move them), the
-    weights, BatchNorm's scale and shift included, still learn."""
-    def statistics(net):
-        return {n: b.clone() for n, b in net.named_buffers() if "running" in n}
-
-    start = load_generator(tiny_weights)
-    for frozen in (True, False):
-        config = replace(TINY, epochs=1, steps_per_epoch=2, init_generator=str(tiny_weights), freeze_norm_stats=frozen)
-        train(colour_folder, tmp_path / f"run-{frozen}", config, show_progress=False)
-        after = load_generator(tmp_path / f"run-{frozen}" / "generator.safetensors")
-        before_stats, after_stats = statistics(start), statistics(after)
-        assert before_stats and before_stats.keys() == after_stats.keys()
-        same = all(torch.equal(before_stats[n], after_stats[n]) for n in before_stats)
-        assert same == frozen
-        params = dict(after.named_parameters())
-        assert not all(torch.equal(p, params[n]) for n, p in start.named_parameters())
-
-
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
     with pytest.raises(ValueError, match="--init-weights"):
         train(colour_folder, tmp_path / "run", replace(TINY, init_generator=str(tmp_path / "nope.safetensors")), show_progress=False)

@@ -12,7 +12,7 @@ from .common import GroupedCommand
 @click.command(cls=GroupedCommand, sections=(
     ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
              "init_generator", "keep_epochs")),
-    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "freeze_norm_stats", "width", "depth", "d_width", "upsample", "norm", "dropout")),
+    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "width", "depth", "d_width", "upsample", "norm", "dropout")),
     ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
                 "val_fraction", "max_val", "seed")),
     ("Speed", ("workers", "device", "bf16", "threads", "log_every", "no_progress")),
@@ -62,9 +62,6 @@ from .common import GroupedCommand
 @click.option("--hint-loss-weight", type=click.FloatRange(0), default=0.0, show_default=True,
               help="On hinted batches, the colour error within 8 px of a hint counts 1 + this times more, so the network "
                    "learns to carry a hint's colour over its object; 0 weighs every pixel alike.")
-@click.option("--freeze-norm", "freeze_norm_stats", is_flag=True,
-              help="Keep the generator's BatchNorm statistics as --init-weights has them (their scale and shift still "
-                   "learn): a fine-tune on small batches otherwise drifts them from what the model was trained with.")
 @click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
               help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
                    "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "
