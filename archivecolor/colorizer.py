@@ -58,8 +58,8 @@ class Colorizer:
         """`chroma_gain` scales the predicted a/b: `--saturation` in folder and video, and `evaluate
         --chroma-gain`, which compares models at equal colourfulness. `model` describes the weights
         (weights.describe) for the reports' record of what made the colours. `hint_spread`: how far
-        (render pixels along even luminance) a hint's colour is carried after the network
-        (hint_spread.py); 0 leaves hints to the network alone."""
+        (render pixels along even luminance) a hint's colour is carried over its region from the
+        automatic colour (hint_spread.py); 0 gives the hints to the network instead."""
         if render_size < backend.size_multiple:
             raise ValueError(f"render size {render_size} is below the network's size multiple {backend.size_multiple}")
         self.backend = backend
@@ -107,8 +107,10 @@ class Colorizer:
                         job.ab = spread_hints(job.L_render, job.ab, job.hint_boxes, self.hint_spread)
 
     def _hints(self, batch: list[RenderJob]) -> np.ndarray | None:
-        """The batch's hint planes (zeros for the pictures without), or None when none has hints."""
-        if all(job.hints is None for job in batch):
+        """The batch's hint planes for the network (zeros for the pictures without), or None when
+        none has hints or the spreading carries them. Spreading from the automatic colour beat
+        spreading what a hint-trained network had made of them, and that network alone (train/default-lite0.md)."""
+        if all(job.hints is None for job in batch) or self.hint_spread:
             return None
         if not getattr(self.backend, "hint_channels", 0):
             raise ValueError("this model was not trained with colour hints: colour without --hints, or with a model that takes them")

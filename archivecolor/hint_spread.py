@@ -1,7 +1,8 @@
-"""Hints made to hold: each hint's colour spread over the region it belongs to, after the network.
+"""Hints made to hold: each hint's colour spread over the region it belongs to, from the automatic colour.
 
 A generator trained with hints uses them as far as its training taught it; on 2 CPU cores that
-is not far. So after the network, each hint's difference from the colour predicted under it is
+is not far, and spreading what it made of them did worse than spreading from its automatic
+colour (Colorizer._hints). So each hint's difference from the automatic colour under it is
 carried out from the hint along the picture's luminance, edge-aware: it fades with distance and
 stops at edges, as scribble propagation does (Levin et al. 2004, "Colorization using
 Optimization"), here with the recursive edge-aware filter of Gastal and Oliveira (2011, "Domain

@@ -23,7 +23,7 @@ class ModelSpec:
     engine: str | None = None  # a TensorRT engine file (on a cluster: under the same path on every node)
     render_size: int = DEFAULT_RENDER_SIZE  # short side the network sees, pixels
     saturation: float = 1.0  # scale of the predicted a/b (--saturation; evaluate's --chroma-gain)
-    hint_reach: float = SPREAD_PIXELS  # how far a colour hint is carried after the network (hint_spread.py; 0: not at all)
+    hint_reach: float = SPREAD_PIXELS  # how far a colour hint is carried from the automatic colour (hint_spread.py; 0: to the network instead)
 
     def weights_file(self) -> Path:
         """The weights this spec names, resolved (raises WeightsError)."""

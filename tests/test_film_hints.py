@@ -115,7 +115,8 @@ SQUARE_FRAMES, OTHER_FRAMES = 20, 10  # a shot of a moving square, a hard cut, a
 
 class HintEcho:
     """A stand-in network that colours exactly where it is given hints, and nowhere else: what a
-    film's colour then shows is where the pipeline placed the hints on each frame."""
+    film's colour then shows is where the pipeline placed the hints on each frame (given to the
+    network: no spreading, hint_spread=0)."""
 
     name, size_multiple, hint_channels = "hint echo", 16, 3
 
@@ -162,7 +163,7 @@ def test_a_film_hint_colours_the_moving_square_in_its_shot_and_nothing_after_the
     config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="none"), chunk_frames=chunk_frames,
                          encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
     tracked = []  # the pass that follows the hints reports its progress before any frame is coloured
-    result = colorize_video(film, tmp_path / "out.mkv", Colorizer(HintEcho(), render_size=H), config, hints_file=hints,
+    result = colorize_video(film, tmp_path / "out.mkv", Colorizer(HintEcho(), render_size=H, hint_spread=0.0), config, hints_file=hints,
                             on_tracking=(lambda n: tracked.append(("total", n)), lambda n: tracked.append(n)))
     assert tracked[0] == ("total", SQUARE_FRAMES + OTHER_FRAMES) and sum(tracked[1:]) == SQUARE_FRAMES  # it stops at the cut
     assert result.chunks == (1 if chunk_frames is None else 3) and result.hint_error is None
@@ -199,7 +200,7 @@ def test_a_hinted_film_in_chunks_comes_out_as_one_pass_makes_it(tmp_path):
         config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="ema", strength=0.7), chunk_frames=chunk_frames,
                              encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
         out = tmp_path / f"out-{chunk_frames}.mkv"
-        assert colorize_video(film, out, Colorizer(HintEcho(), render_size=H), config, hints_file=hints).chunks == (1 if chunk_frames is None else 3)
+        assert colorize_video(film, out, Colorizer(HintEcho(), render_size=H, hint_spread=0.0), config, hints_file=hints).chunks == (1 if chunk_frames is None else 3)
         outputs.append(decoded_rgb(out).astype(int))
     assert np.abs(outputs[0] - outputs[1]).max() <= 1
     assert redness(outputs[0][:SQUARE_FRAMES]).max() > 40  # and there was colour to get wrong
@@ -264,7 +265,7 @@ def test_a_reel_of_numbered_frames_takes_hints_as_a_film_does(tmp_path):
     x, y = full_px(10 + 2 * 8 + 7, 32)
     hints.write_text(json.dumps({"points": [{"x": x, "y": y, "color": "#c03020", "radius": 8, "frame": 8}]}))
     config = VideoConfig(batch_size=4, smoothing=SmoothingConfig(mode="none"))
-    colorizer = Colorizer(HintEcho(), render_size=H)
+    colorizer = Colorizer(HintEcho(), render_size=H, hint_spread=0.0)
     outcome = colorize_reel(sequence, tmp_path / "out", colorizer, config, jobs=1, hints_file=hints)
     assert outcome.status == "done", outcome.reason
     assert outcome.result.hints["shots"] == [{"first_frame": 0, "last_frame": SQUARE_FRAMES - 1,

@@ -3,7 +3,7 @@
 import numpy as np
 
 from archivecolor.colorizer import Colorizer
-from archivecolor.hint_spread import spread_hints
+from archivecolor.hint_spread import SPREAD_PIXELS, spread_hints
 from archivecolor.hints import Hint
 
 
@@ -52,3 +52,27 @@ def test_the_colorizer_spreads_an_archivists_hint_even_where_the_network_ignores
         at_hint = job.ab[60, 40]  # render size is half the picture
         assert (np.abs(at_hint - (40.0, -30.0)).max() < 2.0) == expect_colour
         assert np.abs(job.ab[:, 110:]).max() < 6.0  # the other side of the edge stays as the network made it
+
+
+class RecordingBackend(GreyBackend):
+    """Records whether the network was given the hint planes."""
+
+    def __init__(self):
+        self.given = []
+
+    def run(self, l_net, hints=None):
+        self.given.append(hints is not None and bool(hints[:, 2].any()))
+        return super().run(l_net, hints)
+
+
+def test_the_spreading_starts_from_the_automatic_colour_and_reach_0_gives_the_hints_to_the_network():
+    """Measured: spreading from the automatic colour beat spreading what a hint-trained network had
+    made of the hints, and that network alone; with no spreading the network is what follows them."""
+    for spread, network_told in ((SPREAD_PIXELS, False), (0.0, True)):
+        backend = RecordingBackend()
+        colorizer = Colorizer(backend, render_size=128, hint_spread=spread)
+        job = colorizer.prepare(two_regions(256, 384))
+        job.add_hints([Hint(x=80.0, y=120.0, a=40.0, b=-30.0, radius=6.0)])
+        colorizer.predict([job])
+        assert backend.given == [network_told]
+        assert (np.abs(job.ab[60, 40] - (40.0, -30.0)).max() < 2.0) == (not network_told)  # the grey stand-in ignores them

@@ -126,13 +126,14 @@ def model_spec(weights, backend, device, precision, render_size, engine=None, sa
 
 
 def hint_reach_option(command):
-    """How far a colour hint is carried after the network, for the commands that take hints."""
+    """How far a colour hint is carried from the automatic colour, for the commands that take hints."""
     from ..hint_spread import SPREAD_PIXELS
 
     return click.option("--hint-reach", type=click.FloatRange(0), default=SPREAD_PIXELS, show_default=True, metavar="PIXELS",
-                        help="How far a hint's colour is carried over its region after the model, along even "
+                        help="How far a hint's colour is carried over its region from the automatic colour, along even "
                              "luminance and stopped by edges, in pixels at the render size: half strength at about a "
-                             "quarter of it, next to nothing beyond it. 0: only as far as the model itself takes it.")(command)
+                             "quarter of it, next to nothing beyond it. 0: the hints go to the model instead, which "
+                             "carries them only as far as its training taught it.")(command)
 
 
 def open_colorizer(spec):
