@@ -25,6 +25,19 @@ def test_a_hint_colours_its_region_and_stops_at_an_edge():
     assert np.array_equal(spread_hints(L, ab, []), ab)  # no hints: the network's colour, untouched
 
 
+def test_texture_does_not_stop_a_hint_where_an_edge_does():
+    """Grass, fabric, foliage: a region of texture (±10 L* stripes 8 px wide) is one thing, so
+    the hint carries across it; the 40 L* edge beside it still stops it."""
+    h, w = 128, 192
+    stripes = np.where(np.arange(w)[None, :] % 16 < 8, 25.0, 45.0) * np.ones((h, 1))
+    L = np.where(np.arange(w)[None, :] < w // 2, stripes, 75.0).astype(np.float32)
+    ab = np.zeros((h, w, 2), np.float32)
+    out = spread_hints(L, ab, [(60, 65, 10, 15, 40.0, -30.0)])  # a hint near the left end of the texture
+    far_in_texture, across_edge = out[40:90, 70:90, 0].mean(), out[40:90, 106:126, 0].mean()  # 55-75 px away; 91-111 px
+    assert far_in_texture > 20  # carried across the texture…
+    assert across_edge < 0.2 * far_in_texture  # …and not over the edge
+
+
 def test_a_hint_fades_with_distance_along_even_luminance():
     L = np.full((64, 1024), 50.0, np.float32)  # one long even strip
     ab = np.zeros((64, 1024, 2), np.float32)
