@@ -4,10 +4,11 @@
 
 Stills: the first --photos BSD100 pictures, each coloured one at a time as `folder` does
 (prepare, predict), automatically and with 10 hints from its true colours; seconds per picture.
-With the spreading on (the default reach) the network runs its automatic graph and the hints cost
-the spreading alone; with `--hint-reach 0` (folder, video) a model with hint channels runs its hint graph for a
-batch that has hints (the onnx backend keeps a second session for it). Films: a shared clip desaturated, coloured by `video`'s pipeline
-without and with a hints file of 3 points on one frame; the hinted run adds one decoding and
+With the spreading on (the default reach) the network runs its automatic graph and the hints
+cost the spreading alone; with `--hint-reach 0` (folder, video) a model with hint channels runs
+its hint graph for a batch that has hints (the onnx backend keeps a second session for it).
+Films: a shared clip desaturated, coloured by `video`'s pipeline without and with a hints file
+of 3 points on one frame; the hinted run adds one decoding and
 tracking pass before colouring (timed on its own too). Prints the machine and each figure.
 """
 
