@@ -85,9 +85,25 @@ def test_a_hints_file_with_no_picture_is_named_and_counted_failed(tmp_path, hint
     assert "plate-13.hints.json" in result.output and "a hints file with no picture beside it" in " ".join(result.output.split())
 
 
-def test_hints_with_a_model_that_takes_none_is_refused_before_anything_is_written(tmp_path, tiny_weights):
+def test_hints_for_the_network_with_a_model_that_takes_none_are_refused_before_anything_is_written(tmp_path, tiny_weights):
     src = _scans(tmp_path / "scans")
     (tmp_path / "hints").mkdir()
-    result = _run(src, tmp_path / "hints", tmp_path / "out", tiny_weights)
+    result = _run(src, tmp_path / "hints", tmp_path / "out", tiny_weights, "--hint-reach", "0")
     assert result.exit_code == 1 and "this model takes no colour hints" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_without_hint_channels_takes_hints_by_spreading(tmp_path, tiny_weights):
+    """Spreading starts from the automatic colour, which any model gives: no hint channels needed."""
+    import cv2
+
+    src = _scans(tmp_path / "scans")
+    hints = tmp_path / "hints"
+    _write(hints / "a.hints.json", {"points": [{"x": 20, "y": 20, "color": "#2040c0", "radius": 4}]})
+    plain = _run(src, None, tmp_path / "plain", tiny_weights)
+    hinted = _run(src, hints, tmp_path / "hinted", tiny_weights)
+    assert plain.exit_code == 0 and hinted.exit_code == 0, hinted.output
+    lab = lambda root: cv2.cvtColor(cv2.imread(str(root / "a.png")), cv2.COLOR_BGR2LAB).astype(int)
+    near_blue = lambda img: np.abs(img[18:23, 18:23, 1:] - lab_of_hint).sum(-1).mean()
+    lab_of_hint = cv2.cvtColor(np.uint8([[[0xc0, 0x40, 0x20]]]), cv2.COLOR_BGR2LAB)[0, 0, 1:].astype(int)
+    assert near_blue(lab(tmp_path / "hinted")) < near_blue(lab(tmp_path / "plain")) - 5

@@ -173,14 +173,21 @@ def checked_for_cluster(spec):
 
 
 def check_takes_hints(colorizer, spec=None) -> None:
-    """--hints needs a model with hint channels: say so before any work where this one has none
-    (`colorizer` None: a cluster run, whose actors open `spec`; its weights' header says)."""
+    """--hints --hint-reach 0 gives the hints to the network, which needs hint channels: say so
+    before any work where this one has none (`colorizer` None: a cluster run, whose actors open
+    `spec`; its weights' header says). Spreading (any other reach) starts from the automatic
+    colour, which every model and engine gives."""
+    reach = spec.hint_reach if colorizer is None else colorizer.hint_spread
+    if reach:
+        return
     if colorizer is None:
         from ..weights import read_config
 
         if not read_config(spec.weights_file()).hint_channels:
-            raise click.ClickException(f"{spec.weights_file()}: this model takes no colour hints (the default model does)")
+            raise click.ClickException(f"{spec.weights_file()}: this model takes no colour hints, which --hint-reach 0 gives it "
+                                       "(the default model does; or leave --hint-reach at its default)")
         return
     if not getattr(colorizer.backend, "hint_channels", 0):
-        raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints (the default model does; "
-                                   "a TensorRT engine does not: use --backend onnx or torch with --hints)")
+        raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints, which --hint-reach 0 gives it "
+                                   "(the default model does, a TensorRT engine does not: use --backend onnx or torch, "
+                                   "or leave --hint-reach at its default)")
