@@ -104,6 +104,6 @@ def test_a_model_without_hint_channels_takes_hints_by_spreading(tmp_path, tiny_w
     hinted = _run(src, hints, tmp_path / "hinted", tiny_weights)
     assert plain.exit_code == 0 and hinted.exit_code == 0, hinted.output
     lab = lambda root: cv2.cvtColor(cv2.imread(str(root / "a.png")), cv2.COLOR_BGR2LAB).astype(int)
-    near_blue = lambda img: np.abs(img[18:23, 18:23, 1:] - lab_of_hint).sum(-1).mean()
     lab_of_hint = cv2.cvtColor(np.uint8([[[0xc0, 0x40, 0x20]]]), cv2.COLOR_BGR2LAB)[0, 0, 1:].astype(int)
+    near_blue = lambda img: np.abs(img[18:23, 18:23, 1:] - lab_of_hint).sum(-1).mean()
     assert near_blue(lab(tmp_path / "hinted")) < near_blue(lab(tmp_path / "plain")) - 5

@@ -177,17 +177,15 @@ def check_takes_hints(colorizer, spec=None) -> None:
     before any work where this one has none (`colorizer` None: a cluster run, whose actors open
     `spec`; its weights' header says). Spreading (any other reach) starts from the automatic
     colour, which every model and engine gives."""
-    reach = spec.hint_reach if colorizer is None else colorizer.hint_spread
-    if reach:
+    if (spec.hint_reach if colorizer is None else colorizer.hint_spread):
         return
     if colorizer is None:
         from ..weights import read_config
 
-        if not read_config(spec.weights_file()).hint_channels:
-            raise click.ClickException(f"{spec.weights_file()}: this model takes no colour hints, which --hint-reach 0 gives it "
-                                       "(the default model does; or leave --hint-reach at its default)")
-        return
-    if not getattr(colorizer.backend, "hint_channels", 0):
-        raise click.ClickException(f"{colorizer.backend.name}: this model takes no colour hints, which --hint-reach 0 gives it "
-                                   "(the default model does, a TensorRT engine does not: use --backend onnx or torch, "
-                                   "or leave --hint-reach at its default)")
+        name, takes_hints = spec.weights_file(), read_config(spec.weights_file()).hint_channels
+    else:
+        name, takes_hints = colorizer.backend.name, getattr(colorizer.backend, "hint_channels", 0)
+    if not takes_hints:
+        raise click.ClickException(f"{name}: this model takes no colour hints, which --hint-reach 0 gives it (the default "
+                                   "model does, a TensorRT engine does not: use --backend onnx or torch, or leave "
+                                   "--hint-reach at its default)")
