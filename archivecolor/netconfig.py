@@ -15,6 +15,10 @@ HINT_CHANNELS = 3  # a and b of the hinted points (network scaling) and a mask t
 # fades to a tenth of its colour at stride 16); "normalised" keeps each cell's hint colour whole
 # (ab averaged over the hinted pixels only) and marks the cell hinted (the mask's maximum).
 HINT_POOLINGS = ("mean", "normalised")
+# An encoder generator's decoder levels: "conv", two full 3×3 convolutions (78 % of the network's
+# multiply-adds at width 32); "separable", a 1×1 convolution that mixes the skip in, a depthwise
+# 3×3 and a 1×1 (about an eighth of the cost: the pretrained encoder carries the meaning).
+DECODER_KINDS = ("conv", "separable")
 # Bounds a weights file's config must stay within before anything is built: a crafted header
 # cannot ask for gigabytes (the largest network trained here is width 64).
 MAX_WIDTH, MAX_DEPTH = 256, 8
@@ -41,6 +45,7 @@ class GeneratorConfig:
     # (Zhang et al. 2017 feed them deep too): in the stem alone they barely reach the decoder.
     hint_decoder: bool = False
     hint_pooling: str = "mean"  # with hint_decoder: one of HINT_POOLINGS
+    decoder: str = "conv"  # with an encoder: one of DECODER_KINDS
 
     def __post_init__(self):
         if self.encoder not in ENCODER_KINDS:
@@ -51,6 +56,10 @@ class GeneratorConfig:
             raise ValueError("hint_decoder needs an encoder generator that takes hints")
         if self.hint_pooling not in HINT_POOLINGS:
             raise ValueError(f"hint_pooling must be one of {HINT_POOLINGS}, not {self.hint_pooling!r}")
+        if self.decoder not in DECODER_KINDS:
+            raise ValueError(f"decoder must be one of {DECODER_KINDS}, not {self.decoder!r}")
+        if self.decoder != "conv" and self.encoder == "unet":
+            raise ValueError("decoder kinds are for encoder generators; the design's U-Net has its own")
         if self.encoder != "unet" and self.depth != 5:
             raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
         if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):

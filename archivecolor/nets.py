@@ -115,11 +115,28 @@ class _ResizeConv(nn.Module):
         return self.convs(torch.cat([self.up(x), skip], dim=1))
 
 
+class _SeparableLevel(nn.Module):
+    """Decoder level at an eighth of _ResizeConv's cost: nearest ×2, concatenation with the skip,
+    1×1 conv (mixes the skip in), depthwise 3×3 (the neighbourhood), 1×1 conv; BN-ReLU after each."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_ch + skip_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1, groups=out_ch, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x, skip):
+        return self.convs(torch.cat([self.up(x), skip], dim=1))
+
+
 class EncoderUNetGenerator(nn.Module):
     """L (+ hints) (N, 1|4, H, W) -> ab (N, 2, H, W) in [-1, 1]; H, W multiples of 32.
 
     The encoder is EfficientNet-Lite (its features at strides 2, 4, 8, 16 and 32 are the skips);
-    a light resize-conv decoder climbs back to stride 2, where ab is predicted and then upsampled
+    a light resize-conv decoder (full or separable convolutions, `config.decoder`) climbs back to stride 2, where ab is predicted and then upsampled
     bilinearly to full size: colour is low-frequency, and the render's ab is upsampled onto the
     full-resolution L anyway. Decoder widths for width w: 8w, 4w, 2w, w at strides 16, 8, 4, 2.
     """
@@ -130,12 +147,13 @@ class EncoderUNetGenerator(nn.Module):
         self.encoder = EfficientNetLiteEncoder(config.encoder, in_channels=config.in_channels)
         s2, s4, s8, s16, s32 = self.encoder.widths
         w = config.width
+        level = _SeparableLevel if config.decoder == "separable" else _ResizeConv
         self.bottleneck = nn.Sequential(nn.Conv2d(s32, 8 * w, 1, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(inplace=True))
         self.decoder = nn.ModuleList([
-            _ResizeConv(8 * w, s16, 8 * w),  # 8² -> 16²
-            _ResizeConv(8 * w, s8, 4 * w),  # -> 32²
-            _ResizeConv(4 * w, s4, 2 * w),  # -> 64²
-            _ResizeConv(2 * w, s2, w),  # -> 128² (stride 2)
+            level(8 * w, s16, 8 * w),  # 8² -> 16²
+            level(8 * w, s8, 4 * w),  # -> 32²
+            level(4 * w, s4, 2 * w),  # -> 64²
+            level(2 * w, s2, w),  # -> 128² (stride 2)
         ])
         self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
         init_weights(self.bottleneck)

@@ -12,6 +12,8 @@ from archivecolor.nets import GeneratorConfig, build_generator
 # Tests use the real Lite0 network (3.4 M parameters) at 64-128 px, which runs in milliseconds,
 # with a decoder of width 4: the tiny variant is the decoder, the encoder is the one that ships.
 TINY = GeneratorConfig(encoder="efficientnet-lite0", depth=5, width=4, hint_channels=3)
+TINY_SEPARABLE = dataclasses.replace(TINY, decoder="separable")
+EACH_DECODER = pytest.mark.parametrize("config", [TINY, TINY_SEPARABLE], ids=["conv", "separable"])
 
 
 def _lite0_state():
@@ -58,18 +60,20 @@ def test_lite1_and_lite2_scale_as_tensorflow_does():
     assert set(ENCODERS) == {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"}
 
 
+@EACH_DECODER
 @pytest.mark.parametrize("hw", [(32, 32), (64, 96), (96, 64)])
-def test_the_generator_gives_full_size_ab_for_any_multiple_of_32(hw):
-    generator = build_generator(TINY).eval()
-    assert TINY.size_multiple == 32
+def test_the_generator_gives_full_size_ab_for_any_multiple_of_32(hw, config):
+    generator = build_generator(config).eval()
+    assert config.size_multiple == 32
     with torch.no_grad():
         ab = generator(torch.rand(2, 1, *hw) * 2 - 1)
     assert ab.shape == (2, 2, *hw) and ab.abs().max() <= 1.0
 
 
-def test_in_eval_mode_a_picture_colours_the_same_alone_or_in_a_batch():
+@EACH_DECODER
+def test_in_eval_mode_a_picture_colours_the_same_alone_or_in_a_batch(config):
     torch.manual_seed(0)
-    generator = build_generator(TINY)
+    generator = build_generator(config)
     for _ in range(3):  # running statistics away from their start
         generator(torch.rand(4, 1, 64, 64) * 2 - 1)
     generator.eval()
@@ -106,6 +110,37 @@ def test_bad_encoder_configs_are_refused():
         GeneratorConfig(encoder="efficientnet-lite0", depth=6)
     with pytest.raises(ValueError, match="hint_channels"):
         GeneratorConfig(hint_channels=2)
+    with pytest.raises(ValueError, match="decoder must be"):
+        dataclasses.replace(TINY, decoder="transformer")
+    with pytest.raises(ValueError, match="encoder generators"):
+        GeneratorConfig(decoder="separable")
+
+
+def test_the_separable_decoder_is_what_its_config_says_and_far_smaller():
+    """Depthwise 3×3 (groups = channels) in every level, and about a quarter of the full decoder's weights."""
+    wide = dataclasses.replace(TINY, width=32)
+    full, separable = build_generator(wide), build_generator(dataclasses.replace(wide, decoder="separable"))
+    depthwise = [m for m in separable.decoder.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 4 and all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+    assert not [m for m in full.decoder.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+
+    def decoder_weights(g):
+        return sum(p.numel() for p in g.decoder.parameters())
+
+    assert decoder_weights(separable) < 0.3 * decoder_weights(full)
+
+
+def test_a_weights_file_rebuilds_the_decoder_it_was_saved_with_and_an_old_file_the_full_one(tmp_path):
+    from archivecolor.weights import load_generator, read_config, save_generator
+
+    torch.manual_seed(0)
+    weights = tmp_path / "g.safetensors"
+    save_generator(weights, build_generator(TINY_SEPARABLE).eval())
+    assert read_config(weights).decoder == "separable"
+    assert load_generator(weights).config.decoder == "separable"
+    old = TINY.to_dict()
+    del old["decoder"]  # a file written before decoders had kinds
+    assert GeneratorConfig.from_dict(old).decoder == "conv"
 
 
 def test_a_pth_that_is_not_the_network_is_one_clear_error(tmp_path):
@@ -131,12 +166,13 @@ def test_a_pth_is_read_without_running_its_pickle(tmp_path):
     assert not marker.exists()
 
 
-def test_the_encoder_generator_exports_to_onnx_with_parity(tmp_path):
+@EACH_DECODER
+def test_the_encoder_generator_exports_to_onnx_with_parity(tmp_path, config):
     from archivecolor.export import export_onnx, onnx_parity
     from archivecolor.weights import save_generator
 
     torch.manual_seed(0)
-    generator = build_generator(TINY)
+    generator = build_generator(config)
     generator(torch.rand(4, 1, 64, 64) * 2 - 1)  # non-trivial running statistics
     weights = tmp_path / "g.safetensors"
     save_generator(weights, generator.eval())
@@ -146,13 +182,14 @@ def test_the_encoder_generator_exports_to_onnx_with_parity(tmp_path):
     assert parity["max_abs_ab_lab"] < 1e-3
 
 
-def test_torch_and_onnx_backends_colour_alike_with_the_encoder_generator(tmp_path):
+@EACH_DECODER
+def test_torch_and_onnx_backends_colour_alike_with_the_encoder_generator(tmp_path, config):
     from archivecolor.backends import open_backend
     from archivecolor.weights import save_generator
 
     torch.manual_seed(1)
     weights = tmp_path / "g.safetensors"
-    save_generator(weights, build_generator(TINY).eval())
+    save_generator(weights, build_generator(config).eval())
     x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 64, 96)).astype(np.float32)
     a = open_backend("torch", weights, device="cpu").backend.run(x)
     b = open_backend("onnx", weights, device="cpu").backend.run(x)

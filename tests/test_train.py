@@ -353,6 +353,20 @@ def test_fine_tuning_starts_from_the_given_weights_with_their_shape(colour_folde
     assert all(torch.equal(p, params[name]) for name, p in start.named_parameters())
 
 
+def test_the_decoder_kind_reaches_the_network_and_a_fine_tune_keeps_the_start_s(tmp_path):
+    from archivecolor.nets import build_generator
+    from archivecolor.train import _initial_generator
+    from archivecolor.weights import save_generator
+
+    lite = replace(TINY, encoder="efficientnet-lite0", width=4, depth=5, decoder="separable")
+    assert lite.generator_config().decoder == "separable"
+    assert replace(TINY, decoder="separable").generator_config().decoder == "conv"  # the design's U-Net has its own decoder
+    start = tmp_path / "separable.safetensors"
+    save_generator(start, build_generator(lite.generator_config()).eval())
+    tuned, _ = _initial_generator(replace(lite, decoder="conv", init_generator=str(start)))
+    assert tuned.decoder == "separable"
+
+
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
     with pytest.raises(ValueError, match="--init-weights"):
         train(colour_folder, tmp_path / "run", replace(TINY, init_generator=str(tmp_path / "nope.safetensors")), show_progress=False)
