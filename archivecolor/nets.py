@@ -101,32 +101,21 @@ def with_hints(l_net: torch.Tensor, hints: torch.Tensor | None, hint_channels: i
 
 
 class _ResizeConv(nn.Module):
-    """Decoder level: nearest ×2 (no checkerboards), concatenation with the skip, two 3×3 conv-BN-ReLU."""
+    """Decoder level: nearest ×2 (no checkerboards), concatenation with the skip, then two 3×3
+    conv-BN-ReLU; or, `separable`, at an eighth of the cost: 1×1 (mixes the skip in), depthwise
+    3×3 (the neighbourhood), 1×1, each followed by BN-ReLU."""
 
-    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, separable: bool = False):
         super().__init__()
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.convs = nn.Sequential(
-            nn.Conv2d(in_ch + skip_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
-            nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x, skip):
-        return self.convs(torch.cat([self.up(x), skip], dim=1))
-
-
-class _SeparableLevel(nn.Module):
-    """Decoder level at an eighth of _ResizeConv's cost: nearest ×2, concatenation with the skip,
-    1×1 conv (mixes the skip in), depthwise 3×3 (the neighbourhood), 1×1 conv; BN-ReLU after each."""
-
-    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
-        super().__init__()
-        self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.convs = nn.Sequential(
-            nn.Conv2d(in_ch + skip_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
-            nn.Conv2d(out_ch, out_ch, 3, padding=1, groups=out_ch, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
-            nn.Conv2d(out_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
-        )
+        if separable:
+            convs = [nn.Conv2d(in_ch + skip_ch, out_ch, 1, bias=False),
+                     nn.Conv2d(out_ch, out_ch, 3, padding=1, groups=out_ch, bias=False),
+                     nn.Conv2d(out_ch, out_ch, 1, bias=False)]
+        else:
+            convs = [nn.Conv2d(in_ch + skip_ch, out_ch, 3, padding=1, bias=False),
+                     nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)]
+        self.convs = nn.Sequential(*[layer for conv in convs for layer in (conv, nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))])
 
     def forward(self, x, skip):
         return self.convs(torch.cat([self.up(x), skip], dim=1))
@@ -136,8 +125,8 @@ class EncoderUNetGenerator(nn.Module):
     """L (+ hints) (N, 1|4, H, W) -> ab (N, 2, H, W) in [-1, 1]; H, W multiples of 32.
 
     The encoder is EfficientNet-Lite (its features at strides 2, 4, 8, 16 and 32 are the skips);
-    a light resize-conv decoder (full or separable convolutions, `config.decoder`) climbs back to stride 2, where ab is predicted and then upsampled
-    bilinearly to full size: colour is low-frequency, and the render's ab is upsampled onto the
+    a light resize-conv decoder (full or separable convolutions, `config.decoder`) climbs back to
+    stride 2, where ab is predicted and then upsampled bilinearly to full size: colour is low-frequency, and the render's ab is upsampled onto the
     full-resolution L anyway. Decoder widths for width w: 8w, 4w, 2w, w at strides 16, 8, 4, 2.
     """
 
@@ -147,13 +136,13 @@ class EncoderUNetGenerator(nn.Module):
         self.encoder = EfficientNetLiteEncoder(config.encoder, in_channels=config.in_channels)
         s2, s4, s8, s16, s32 = self.encoder.widths
         w = config.width
-        level = _SeparableLevel if config.decoder == "separable" else _ResizeConv
+        separable = config.decoder == "separable"
         self.bottleneck = nn.Sequential(nn.Conv2d(s32, 8 * w, 1, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(inplace=True))
         self.decoder = nn.ModuleList([
-            level(8 * w, s16, 8 * w),  # 8² -> 16²
-            level(8 * w, s8, 4 * w),  # -> 32²
-            level(4 * w, s4, 2 * w),  # -> 64²
-            level(2 * w, s2, w),  # -> 128² (stride 2)
+            _ResizeConv(8 * w, s16, 8 * w, separable),  # 8² -> 16²
+            _ResizeConv(8 * w, s8, 4 * w, separable),  # -> 32²
+            _ResizeConv(4 * w, s4, 2 * w, separable),  # -> 64²
+            _ResizeConv(2 * w, s2, w, separable),  # -> 128² (stride 2)
         ])
         self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
         init_weights(self.bottleneck)
