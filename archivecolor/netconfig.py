@@ -19,6 +19,10 @@ HINT_POOLINGS = ("mean", "normalised")
 # multiply-adds at width 32); "separable", a 1×1 convolution that mixes the skip in, a depthwise
 # 3×3 and a 1×1 (about an eighth of the cost: the pretrained encoder carries the meaning).
 DECODER_KINDS = ("conv", "separable")
+# An encoder generator's output: "regress", ab through a tanh (the design's L1 target, which averages
+# plausible colours to brown); "classify", logits over ab bins whose annealed mean is the ab
+# (colour_classes: Zhang et al. 2016's remedy for L1 playing it safe).
+HEAD_KINDS = ("regress", "classify")
 # Bounds a weights file's config must stay within before anything is built: a crafted header
 # cannot ask for gigabytes (the largest network trained here is width 64).
 MAX_WIDTH, MAX_DEPTH = 256, 8
@@ -46,6 +50,10 @@ class GeneratorConfig:
     hint_decoder: bool = False
     hint_pooling: str = "mean"  # with hint_decoder: one of HINT_POOLINGS
     decoder: str = "conv"  # with an encoder: one of DECODER_KINDS
+    head: str = "regress"  # with an encoder: one of HEAD_KINDS
+    # with head "classify": the annealed mean's temperature (lower: nearer the most likely colour, more
+    # vivid); like chroma_gain a shipped model carries the one it was chosen at (train/ship.py --temperature)
+    temperature: float = 0.38
 
     def __post_init__(self):
         if self.encoder not in ENCODER_KINDS:
@@ -60,6 +68,12 @@ class GeneratorConfig:
             raise ValueError(f"decoder must be one of {DECODER_KINDS}, not {self.decoder!r}")
         if self.decoder != "conv" and self.encoder == "unet":
             raise ValueError("decoder kinds are for encoder generators; the design's U-Net has its own")
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"head must be one of {HEAD_KINDS}, not {self.head!r}")
+        if self.head != "regress" and self.encoder == "unet":
+            raise ValueError("a classifying head is for encoder generators; the design's U-Net regresses ab")
+        if not 0.01 <= self.temperature <= 10:
+            raise ValueError(f"temperature must be within 0.01–10, not {self.temperature}")
         if self.encoder != "unet" and self.depth != 5:
             raise ValueError(f"an {self.encoder} encoder has depth 5 (strides 2 to 32), not {self.depth}")
         if not (isinstance(self.width, int) and isinstance(self.depth, int) and isinstance(self.max_width_mult, int)):

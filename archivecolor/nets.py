@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import colour_classes
 from .encoders import EfficientNetLiteEncoder
 from .netconfig import (ENCODER_KINDS, HINT_CHANNELS, MAX_DEPTH, MAX_WIDTH, NORM_KINDS, UPSAMPLE_MODES,  # noqa: F401 (their home before)
                         DiscriminatorConfig, GeneratorConfig)
@@ -144,16 +145,25 @@ class EncoderUNetGenerator(nn.Module):
             _ResizeConv(4 * w, s4, 2 * w, separable),  # -> 64²
             _ResizeConv(2 * w, s2, w, separable),  # -> 128² (stride 2)
         ])
-        self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
+        if config.head == "classify":  # logits over the ab bins; their annealed mean is the ab
+            self.head = nn.Conv2d(w, colour_classes.bin_count(), 1)
+            self.register_buffer("bin_centres", colour_classes.bin_centres(), persistent=False)
+        else:
+            self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
         init_weights(self.bottleneck)
         init_weights(self.decoder)
         init_weights(self.head)
+        if config.head == "classify":  # start grey: logits that favour the bins near a = b = 0 (σ 15 Lab units)
+            with torch.no_grad():
+                lab_d2 = (self.bin_centres * 110.0).square().sum(1)
+                self.head.bias.copy_(-config.temperature * lab_d2 / (2 * 15.0**2))
         if config.hint_decoder:  # hints into each decoder level too; zero at the start, so the model starts as it was
             self.hint_taps = nn.ModuleList([nn.Conv2d(config.hint_channels, width, 3, padding=1, bias=False) for width in (8 * w, 4 * w, 2 * w, w)])
             for tap in self.hint_taps:
                 nn.init.zeros_(tap.weight)
 
-    def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None, with_logits: bool = False):
+        """ab (N, 2, H, W); with_logits (a classifying head, training): (ab, logits at stride 2)."""
         features = self.encoder(with_hints(l_net, hints, self.config.hint_channels))
         x = self.bottleneck(features.pop())
         taps = self.hint_taps if self.config.hint_decoder and hints is not None else [None] * len(self.decoder)
@@ -161,8 +171,15 @@ class EncoderUNetGenerator(nn.Module):
             x = level(x, features.pop())
             if tap is not None:  # the planes brought to this level's size: (N, 3, H / stride, W / stride)
                 x = x + tap(pool_hints(hints, stride, self.config.hint_pooling))
-        ab = nn.functional.interpolate(self.head(x), size=l_net.shape[-2:], mode="bilinear", align_corners=False)
-        return ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
+        logits = self.head(x)
+        ab = colour_classes.annealed_mean(logits, self.bin_centres, self.config.temperature) if self.config.head == "classify" else logits
+        ab = nn.functional.interpolate(ab, size=l_net.shape[-2:], mode="bilinear", align_corners=False)
+        ab = ab * self.config.chroma_gain if self.config.chroma_gain != 1.0 else ab
+        if with_logits:
+            if self.config.head != "classify":
+                raise ValueError("with_logits is for a classifying head")
+            return ab, logits
+        return ab
 
 
 def pool_hints(hints: torch.Tensor, stride: int, pooling: str) -> torch.Tensor:

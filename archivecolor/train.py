@@ -31,6 +31,7 @@ from . import console
 from .backends import bf16_emulated_warning
 from .data import ColorizationDataset, ScanResult, linked_photo, scan_folder, split_train_val
 from .monitor import failure_watch, load_validation, validate, write_curves, write_sample_sheet
+from . import colour_classes
 from .hints import sample_hints
 from .nets import HINT_CHANNELS, DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, build_generator
 from .files import FolderInUse, atomic_write_bytes, hold_folder
@@ -69,6 +70,11 @@ class TrainConfig:
     # on hinted batches, L1 near each hint (within NEAR_HINT_PIXELS) counts 1 + this times more: the
     # whole-crop L1 gives a hint's few pixels almost no pull (lite0-c's taps grew to |w| 0.02 in 45 min)
     hint_loss_weight: float = 0.0
+    # with an encoder: "regress" (ab through a tanh, the design's) or "classify" (logits over ab bins,
+    # trained by a rebalanced cross-entropy beside λ·L1 on their annealed mean: colour_classes)
+    head: str = "regress"
+    class_weight: float = 1.0  # with head "classify": weight of the cross-entropy term
+    rebalance: float = 0.5  # with head "classify": 0 none, 0.5 Zhang et al.'s; rare colours count more (colour_classes)
     # batches per epoch: under one pass, more frequent checkpoints on large folders; over one pass, the
     # photos again (reshuffled, new crops), so a small folder on a fast GPU is not validated every few seconds
     steps_per_epoch: int | None = None
@@ -92,7 +98,8 @@ class TrainConfig:
         return GeneratorConfig(width=self.width, depth=depth, upsample=self.upsample, norm=self.norm, dropout=self.dropout,
                                encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0,
                                hint_decoder=self.hint_decoder and self.hint_fraction > 0, hint_pooling=self.hint_pooling,
-                               decoder=self.decoder if self.encoder != "unet" else "conv")
+                               decoder=self.decoder if self.encoder != "unet" else "conv",
+                               head=self.head if self.encoder != "unet" else "regress")
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
@@ -369,7 +376,8 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
                      encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
-                     hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder)
+                     hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
+                     head=shape.head)
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself
@@ -537,6 +545,8 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     scaler_d = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     start_epoch, start_step, global_step, best_psnr = 0, 0, 0, None
+    classify = config.generator_config().head == "classify"
+    class_loss = colour_classes.ClassLoss(colour_classes.bin_centres().to(device), config.rebalance) if classify else None
     trained_before = 0.0  # seconds of training in earlier processes of this run (time_limit_minutes counts them)
     if checkpoint is not None:
         generator.load_state_dict(checkpoint["generator"])
@@ -552,6 +562,8 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         start_epoch, start_step = checkpoint["epoch"], checkpoint["step"]
         global_step, best_psnr = checkpoint["global_step"], checkpoint.get("best_val_psnr")
         trained_before = checkpoint.get("trained_seconds", 0.0)
+        if classify and checkpoint.get("colour_counts") is not None:
+            class_loss.counts = checkpoint["colour_counts"]
         torch.set_rng_state(checkpoint["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in checkpoint:
             torch.cuda.set_rng_state(checkpoint["rng_cuda"], device)
@@ -604,6 +616,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             "best_val_psnr": best_psnr,
             "trained_seconds": trained_here_s(),
             "rng_cpu": torch.get_rng_state(),
+            "colour_counts": class_loss.counts if classify else None,
         }
         if device.type == "cuda":
             s["rng_cuda"] = torch.cuda.get_rng_state(device)
@@ -649,7 +662,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             else:
                 label = f"epoch {epoch + 1}/{config.epochs} {phase}"
             task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
-            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0}
+            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0, "ce": 0.0}
             n_steps, t0, step, first_batch_s = 0, time.perf_counter(), skip, None
             generator.train()
             discriminator.train()
@@ -669,7 +682,10 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                     l_net, ab_real = to_device(l_net), to_device(ab_real)
                     hints = _batch_hints(config, global_step, ab_real, to_device)
                     with autocast():
-                        ab_fake = g_model(l_net) if hints is None else g_model(l_net, hints)
+                        if classify:
+                            ab_fake, logits = g_model(l_net, hints, with_logits=True)
+                        else:
+                            ab_fake = g_model(l_net) if hints is None else g_model(l_net, hints)
 
                     pred_fake = None
                     if adversarial:
@@ -691,6 +707,10 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                     loss_g, gan, l1 = generator_loss(
                         ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight, weights
                     )
+                    if classify:
+                        ce = class_loss(logits, ab_real)
+                        loss_g = loss_g + config.class_weight * ce
+                        sums["ce"] += ce.item()
                     opt_g.zero_grad(set_to_none=True)
                     scaler_g.scale(loss_g).backward()
                     scaler_g.step(opt_g)
@@ -707,11 +727,12 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                         sums["d"] += loss_d.item()
                         sums["d_real"] += torch.sigmoid(pred_real.float()).mean().item()
                         sums["d_fake"] += torch.sigmoid(pred_fake_d.float()).mean().item()
-                    losses = f"L1 {sums['l1'] / n_steps:.4f}" + (f" GAN {sums['gan'] / n_steps:.3f} D {sums['d'] / n_steps:.3f}" if adversarial else "")
+                    losses = f"L1 {sums['l1'] / n_steps:.4f}" + (f" CE {sums['ce'] / n_steps:.3f}" if classify else "") + (f" GAN {sums['gan'] / n_steps:.3f} D {sums['d'] / n_steps:.3f}" if adversarial else "")
                     progress.update(task, advance=config.batch_size * dist.world, losses=losses)
                     if dist.main and global_step % config.log_every == 0:
                         run.append_log({"kind": "step", "epoch": epoch, "step": step, "global_step": global_step,
-                                        "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None})
+                                        "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None,
+                                        **({"ce": ce.item()} if classify else {})})
             except KeyboardInterrupt as exc:
                 interrupted, stop_signal = True, getattr(exc, "signum", signal.SIGINT)
                 whole = isinstance(exc, _Stopped) or not stop_requested.handles_sigint

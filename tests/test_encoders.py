@@ -13,7 +13,8 @@ from archivecolor.nets import GeneratorConfig, build_generator
 # with a decoder of width 4: the tiny variant is the decoder, the encoder is the one that ships.
 TINY = GeneratorConfig(encoder="efficientnet-lite0", depth=5, width=4, hint_channels=3)
 TINY_SEPARABLE = dataclasses.replace(TINY, decoder="separable")
-EACH_DECODER = pytest.mark.parametrize("config", [TINY, TINY_SEPARABLE], ids=["conv", "separable"])
+TINY_CLASSIFY = dataclasses.replace(TINY, decoder="separable", head="classify")
+EACH_DECODER = pytest.mark.parametrize("config", [TINY, TINY_SEPARABLE, TINY_CLASSIFY], ids=["conv", "separable", "classify"])
 
 
 def _lite0_state():
@@ -114,6 +115,12 @@ def test_bad_encoder_configs_are_refused():
         dataclasses.replace(TINY, decoder="transformer")
     with pytest.raises(ValueError, match="encoder generators"):
         GeneratorConfig(decoder="separable")
+    with pytest.raises(ValueError, match="head must be"):
+        dataclasses.replace(TINY, head="diffusion")
+    with pytest.raises(ValueError, match="classifying head is for encoder"):
+        GeneratorConfig(head="classify")
+    with pytest.raises(ValueError, match="temperature"):
+        dataclasses.replace(TINY_CLASSIFY, temperature=0.0)
 
 
 def test_the_separable_decoder_is_what_its_config_says_and_far_smaller():
@@ -139,8 +146,38 @@ def test_a_weights_file_rebuilds_the_decoder_it_was_saved_with_and_an_old_file_t
     assert read_config(weights).decoder == "separable"
     assert load_generator(weights).config.decoder == "separable"
     old = TINY.to_dict()
-    del old["decoder"]  # a file written before decoders had kinds
-    assert GeneratorConfig.from_dict(old).decoder == "conv"
+    del old["decoder"], old["head"], old["temperature"]  # a file written before decoders and heads had kinds
+    assert GeneratorConfig.from_dict(old).decoder == "conv" and GeneratorConfig.from_dict(old).head == "regress"
+
+
+def test_a_classifying_head_is_saved_with_its_temperature_and_colours_by_it(tmp_path):
+    """The temperature is part of the network (every backend and export colours alike) and
+    lower temperatures colour more vividly: the annealed mean moves from the mean to the mode."""
+    from archivecolor.weights import load_generator, save_generator
+
+    torch.manual_seed(0)
+    generator = build_generator(dataclasses.replace(TINY_CLASSIFY, temperature=0.2)).eval()
+    with torch.no_grad():
+        generator.head.weight.normal_(0, 2.0)  # a confident head, as training makes it
+        generator.head.bias.normal_(0, 2.0)
+    weights = tmp_path / "g.safetensors"
+    save_generator(weights, generator)
+    loaded = load_generator(weights).eval()
+    assert (loaded.config.head, loaded.config.temperature) == ("classify", 0.2)
+    l_net = torch.rand(1, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(l_net), generator(l_net))
+        warm = build_generator(dataclasses.replace(TINY_CLASSIFY, temperature=1.0)).eval()
+        warm.load_state_dict(generator.state_dict())
+        assert generator(l_net).abs().mean() > 1.5 * warm(l_net).abs().mean()
+
+
+def test_a_fresh_classifying_head_starts_near_grey():
+    """Its bias favours the bins near a = b = 0, so training starts from grey, not from the bins' off-centre mean."""
+    generator = build_generator(TINY_CLASSIFY).eval()
+    with torch.no_grad():
+        ab = generator(torch.rand(2, 1, 64, 64) * 2 - 1)
+    assert ab.abs().max() * 110 < 3.0  # Lab units
 
 
 def test_a_pth_that_is_not_the_network_is_one_clear_error(tmp_path):

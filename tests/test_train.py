@@ -365,6 +365,9 @@ def test_the_decoder_kind_reaches_the_network_and_a_fine_tune_keeps_the_start_s(
     save_generator(start, build_generator(lite.generator_config()).eval())
     tuned, _ = _initial_generator(replace(lite, decoder="conv", init_generator=str(start)))
     assert tuned.decoder == "separable"
+    classifying = tmp_path / "classify.safetensors"
+    save_generator(classifying, build_generator(replace(lite, head="classify").generator_config()).eval())
+    assert _initial_generator(replace(lite, init_generator=str(classifying)))[0].head == "classify"  # and its head
 
 
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
@@ -448,6 +451,28 @@ def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_o
     assert [group["lr_mult"] for group in groups] == [0.0, 1.0]
     # the stem (it holds the hint channels) learns at the decoder's rate; the rest of the encoder not at all here
     assert not torch.equal(ours["_conv_stem.conv.weight"][:, 1:], torch.zeros_like(ours["_conv_stem.conv.weight"][:, 1:]))
+
+
+def test_a_classifying_run_learns_by_the_class_loss_and_a_resume_keeps_its_colour_counts(colour_folder, tmp_path):
+    """--head classify: with λ·L1 off the cross-entropy alone moves the head; it is logged; the colours it
+    rebalanced by (one count per stride-2 pixel of every crop) go into the checkpoint and a resume adds to them."""
+    config = replace(TINY, encoder="efficientnet-lite0", width=4, depth=5, head="classify", l1_weight=0.0, gan_weight=0.0,
+                     epochs=1, steps_per_epoch=2)
+    run = tmp_path / "run"
+    train(colour_folder, run, config, show_progress=False)
+    g = load_generator(run / "generator.safetensors")
+    assert g.config.head == "classify"
+    from archivecolor.nets import build_generator
+
+    torch.manual_seed(config.seed)
+    assert not torch.equal(g.head.weight, build_generator(g.config).head.weight)
+    steps = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"step"' in line]
+    assert steps and all(record["ce"] > 0 for record in steps if record["kind"] == "step")
+    per_step = config.batch_size * (config.crop // 2) ** 2
+    counts = torch.load(run / "checkpoint.pt", weights_only=True)["colour_counts"]
+    assert counts.sum().item() == 2 * per_step
+    train(colour_folder, run, replace(config, epochs=2), resume=True, show_progress=False)
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["colour_counts"].sum().item() == 4 * per_step
 
 
 def test_training_follows_links_to_folders_once_each(tmp_path):

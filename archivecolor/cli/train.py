@@ -65,6 +65,13 @@ from .common import GroupedCommand
 @click.option("--decoder", type=click.Choice(["conv", "separable"]), default="conv", show_default=True,
               help="With an encoder: each decoder level's convolutions. 'conv', two full 3×3; 'separable', 1×1 + depthwise "
                    "3×3 + 1×1, about an eighth of the cost, so the model colours faster and trains on more crops an hour.")
+@click.option("--head", type=click.Choice(["regress", "classify"]), default="regress", show_default=True,
+              help="With an encoder: 'regress' predicts a/b directly (L1 averages rival colours to brown); 'classify' "
+                   "predicts a distribution over colour bins and colours by its annealed mean (Zhang et al. 2016).")
+@click.option("--class-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="With --head classify: weight of the cross-entropy over colour bins beside λ·L1.")
+@click.option("--rebalance", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --head classify: how much rare, saturated colours count more (0 not at all; 0.5 the paper's).")
 @click.option("--time-limit", "time_limit_minutes", type=click.FloatRange(0, min_open=True), default=None, metavar="MINUTES",
               help="Size the run in time instead: end at the first step after MINUTES of training (validation included, "
                    "earlier sessions of a resumed run counted), with the generator validated and saved; --epochs stays a cap. "
