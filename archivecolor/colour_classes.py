@@ -31,7 +31,8 @@ GAMUT_MARGIN = 0.02  # a centre this far outside [0, 1] in linear RGB still coun
 
 
 def _centre_in_gamut(a: float, b: float) -> bool:
-    """Whether some L* in 5..95 makes (L, a, b) an sRGB colour (linear RGB within [0, 1], a small margin)."""
+    """Whether some L* in 5..95 makes (L, a, b) an sRGB colour (linear RGB within [0, 1], a small margin).
+    Its own Lab -> XYZ -> linear RGB: lab.py's clips to [0, 1], which is what must be seen here."""
     L = np.arange(5.0, 96.0, 1.0)
     fy = (L + 16.0) / 116.0
     fx, fz = fy + a / 500.0, fy - b / 200.0
@@ -84,12 +85,6 @@ def soft_targets(ab_net: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Ten
     dist2, index = nearest_bins(ab_net, centres, SOFT_NEIGHBOURS)
     weights = torch.softmax(-dist2 / (2 * SOFT_SIGMA**2), dim=1)
     return index, weights
-
-
-def histogram(ab_net: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """(Q,) counts of pixels whose nearest bin is each bin."""
-    _, index = nearest_bins(ab_net, centres, 1)
-    return torch.bincount(index.reshape(-1), minlength=len(centres)).double()
 
 
 def rebalancing_weights(counts: torch.Tensor, centres: torch.Tensor, strength: float) -> torch.Tensor:

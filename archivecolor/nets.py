@@ -155,7 +155,7 @@ class EncoderUNetGenerator(nn.Module):
         init_weights(self.head)
         if config.head == "classify":  # start grey: logits that favour the bins near a = b = 0 (σ 15 Lab units)
             with torch.no_grad():
-                lab_d2 = (self.bin_centres * 110.0).square().sum(1)
+                lab_d2 = (self.bin_centres * colour_classes.AB_SCALE).square().sum(1)
                 self.head.bias.copy_(-config.temperature * lab_d2 / (2 * 15.0**2))
         if config.hint_decoder:  # hints into each decoder level too; zero at the start, so the model starts as it was
             self.hint_taps = nn.ModuleList([nn.Conv2d(config.hint_channels, width, 3, padding=1, bias=False) for width in (8 * w, 4 * w, 2 * w, w)])
