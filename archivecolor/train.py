@@ -80,6 +80,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     val_fraction: float = 0.05  # held-out share of the images
     max_val: int = 200  # at most this many validation images
+    # validate on this folder's photos instead of a share held out of DATA_DIR (scenes like the archive's,
+    # say, when DATA_DIR is mostly objects); a photo in both is validated and not trained on
+    val_dir: str | None = None
     samples: int = 6  # rows in the sample sheet
     seed: int = 0
     workers: int = 2  # data-loading processes
@@ -196,6 +199,7 @@ class RunFolder:
         self.path = Path(path)
         self.config = self.path / "config.json"
         self.scan = self.path / "dataset.json"
+        self.val_scan = self.path / "validation.json"  # with val_dir: its photos, kept so a resume validates on the same
         self.checkpoint = self.path / "checkpoint.pt"
         self.log = self.path / "log.jsonl"
         self.samples = self.path / "samples.png"
@@ -223,7 +227,7 @@ class RunFolder:
 
     def clear(self) -> None:
         """Delete a run's files (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.scan, self.checkpoint, self.log, self.samples, self.curves, self.generator, self.best,
+        for path in (self.config, self.scan, self.val_scan, self.checkpoint, self.log, self.samples, self.curves, self.generator, self.best,
                      *self.path.glob("generator-epoch*.safetensors")):
             path.unlink(missing_ok=True)
 
@@ -514,11 +518,16 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         for rel, reason in scan.failed.items():
             console.error_line(Path(data_dir) / rel, f"skipped: {reason}")
         console.info(f"{len(scan.usable)} colour images, {len(scan.grey)} near-grey skipped, {len(scan.failed)} unreadable skipped")
-    train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed, linked_photo(data_dir))
+    if config.val_dir:
+        val_root = Path(config.val_dir)
+        train_files, val_files = _split_by_folder(Path(data_dir), scan, val_root, run, config.max_val, show_progress and dist.main, dist.main)
+    else:
+        val_root = Path(data_dir)
+        train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed, linked_photo(data_dir))
     if len(train_files) < config.batch_size * dist.world:
         raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
     train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed)
-    val_set = ColorizationDataset(data_dir, val_files, config.crop, config.resize, train=False)
+    val_set = ColorizationDataset(val_root, val_files, config.crop, config.resize, train=False)
     val_batches = load_validation(val_set, config.batch_size) if dist.main else []
 
     # -- models and optimisers
@@ -813,6 +822,36 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         torch.distributed.destroy_process_group()
     return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure,
                        stop_signal=stop_signal, out_of_time=out_of_time, speaks=dist.main)
+
+
+def validation_photos(usable: list[str], max_val: int) -> list[str]:
+    """At most `max_val` of a validation folder's photos, evenly spaced over its sorted list (every section of it)."""
+    usable = sorted(usable)
+    if len(usable) <= max_val:
+        return usable
+    return [usable[i * len(usable) // max_val] for i in range(max_val)]
+
+
+def _split_by_folder(data_dir: Path, scan: ScanResult, val_root: Path, run: RunFolder, max_val: int, show: bool,
+                     main: bool) -> tuple[list[str], list[str]]:
+    """--val-dir: every photo of DATA_DIR trains except one that is also a validation photo (the same file, or a link to it)."""
+    if run.val_scan.exists():
+        val_scan = ScanResult.from_json(run.val_scan.read_text())
+    else:
+        val_scan = _scan_with_progress(val_root, show)
+        if main:
+            atomic_write_bytes(run.val_scan, val_scan.to_json().encode())
+    val_files = validation_photos(val_scan.usable, max_val)
+    if not val_files:
+        raise ValueError(f"--val-dir {val_root}: no colour photos to validate on")
+    held = {(val_root / name).resolve() for name in val_files}
+    train_files = [name for name in scan.usable if (data_dir / name).resolve() not in held]
+    if main:
+        for rel, reason in val_scan.failed.items():
+            console.error_line(val_root / rel, f"skipped: {reason}")
+        also = len(scan.usable) - len(train_files)
+        console.info(f"{len(val_files)} validation photos from {val_root}" + (f"; {also} of them also in DATA_DIR, not trained on" if also else ""))
+    return train_files, val_files
 
 
 def _scan_with_progress(data_dir: Path, show: bool) -> ScanResult:

@@ -491,3 +491,43 @@ def test_training_follows_links_to_folders_once_each(tmp_path):
     (tree / "own" / "up").symlink_to(tree)
     found = [p.relative_to(tree).as_posix() for p in find_images(tree)]
     assert found == ["again/a.png", "own/b.png"]
+
+
+def test_a_validation_folder_is_validated_on_and_its_photos_are_not_trained_on(colour_folder, tmp_path, monkeypatch):
+    """--val-dir: scenes held out elsewhere are the validation set; one also linked into DATA_DIR is not trained on."""
+    import archivecolor.train as training
+
+    from conftest import synthetic_photo
+
+    scenes = tmp_path / "scenes"
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        write_rgb(scenes / f"v{i}.png", synthetic_photo(rng, 48))
+    (colour_folder / "also-a-scene.png").symlink_to(scenes / "v1.png")
+    datasets = []
+
+    class Recorded(ColorizationDataset):
+        def __init__(self, root, files, *args, train, **kwargs):
+            datasets.append((Path(root), list(files), train))
+            super().__init__(root, files, *args, train=train, **kwargs)
+
+    monkeypatch.setattr(training, "ColorizationDataset", Recorded)
+    run = tmp_path / "run"
+    train(colour_folder, run, replace(TINY, epochs=1, val_dir=str(scenes)), show_progress=False)
+    (train_root, train_files, _), (val_root, val_files, _) = [d for d in datasets if d[2]][:1] + [d for d in datasets if not d[2]][:1]
+    assert val_root == scenes and val_files == ["v0.png", "v1.png", "v2.png"]
+    assert train_root == colour_folder and "also-a-scene.png" not in train_files
+    assert len(train_files) == len(scan_folder(colour_folder).usable) - 1  # everything else trains: no share held out
+    assert json.loads((run / "validation.json").read_text())["usable"] == val_files
+    epoch = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l][-1]
+    assert epoch["val"]["psnr"] > 0
+
+
+def test_a_large_validation_folder_is_sampled_evenly():
+    from archivecolor.train import validation_photos
+
+    names = [f"{section}/{i:02d}.jpg" for section in ("a", "b", "c", "d") for i in range(25)]
+    picked = validation_photos(list(reversed(names)), 8)
+    assert len(picked) == 8 and picked == sorted(picked)
+    assert {p.split("/")[0] for p in picked} == {"a", "b", "c", "d"}
+    assert validation_photos(names[:5], 8) == names[:5]

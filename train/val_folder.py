@@ -4,7 +4,7 @@
     archivecolor evaluate runs/default-val --weights ~/runs/default/generator-epoch015.safetensors
 
 The validation photos are the ones `archivecolor train` held out (its dataset.json and the
-split settings in its config.json), so choosing between epochs or averages on them leaves
+split settings in its config.json; with `--val-dir`, that folder's, as its validation.json lists them), so choosing between epochs or averages on them leaves
 BSD100 untouched for the final check. Symbolic links: nothing is copied or written in DATA_DIR.
 """
 
@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from archivecolor.data import linked_photo, split_train_val
+from archivecolor.train import validation_photos
 
 
 def main() -> None:
@@ -25,8 +26,12 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="new folder for the links")
     args = parser.parse_args()
     config = json.loads((args.run / "config.json").read_text())
-    usable = json.loads((args.run / "dataset.json").read_text())["usable"]
-    _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"], linked_photo(args.data))
+    if config.get("val_dir"):  # train --val-dir: its validation photos came from that folder
+        args.data = Path(config["val_dir"])
+        val = validation_photos(json.loads((args.run / "validation.json").read_text())["usable"], config["max_val"])
+    else:
+        usable = json.loads((args.run / "dataset.json").read_text())["usable"]
+        _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"], linked_photo(args.data))
     args.out.mkdir(parents=True, exist_ok=False)
     for i, name in enumerate(val):
         os.symlink((args.data / name).resolve(), args.out / f"{i:03d}-{Path(name).name}")

@@ -14,7 +14,7 @@ from .common import GroupedCommand
              "init_generator", "keep_epochs")),
     ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "decoder", "width", "depth", "d_width", "upsample", "norm", "dropout")),
     ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
-                "val_fraction", "max_val", "seed")),
+                "val_dir", "val_fraction", "max_val", "seed")),
     ("Speed", ("workers", "device", "bf16", "threads", "log_every", "no_progress")),
 ), examples=(
     ("archivecolor train photos/ -o ~/runs/a --encoder efficientnet-lite0 --hint-batches 0.3 --time-limit 120 --decay-minutes 40",
@@ -82,6 +82,9 @@ from .common import GroupedCommand
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Batches per epoch (default: one pass over the photos). Fewer: more frequent checkpoints on large folders; "
                    "more: the photos again within the epoch (reshuffled, new crops), so that a small folder on a fast GPU is "
                    "not validated and saved every few seconds.")
+@click.option("--val-dir", type=click.Path(exists=True, file_okay=False, path_type=str), default=None,
+              help="Validate on this folder's colour photos instead of a share of DATA_DIR (e.g. scenes like your archive's "
+                   "when DATA_DIR is mostly objects); a photo in both is not trained on. --val-fraction is then unused.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="Share of images held out for validation.")
 @click.option("--max-val", type=click.IntRange(1), default=200, show_default=True, help="At most this many validation images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same data order and initialisation.")
@@ -116,6 +119,8 @@ def train(data_dir, run_dir, resume, overwrite, no_progress, **options):
         click.echo(f"run folder: {run_dir}", err=True)
     if options["decay_minutes"] and options["time_limit_minutes"] is None and not resume:
         raise click.UsageError("--decay-minutes counts back from the end of --time-limit: give both")
+    if options["val_dir"]:  # kept absolute in the run's config, so a resume from elsewhere finds it
+        options["val_dir"] = str(Path(options["val_dir"]).resolve())
     config = TrainConfig(**options)
     if not resume and RunFolder(run_dir).holds_a_run():
         if not overwrite:
