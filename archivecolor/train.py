@@ -92,6 +92,11 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
     keep_epochs: bool = False  # also keep generator-epochNNN.safetensors for every epoch, to choose one by held-out metrics
     init_generator: str | None = None  # start G from these weights ("default": the shipped model) to fine-tune; its shape wins
+    # distillation: a trained generator ("default": the shipped model) whose colours G also learns to match, at
+    # λ × teacher_weight beside λ·L1 to the truth; G's encoder starts as the teacher's when they share one.
+    # How a faster network (a separable decoder, say) is taught what a slower one knows.
+    teacher: str | None = None
+    teacher_weight: float = 1.0
     # A run sized in time rather than epochs (a scheduler's window, a lent GPU, "overnight"):
     time_limit_minutes: float | None = None  # end at the first step after this much training (validation included; resumes add up)
     decay_minutes: float = 0.0  # with time_limit_minutes: decay the learning rate linearly to 0 over its last N minutes
@@ -388,6 +393,27 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     return config, generator.state_dict()
 
 
+def _load_teacher(config: TrainConfig) -> tuple[TrainConfig, torch.nn.Module]:
+    """The teacher's network (eval mode, no gradients), and the config naming its file in full (so a resume finds it)."""
+    from .weights import WeightsError, load_generator, resolve_weights
+
+    try:
+        source = resolve_weights(None if config.teacher == "default" else Path(config.teacher))
+        teacher = load_generator(source)
+    except WeightsError as exc:
+        raise ValueError(f"--teacher: {exc}") from None
+    if config.hint_fraction > 0 and teacher.config.hint_channels and teacher.config.hint_channels != HINT_CHANNELS:
+        raise ValueError(f"--teacher {source}: it takes {teacher.config.hint_channels} hint channels, not {HINT_CHANNELS}")
+    teacher.requires_grad_(False)
+    return replace(config, teacher=str(Path(source).resolve())), teacher.eval()
+
+
+def _shares_encoder(student, teacher) -> bool:
+    """Whether the student's encoder can start as the teacher's: the same pretrained network, the same input channels."""
+    return (student.config.encoder != "unet" and student.config.encoder == teacher.config.encoder
+            and student.config.in_channels == teacher.config.in_channels)
+
+
 def _generator_optimiser(generator, config: TrainConfig, fast_stem: bool = True) -> torch.optim.Adam:
     """Adam over the generator; a pretrained encoder's parameters in a group of their own at a
     lower rate (each group's `lr_mult` scales the schedule's rate)."""
@@ -496,6 +522,9 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     init_state = None
     if config.init_generator and checkpoint is None:
         config, init_state = _initial_generator(config)
+    teacher = None
+    if config.teacher:
+        config, teacher = _load_teacher(config)
     try:
         multiple = config.generator_config().size_multiple
     except ValueError as exc:
@@ -537,14 +566,20 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         missing, unexpected = generator.load_state_dict(init_state, strict=False)
         if unexpected or any(not key.startswith("hint_taps.") for key in missing):
             raise ValueError(f"--init-weights: the weights do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    elif checkpoint is None and teacher is not None and _shares_encoder(generator, teacher):
+        generator.encoder.load_state_dict(teacher.encoder.state_dict())
+        console.info(f"encoder: {config.encoder} from the teacher {Path(config.teacher).name} (lr × {config.encoder_lr_mult:g})")
     elif config.encoder != "unet" and checkpoint is None:
         _imagenet_start(generator, config)
     generator = generator.to(device)
+    if teacher is not None:
+        teacher = teacher.to(device)
     discriminator = PatchDiscriminator(DiscriminatorConfig(width=config.d_width)).to(device)
     channels_last = device.type == "cuda" or config.bf16
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
+        teacher = teacher.to(memory_format=torch.channels_last) if teacher is not None else None
     opt_g = _generator_optimiser(generator, config)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d or config.lr, betas=(config.beta1, config.beta2))
     amp_dtype = torch.float16 if device.type == "cuda" else (torch.bfloat16 if config.bf16 else None)
@@ -671,7 +706,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             else:
                 label = f"epoch {epoch + 1}/{config.epochs} {phase}"
             task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
-            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0, "ce": 0.0}
+            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0, "ce": 0.0, "teacher_l1": 0.0}
             n_steps, t0, step, first_batch_s = 0, time.perf_counter(), skip, None
             generator.train()
             discriminator.train()
@@ -720,6 +755,13 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                         ce = class_loss(logits, ab_real)
                         loss_g = loss_g + config.class_weight * ce
                         sums["ce"] += ce.item()
+                    if teacher is not None and (hints is None or teacher.config.hint_channels):
+                        # on hinted batches a teacher that takes no hints would pull G away from them: skipped
+                        with torch.no_grad(), autocast():
+                            ab_teacher = teacher(l_net) if hints is None else teacher(l_net, hints)
+                        to_teacher = F.l1_loss(ab_fake.float(), ab_teacher.float())
+                        loss_g = loss_g + config.l1_weight * config.teacher_weight * to_teacher
+                        sums["teacher_l1"] += to_teacher.item()
                     opt_g.zero_grad(set_to_none=True)
                     scaler_g.scale(loss_g).backward()
                     scaler_g.step(opt_g)

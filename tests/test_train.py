@@ -531,3 +531,47 @@ def test_a_large_validation_folder_is_sampled_evenly():
     assert len(picked) == 8 and picked == sorted(picked)
     assert {p.split("/")[0] for p in picked} == {"a", "b", "c", "d"}
     assert validation_photos(names[:5], 8) == names[:5]
+
+
+def test_a_student_starts_from_its_teacher_s_encoder_and_learns_its_colours(colour_folder, tmp_path):
+    """--teacher: a separable-decoder student begins with the teacher's encoder (kept exactly at --encoder-lr 0)
+    and is pulled towards the teacher's colours; at --teacher-weight 0 it is not. The teacher here colours every
+    pixel a = +0.5, b = -0.3 (network scale), which the truth never asks for."""
+    import math
+
+    from archivecolor.nets import build_generator
+    from archivecolor.weights import save_generator
+
+    lite = replace(TINY, encoder="efficientnet-lite0", width=4, depth=5, gan_weight=0.0, epochs=1, steps_per_epoch=6, lr=3e-3,
+                   encoder_lr_mult=0.0)
+    torch.manual_seed(3)
+    teacher = build_generator(lite.generator_config()).eval()
+    with torch.no_grad():
+        teacher.head[0].weight.zero_()
+        teacher.head[0].bias.copy_(torch.tensor([math.atanh(0.5), math.atanh(-0.3)]))
+    teacher_file = tmp_path / "teacher.safetensors"
+    save_generator(teacher_file, teacher)
+    student = replace(lite, decoder="separable", teacher=str(teacher_file))
+    means = {}
+    for weight in (0.0, 20.0):
+        run = tmp_path / f"run-{weight:g}"
+        train(colour_folder, run, replace(student, teacher_weight=weight), show_progress=False)
+        g = load_generator(run / "generator.safetensors")
+        assert g.config.decoder == "separable"
+        taught = dict(teacher.encoder.named_parameters())  # parameters: BatchNorm's running statistics move in training
+        assert all(torch.equal(p, taught[name]) for name, p in g.encoder.named_parameters())
+        assert json.loads((run / "config.json").read_text())["teacher"] == str(teacher_file.resolve())
+        crops = torch.stack([ColorizationDataset(colour_folder, scan_folder(colour_folder).usable, 32, None, train=False)[i][0] for i in range(8)])
+        with torch.no_grad():
+            means[weight] = g(crops).mean(dim=(0, 2, 3))
+        epochs = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"kind": "epoch"' in l]
+        assert epochs[-1]["teacher_l1"] > 0
+    pulled, free = means[20.0], means[0.0]
+    assert pulled[0] > free[0] + 0.02 and pulled[1] < free[1] - 0.02, (pulled, free)
+
+
+def test_a_teacher_that_is_not_a_generator_is_one_clear_error(colour_folder, tmp_path):
+    bad = tmp_path / "not-weights.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="--teacher"):
+        train(colour_folder, tmp_path / "run", replace(TINY, teacher=str(bad)), show_progress=False)

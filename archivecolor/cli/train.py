@@ -11,7 +11,7 @@ from .common import GroupedCommand
 
 @click.command(cls=GroupedCommand, sections=(
     ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
-             "init_generator", "keep_epochs")),
+             "init_generator", "teacher", "teacher_weight", "keep_epochs")),
     ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "decoder", "width", "depth", "d_width", "upsample", "norm", "dropout")),
     ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
                 "val_dir", "val_fraction", "max_val", "seed")),
@@ -96,6 +96,12 @@ from .common import GroupedCommand
 @click.option("--init-weights", "init_generator", default=None, metavar="FILE|default",
               help="Start the generator from these weights and fine-tune them (e.g. `default`, the shipped model, on photos like "
                    "your archive's); their network shape replaces --width/--depth/--upsample/--norm. The discriminator starts fresh.")
+@click.option("--teacher", default=None, metavar="FILE|default",
+              help="Distil: also learn to match this trained generator's colours (`default`: the shipped model), so a faster "
+                   "network (--decoder separable) learns what a slower one knows; the encoder starts as the teacher's when "
+                   "both use the same one. Costs the teacher's forward pass each step.")
+@click.option("--teacher-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="With --teacher: weight of the L1 to the teacher's colours, beside λ·L1 to the truth (× λ as well).")
 @click.option("--keep-epochs", is_flag=True, help="Also keep generator-epochNNN.safetensors for every epoch, to pick one by held-out metrics "
                                                   "or to average the last few (`archivecolor average-weights`).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
