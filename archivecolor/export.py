@@ -20,6 +20,23 @@ ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
 INPUT_NAME, HINTS_NAME, OUTPUT_NAME = "l", "hints", "ab"
 
 
+def _inputs_only(generator):
+    """The generator with the export's inputs as its only arguments. The exporter fills in a
+    forward's missing defaults and traces them as tensors: `with_logits=False` became one, and
+    every first run printed a TracerWarning for a flag the graph never uses."""
+    import torch
+
+    class InputsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.generator = inner
+
+        def forward(self, l_net, hints=None):
+            return self.generator(l_net, hints)
+
+    return InputsOnly(generator).eval()
+
+
 def _half_inside(generator):
     """fp32 in and out, fp16 inside: the FP16 ONNX a strongly typed TensorRT (11+) builds from.
 
@@ -51,7 +68,7 @@ def export_onnx(weights: Path, out: Path, opset: int = ONNX_OPSET, half: bool = 
 
     generator = load_generator(weights).eval()
     config = generator.config
-    module = _half_inside(generator).eval() if half else generator
+    module = _half_inside(generator).eval() if half else _inputs_only(generator)
     if hints and not config.hint_channels:
         raise ValueError(f"{weights}: this model was not trained with colour hints")
     side = config.size_multiple * 2
