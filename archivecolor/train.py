@@ -758,7 +758,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                     if teacher is not None and (hints is None or teacher.config.hint_channels):
                         # on hinted batches a teacher that takes no hints would pull G away from them: skipped
                         with torch.no_grad(), autocast():
-                            ab_teacher = teacher(l_net) if hints is None else teacher(l_net, hints)
+                            ab_teacher = teacher(l_net, hints)
                         to_teacher = F.l1_loss(ab_fake.float(), ab_teacher.float())
                         loss_g = loss_g + config.l1_weight * config.teacher_weight * to_teacher
                         sums["teacher_l1"] += to_teacher.item()

@@ -21,14 +21,11 @@ import math
 import os
 from pathlib import Path
 
+from archivecolor.data import find_images  # the photos `train` reads, links to folders followed
+
 KEPT_ONCE = {"clothing"}
 MAX_REPEATS = 4
 HELD_OUT = "bsds500/BSDS500/data/images/test"
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def photos_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def repeats(sizes: dict[str, int]) -> dict[str, int]:
@@ -40,10 +37,10 @@ def repeats(sizes: dict[str, int]) -> dict[str, int]:
 
 def link_mix(tree: Path, out: Path, val: Path) -> dict[str, tuple[int, int]]:
     """Make the mix under `out` and the held-out scenes under `val`; returns (photos, repeats) per source."""
-    held_out = {p.resolve() for p in photos_under(tree / HELD_OUT)}
+    held_out = {p.resolve() for p in find_images(tree / HELD_OUT)}
     sources = {}
     for folder in sorted(p for p in tree.iterdir() if p.is_dir()):
-        sources[folder.name] = [p for p in photos_under(folder) if p.resolve() not in held_out]
+        sources[folder.name] = [p for p in find_images(folder) if p.resolve() not in held_out]
     plan = repeats({name: len(photos) for name, photos in sources.items()})
     for name, photos in sources.items():
         for photo in photos:

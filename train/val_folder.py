@@ -26,15 +26,16 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="new folder for the links")
     args = parser.parse_args()
     config = json.loads((args.run / "config.json").read_text())
+    root = args.data
     if config.get("val_dir"):  # train --val-dir: its validation photos came from that folder
-        args.data = Path(config["val_dir"])
+        root = Path(config["val_dir"])
         val = validation_photos(json.loads((args.run / "validation.json").read_text())["usable"], config["max_val"])
     else:
         usable = json.loads((args.run / "dataset.json").read_text())["usable"]
         _, val = split_train_val(usable, config["val_fraction"], config["max_val"], config["seed"], linked_photo(args.data))
     args.out.mkdir(parents=True, exist_ok=False)
     for i, name in enumerate(val):
-        os.symlink((args.data / name).resolve(), args.out / f"{i:03d}-{Path(name).name}")
+        os.symlink((root / name).resolve(), args.out / f"{i:03d}-{Path(name).name}")
     print(f"{args.out}: {len(val)} validation photos of {args.run}")
 
 
