@@ -23,17 +23,15 @@ class RenderJob:
     L_render: np.ndarray  # (rh, rw) L* at render size
     l_net: np.ndarray  # (1, ph, pw) network input
     ab: np.ndarray | None = field(default=None)  # (rh, rw, 2) a*, b* once predicted
-    hints: np.ndarray | None = field(default=None)  # (3, ph, pw) colour hints (hints.hint_planes), or None
-    hint_boxes: list | None = field(default=None)  # the same hints as patches at render size (hints.hint_boxes)
+    hint_boxes: list | None = field(default=None)  # colour hints as patches at render size (hints.hint_boxes), or None
 
     def add_hints(self, hints: list) -> None:
-        """Place an archivist's hints (hints.Hint, in the full picture's pixels) for the network."""
-        from .hints import hint_boxes, hint_planes
+        """Place an archivist's hints (hints.Hint, in the full picture's pixels) at render size; the
+        network's planes are made from them only if the network is to take them (Colorizer._hints)."""
+        from .hints import hint_boxes
 
         if hints:
-            g = self.geometry
-            self.hints = hint_planes(hints, g.full_hw, g.render_hw, g.padded_hw)
-            self.hint_boxes = hint_boxes(hints, g.full_hw, g.render_hw)
+            self.hint_boxes = hint_boxes(hints, self.geometry.full_hw, self.geometry.render_hw)
 
 
 def prepare_job(L_full: np.ndarray, render_size: int, size_multiple: int) -> RenderJob:
@@ -110,9 +108,10 @@ class Colorizer:
         """The batch's hint planes for the network (zeros for the pictures without), or None when
         none has hints or the spreading carries them. Spreading from the automatic colour beat
         spreading what a hint-trained network had made of them, and that network alone (train/default-lite0.md)."""
-        if all(job.hints is None for job in batch) or self.hint_spread:
+        from .hints import planes_from_boxes
+
+        if not any(job.hint_boxes for job in batch) or self.hint_spread:
             return None
         if not getattr(self.backend, "hint_channels", 0):
             raise ValueError("this model was not trained with colour hints: colour without --hints, or with a model that takes them")
-        empty = np.zeros((3, *batch[0].geometry.padded_hw), np.float32)
-        return np.stack([empty if job.hints is None else job.hints for job in batch])
+        return np.stack([planes_from_boxes(job.hint_boxes or [], job.geometry.padded_hw) for job in batch])

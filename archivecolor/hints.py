@@ -136,8 +136,14 @@ def hint_boxes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int
 def hint_planes(hints: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int, int], padded_hw: tuple[int, int]) -> np.ndarray:
     """The hints as the network takes them, (3, ph, pw) float32: a/b (network scaling) and the mask
     over each hint's patch (hint_boxes)."""
+    return planes_from_boxes(hint_boxes(hints, full_hw, render_hw), padded_hw)
+
+
+def planes_from_boxes(boxes: list, padded_hw: tuple[int, int]) -> np.ndarray:
+    """hint_planes from hints already placed as boxes at render size: built only when the network
+    takes the hints (with spreading on, the boxes alone are used)."""
     planes = np.zeros((3, *padded_hw), dtype=np.float32)
-    for top, bottom, left, right, a, b in hint_boxes(hints, full_hw, render_hw):
+    for top, bottom, left, right, a, b in boxes:
         planes[0, top:bottom, left:right] = a / AB_SCALE
         planes[1, top:bottom, left:right] = b / AB_SCALE
         planes[2, top:bottom, left:right] = 1.0

@@ -105,7 +105,7 @@ def _decode_row(row: dict, render_size: int, multiple: int, config: FolderConfig
         return _outcome(row, "failed", decode_failure(exc))
     if item is None:
         return _outcome(row, "skipped", "already in colour (--skip-color)")
-    pages = [(job.geometry, job.L_render, job.l_net, job.hints, job.hint_boxes) for job in item.jobs]
+    pages = [(job.geometry, job.L_render, job.l_net, job.hint_boxes) for job in item.jobs]
     return {**_outcome(row, "pending"), "payload": pickle.dumps(pages, protocol=5), "hints": task.hints,
             "hint_error": task.hint_error or ""}
 
@@ -121,7 +121,7 @@ class _ColorizeActor:
         import pandas as pd
 
         rows = batch.to_dict("records")
-        pending = {id(row): [RenderJob(g, L, l_net, hints=hints, hint_boxes=boxes) for g, L, l_net, hints, boxes in pickle.loads(row["payload"])]
+        pending = {id(row): [RenderJob(g, L, l_net, hint_boxes=boxes) for g, L, l_net, boxes in pickle.loads(row["payload"])]
                    for row in rows if row["status"] == "pending"}
         failure = None
         try:
