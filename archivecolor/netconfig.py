@@ -54,6 +54,10 @@ class GeneratorConfig:
     # with head "classify": the annealed mean's temperature (lower: nearer the most likely colour, more
     # vivid); like chroma_gain a shipped model carries the one it was chosen at (train/ship.py --temperature)
     temperature: float = 0.38
+    # With an encoder: the stride-32 features averaged over the whole picture, through a small
+    # two-layer 1×1 network, added to the bottleneck at every position (Iizuka et al. 2016's global
+    # fusion): each pixel's colour can follow the scene (a plane in the sky: the clouds are not leaves).
+    global_context: bool = False
 
     def __post_init__(self):
         if self.encoder not in ENCODER_KINDS:
@@ -72,6 +76,8 @@ class GeneratorConfig:
             raise ValueError(f"head must be one of {HEAD_KINDS}, not {self.head!r}")
         if self.head != "regress" and self.encoder == "unet":
             raise ValueError("a classifying head is for encoder generators; the design's U-Net regresses ab")
+        if self.global_context and self.encoder == "unet":
+            raise ValueError("global context is for encoder generators; the design's U-Net has its own bottleneck")
         if not 0.01 <= self.temperature <= 10:
             raise ValueError(f"temperature must be within 0.01–10, not {self.temperature}")
         if self.encoder != "unet" and self.depth != 5:

@@ -139,6 +139,8 @@ class EncoderUNetGenerator(nn.Module):
         w = config.width
         separable = config.decoder == "separable"
         self.bottleneck = nn.Sequential(nn.Conv2d(s32, 8 * w, 1, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(inplace=True))
+        if config.global_context:  # the picture's mean stride-32 feature, added before the bottleneck's BN
+            self.global_context = nn.Sequential(nn.Conv2d(s32, 8 * w, 1), nn.ReLU(inplace=True), nn.Conv2d(8 * w, 8 * w, 1, bias=False))
         self.decoder = nn.ModuleList([
             _ResizeConv(8 * w, s16, 8 * w, separable),  # 8² -> 16²
             _ResizeConv(8 * w, s8, 4 * w, separable),  # -> 32²
@@ -151,6 +153,8 @@ class EncoderUNetGenerator(nn.Module):
         else:
             self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
         init_weights(self.bottleneck)
+        if config.global_context:
+            init_weights(self.global_context)
         init_weights(self.decoder)
         init_weights(self.head)
         if config.head == "classify":  # start grey: logits that favour the bins near a = b = 0 (σ 15 Lab units)
@@ -165,7 +169,12 @@ class EncoderUNetGenerator(nn.Module):
     def forward(self, l_net: torch.Tensor, hints: torch.Tensor | None = None, with_logits: bool = False):
         """ab (N, 2, H, W); with_logits (a classifying head, training): (ab, logits at stride 2)."""
         features = self.encoder(with_hints(l_net, hints, self.config.hint_channels))
-        x = self.bottleneck(features.pop())
+        deepest = features.pop()
+        if self.config.global_context:
+            scene = self.global_context(deepest.mean(dim=(2, 3), keepdim=True))  # (N, 8w, 1, 1): one vector a picture
+            x = self.bottleneck[2](self.bottleneck[1](self.bottleneck[0](deepest) + scene))
+        else:
+            x = self.bottleneck(deepest)
         taps = self.hint_taps if self.config.hint_decoder and hints is not None else [None] * len(self.decoder)
         for level, tap, stride in zip(self.decoder, taps, (16, 8, 4, 2)):
             x = level(x, features.pop())

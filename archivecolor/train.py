@@ -67,6 +67,7 @@ class TrainConfig:
     hint_decoder: bool = False  # with an encoder and hints: hints also into each decoder level (netconfig)
     hint_pooling: str = "normalised"  # how those taps bring the hints down (netconfig.HINT_POOLINGS)
     decoder: str = "conv"  # with an encoder: "conv" or "separable" (netconfig.DECODER_KINDS)
+    global_context: bool = False  # with an encoder: the picture's mean deep feature added at the bottleneck (netconfig)
     # on hinted batches, L1 near each hint (within NEAR_HINT_PIXELS) counts 1 + this times more: the
     # whole-crop L1 gives a hint's few pixels almost no pull (lite0-c's taps grew to |w| 0.02 in 45 min)
     hint_loss_weight: float = 0.0
@@ -107,7 +108,8 @@ class TrainConfig:
                                encoder=self.encoder, hint_channels=HINT_CHANNELS if self.hint_fraction > 0 else 0,
                                hint_decoder=self.hint_decoder and self.hint_fraction > 0, hint_pooling=self.hint_pooling,
                                decoder=self.decoder if self.encoder != "unet" else "conv",
-                               head=self.head if self.encoder != "unet" else "regress")
+                               head=self.head if self.encoder != "unet" else "regress",
+                               global_context=self.global_context and self.encoder != "unet")
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier for 0-based `epoch`: 1, then linear to 0 over the last decay_epochs."""
@@ -386,7 +388,7 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
                      encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
                      hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
-                     head=shape.head)
+                     head=shape.head, global_context=shape.global_context)
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself

@@ -14,7 +14,8 @@ from archivecolor.nets import GeneratorConfig, build_generator
 TINY = GeneratorConfig(encoder="efficientnet-lite0", depth=5, width=4, hint_channels=3)
 TINY_SEPARABLE = dataclasses.replace(TINY, decoder="separable")
 TINY_CLASSIFY = dataclasses.replace(TINY, decoder="separable", head="classify")
-EACH_DECODER = pytest.mark.parametrize("config", [TINY, TINY_SEPARABLE, TINY_CLASSIFY], ids=["conv", "separable", "classify"])
+TINY_GLOBAL = dataclasses.replace(TINY, decoder="separable", global_context=True)
+EACH_DECODER = pytest.mark.parametrize("config", [TINY, TINY_SEPARABLE, TINY_CLASSIFY, TINY_GLOBAL], ids=["conv", "separable", "classify", "global"])
 
 
 def _lite0_state():
@@ -121,6 +122,8 @@ def test_bad_encoder_configs_are_refused():
         GeneratorConfig(head="classify")
     with pytest.raises(ValueError, match="temperature"):
         dataclasses.replace(TINY_CLASSIFY, temperature=0.0)
+    with pytest.raises(ValueError, match="global context is for encoder"):
+        GeneratorConfig(global_context=True)
 
 
 def test_the_separable_decoder_is_what_its_config_says_and_far_smaller():
@@ -135,6 +138,47 @@ def test_the_separable_decoder_is_what_its_config_says_and_far_smaller():
         return sum(p.numel() for p in g.decoder.parameters())
 
     assert decoder_weights(separable) < 0.3 * decoder_weights(full)
+
+
+def _bottleneck_cells(generator, l_net):
+    """The bottleneck's normalised cells (N, C, h, w), before the decoder."""
+    seen = []
+    handle = generator.bottleneck[1].register_forward_hook(lambda module, args, out: seen.append(out))
+    with torch.no_grad():
+        generator(l_net)
+    handle.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("global_context", [False, True])
+def test_with_global_context_every_bottleneck_cell_sees_the_whole_picture(global_context):
+    """A strip's far right changed: without global context the far left's deep cells stay as they
+    were (out of the encoder's reach); with it they move, since each cell gets the picture's mean."""
+    torch.manual_seed(0)
+    generator = build_generator(dataclasses.replace(TINY_SEPARABLE, global_context=global_context)).eval()
+    load_imagenet_state(generator.encoder)
+    strip = torch.rand(1, 1, 32, 1536) * 2 - 1
+    changed = strip.clone()
+    changed[..., -160:] = -changed[..., -160:]
+    far_left = (_bottleneck_cells(generator, strip) - _bottleneck_cells(generator, changed))[..., :4].abs().max().item()
+    assert (far_left > 1e-6) if global_context else (far_left == 0.0)
+
+
+def test_global_context_is_saved_with_the_weights_and_an_old_file_has_none(tmp_path):
+    from archivecolor.weights import load_generator, read_config, save_generator
+
+    torch.manual_seed(0)
+    weights = tmp_path / "g.safetensors"
+    generator = build_generator(TINY_GLOBAL).eval()
+    save_generator(weights, generator)
+    assert read_config(weights).global_context
+    loaded = load_generator(weights)
+    strip = torch.rand(2, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(strip), generator(strip))
+    old = TINY.to_dict()
+    del old["global_context"]  # a file written before the option
+    assert not GeneratorConfig.from_dict(old).global_context
 
 
 def test_a_weights_file_rebuilds_the_decoder_it_was_saved_with_and_an_old_file_the_full_one(tmp_path):

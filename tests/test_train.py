@@ -368,6 +368,10 @@ def test_the_decoder_kind_reaches_the_network_and_a_fine_tune_keeps_the_start_s(
     classifying = tmp_path / "classify.safetensors"
     save_generator(classifying, build_generator(replace(lite, head="classify").generator_config()).eval())
     assert _initial_generator(replace(lite, init_generator=str(classifying)))[0].head == "classify"  # and its head
+    scene = tmp_path / "global.safetensors"
+    save_generator(scene, build_generator(replace(lite, global_context=True).generator_config()).eval())
+    assert _initial_generator(replace(lite, init_generator=str(scene)))[0].generator_config().global_context  # and its global context
+    assert not replace(TINY, global_context=True).generator_config().global_context  # the design's U-Net has none
 
 
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
@@ -434,11 +438,12 @@ def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_o
     stay exactly so while the decoder learns; the generator file names the encoder and its hint channels."""
     from archivecolor.encoders import imagenet_weights_file
 
-    config = replace(TINY, encoder="efficientnet-lite0", encoder_lr_mult=0.0, hint_fraction=0.5, epochs=1, gan_weight=0.0)
+    config = replace(TINY, encoder="efficientnet-lite0", encoder_lr_mult=0.0, hint_fraction=0.5, epochs=1, gan_weight=0.0,
+                     global_context=True)
     run = tmp_path / "run"
     train(colour_folder, run, config, show_progress=False)
     g = load_generator(run / "generator.safetensors")
-    assert (g.config.encoder, g.config.hint_channels, g.config.depth) == ("efficientnet-lite0", 3, 5)
+    assert (g.config.encoder, g.config.hint_channels, g.config.depth, g.config.global_context) == ("efficientnet-lite0", 3, 5, True)
     imagenet = torch.load(imagenet_weights_file("efficientnet-lite0"), weights_only=True)
     ours = g.encoder.state_dict()
     assert torch.equal(ours["_blocks.7._project_conv.weight"], imagenet["_blocks.7._project_conv.weight"])
@@ -447,6 +452,7 @@ def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_o
     torch.manual_seed(config.seed)  # the generator as the run built it, before its first step
     fresh = build_generator(g.config)
     assert not torch.equal(g.head[0].weight, fresh.head[0].weight)  # while the decoder learnt
+    assert not torch.equal(g.global_context[2].weight, fresh.global_context[2].weight)  # and the scene branch, at its rate
     groups = torch.load(run / "checkpoint.pt", weights_only=True)["opt_g"]["param_groups"]
     assert [group["lr_mult"] for group in groups] == [0.0, 1.0]
     # the stem (it holds the hint channels) learns at the decoder's rate; the rest of the encoder not at all here

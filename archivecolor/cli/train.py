@@ -12,7 +12,7 @@ from .common import GroupedCommand
 @click.command(cls=GroupedCommand, sections=(
     ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
              "init_generator", "teacher", "teacher_weight", "keep_epochs")),
-    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "decoder", "width", "depth", "d_width", "upsample", "norm", "dropout")),
+    ("Network", ("encoder", "encoder_lr_mult", "hint_fraction", "hint_decoder", "hint_loss_weight", "decoder", "global_context", "width", "depth", "d_width", "upsample", "norm", "dropout")),
     ("Recipe", ("batch_size", "crop", "resize", "l1_weight", "gan_weight", "l1_only_epochs", "lr", "lr_d", "decay_epochs",
                 "val_dir", "val_fraction", "max_val", "seed")),
     ("Speed", ("workers", "device", "bf16", "threads", "log_every", "no_progress")),
@@ -65,6 +65,9 @@ from .common import GroupedCommand
 @click.option("--decoder", type=click.Choice(["conv", "separable"]), default="conv", show_default=True,
               help="With an encoder: each decoder level's convolutions. 'conv', two full 3×3; 'separable', 1×1 + depthwise "
                    "3×3 + 1×1, about an eighth of the cost, so the model colours faster and trains on more crops an hour.")
+@click.option("--global-context", is_flag=True,
+              help="With an encoder: the picture's mean deep feature joins every position at the bottleneck (Iizuka et al. "
+                   "2016), so a pixel's colour can follow the whole scene: clouds around a plane are sky, not leaves.")
 @click.option("--head", type=click.Choice(["regress", "classify"]), default="regress", show_default=True,
               help="With an encoder: 'regress' predicts a/b directly (L1 averages rival colours to brown); 'classify' "
                    "predicts a distribution over colour bins and colours by its annealed mean (Zhang et al. 2016).")
