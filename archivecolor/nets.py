@@ -153,8 +153,9 @@ class EncoderUNetGenerator(nn.Module):
         else:
             self.head = nn.Sequential(nn.Conv2d(w, 2, 3, padding=1), nn.Tanh())
         init_weights(self.bottleneck)
-        if config.global_context:
+        if config.global_context:  # its last layer zero, as the hint taps: a fine-tune that adds it starts as it was
             init_weights(self.global_context)
+            nn.init.zeros_(self.global_context[2].weight)
         init_weights(self.decoder)
         init_weights(self.head)
         if config.head == "classify":  # start grey: logits that favour the bins near a = b = 0 (σ 15 Lab units)

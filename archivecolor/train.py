@@ -144,7 +144,9 @@ def discriminator_loss(pred_real: torch.Tensor, pred_fake: torch.Tensor) -> torc
     return 0.5 * (real + fake)
 
 
-HINT_TAPS_LR_MULT = 5.0  # the decoder hint taps' rate against the decoder's
+# The rate, against the decoder's, of branches that start at zero beside trained weights (the decoder's
+# hint taps, the global context): at the decoder's own, lite0-c's taps grew only to |w| 0.02 in 45 min.
+ZERO_START_LR_MULT = 5.0
 NEAR_HINT_PIXELS = 8  # hint_loss_weight's reach around a hint, crop pixels
 
 
@@ -388,7 +390,7 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
                      encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
                      hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
-                     head=shape.head, global_context=shape.global_context)
+                     head=shape.head, global_context=(config.global_context or shape.global_context) and shape.encoder != "unet")
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself
@@ -429,12 +431,13 @@ def _generator_optimiser(generator, config: TrainConfig, fast_stem: bool = True)
         fast = {id(encoder._conv_stem.weight)} if generator.config.hint_channels and fast_stem else set()
         slow = [p for p in encoder.parameters() if id(p) not in fast]
         mine = {id(p) for p in slow}
-        taps = list(generator.hint_taps.parameters()) if getattr(generator, "hint_taps", None) is not None else []
-        mine |= {id(p) for p in taps}
+        zero_start = [p for branch in ("hint_taps", "global_context") if getattr(generator, branch, None) is not None
+                      for p in getattr(generator, branch).parameters()]
+        mine |= {id(p) for p in zero_start}
         groups = [{"params": slow, "lr_mult": config.encoder_lr_mult},
                   {"params": [p for p in generator.parameters() if id(p) not in mine], "lr_mult": 1.0}]
-        if taps:  # the decoder's hint taps start at zero beside trained weights: at the decoder's rate they
-            groups.append({"params": taps, "lr_mult": HINT_TAPS_LR_MULT})  # grew to |w| 0.02 in 45 min (lite0-c)
+        if zero_start:
+            groups.append({"params": zero_start, "lr_mult": ZERO_START_LR_MULT})
     for group in groups:
         group["lr"] = config.lr * group["lr_mult"]
     return torch.optim.Adam(groups, lr=config.lr, betas=(config.beta1, config.beta2))
@@ -564,9 +567,9 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     # -- models and optimisers
     torch.manual_seed(config.seed)
     generator = build_generator(config.generator_config())
-    if init_state is not None:  # a generator without decoder hint taps gains them, zero: it starts as it was
+    if init_state is not None:  # a generator without decoder hint taps or global context gains them, zero: it starts as it was
         missing, unexpected = generator.load_state_dict(init_state, strict=False)
-        if unexpected or any(not key.startswith("hint_taps.") for key in missing):
+        if unexpected or any(not key.startswith(("hint_taps.", "global_context.")) for key in missing):
             raise ValueError(f"--init-weights: the weights do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
     elif checkpoint is None and teacher is not None and _shares_encoder(generator, teacher):
         generator.encoder.load_state_dict(teacher.encoder.state_dict())

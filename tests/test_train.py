@@ -371,6 +371,7 @@ def test_the_decoder_kind_reaches_the_network_and_a_fine_tune_keeps_the_start_s(
     scene = tmp_path / "global.safetensors"
     save_generator(scene, build_generator(replace(lite, global_context=True).generator_config()).eval())
     assert _initial_generator(replace(lite, init_generator=str(scene)))[0].generator_config().global_context  # and its global context
+    assert _initial_generator(replace(lite, global_context=True, init_generator=str(start)))[0].global_context  # or gains one
     assert not replace(TINY, global_context=True).generator_config().global_context  # the design's U-Net has none
 
 
@@ -433,6 +434,25 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def test_a_fine_tune_that_adds_global_context_starts_exactly_as_the_model_it_tunes(colour_folder, tmp_path):
+    """--init-weights W --global-context: W's network gains the branch at zero, so the first step starts from W's colours."""
+    from archivecolor.nets import build_generator
+    from archivecolor.weights import save_generator
+
+    lite = replace(TINY, encoder="efficientnet-lite0", width=4, depth=5, gan_weight=0.0, epochs=1, steps_per_epoch=1, lr=1e-12)
+    torch.manual_seed(1)
+    start = build_generator(lite.generator_config()).eval()
+    save_generator(tmp_path / "start.safetensors", start)
+    run = tmp_path / "run"
+    train(colour_folder, run, replace(lite, global_context=True, init_generator=str(tmp_path / "start.safetensors")), show_progress=False)
+    tuned = load_generator(run / "generator.safetensors").state_dict()
+    assert load_generator(run / "generator.safetensors").config.global_context and not start.config.global_context
+    for name, tensor in start.state_dict().items():  # one step at a rate of 1e-12 moved only BatchNorm's running statistics
+        if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            torch.testing.assert_close(tuned[name], tensor, atol=1e-6, rtol=0)
+    assert tuned["global_context.2.weight"].abs().max() < 1e-6  # the branch joins at zero: the start's colours
+
+
 def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_own_rate(colour_folder, tmp_path):
     """--encoder: the encoder's convolutions start as the ImageNet classifier's; with --encoder-lr 0 they
     stay exactly so while the decoder learns; the generator file names the encoder and its hint channels."""
@@ -454,7 +474,7 @@ def test_an_encoder_run_starts_from_imagenet_and_fine_tunes_the_encoder_at_its_o
     assert not torch.equal(g.head[0].weight, fresh.head[0].weight)  # while the decoder learnt
     assert not torch.equal(g.global_context[2].weight, fresh.global_context[2].weight)  # and the scene branch, at its rate
     groups = torch.load(run / "checkpoint.pt", weights_only=True)["opt_g"]["param_groups"]
-    assert [group["lr_mult"] for group in groups] == [0.0, 1.0]
+    assert [group["lr_mult"] for group in groups] == [0.0, 1.0, 5.0]  # the global context starts at zero: faster
     # the stem (it holds the hint channels) learns at the decoder's rate; the rest of the encoder not at all here
     assert not torch.equal(ours["_conv_stem.conv.weight"][:, 1:], torch.zeros_like(ours["_conv_stem.conv.weight"][:, 1:]))
 
