@@ -171,11 +171,10 @@ class EncoderUNetGenerator(nn.Module):
         """ab (N, 2, H, W); with_logits (a classifying head, training): (ab, logits at stride 2)."""
         features = self.encoder(with_hints(l_net, hints, self.config.hint_channels))
         deepest = features.pop()
-        if self.config.global_context:
-            scene = self.global_context(deepest.mean(dim=(2, 3), keepdim=True))  # (N, 8w, 1, 1): one vector a picture
-            x = self.bottleneck[2](self.bottleneck[1](self.bottleneck[0](deepest) + scene))
-        else:
-            x = self.bottleneck(deepest)
+        x = self.bottleneck[0](deepest)
+        if self.config.global_context:  # (N, 8w, 1, 1): one vector a picture, at every position
+            x = x + self.global_context(deepest.mean(dim=(2, 3), keepdim=True))
+        x = self.bottleneck[1:](x)  # BN, ReLU
         taps = self.hint_taps if self.config.hint_decoder and hints is not None else [None] * len(self.decoder)
         for level, tap, stride in zip(self.decoder, taps, (16, 8, 4, 2)):
             x = level(x, features.pop())
