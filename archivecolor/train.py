@@ -390,7 +390,7 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
                      encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
                      hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
-                     head=shape.head, global_context=(config.global_context or shape.global_context) and shape.encoder != "unet")
+                     head=shape.head, global_context=config.global_context or shape.global_context)
     if config.generator_config().level_widths() != shape.level_widths():
         raise ValueError(f"{source}: its generator has max_width_mult {shape.max_width_mult}, which `train` cannot build")
     # a shipped model carries the chroma gain it was chosen at; training goes on from the network itself

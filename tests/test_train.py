@@ -445,8 +445,9 @@ def test_a_fine_tune_that_adds_global_context_starts_exactly_as_the_model_it_tun
     save_generator(tmp_path / "start.safetensors", start)
     run = tmp_path / "run"
     train(colour_folder, run, replace(lite, global_context=True, init_generator=str(tmp_path / "start.safetensors")), show_progress=False)
-    tuned = load_generator(run / "generator.safetensors").state_dict()
-    assert load_generator(run / "generator.safetensors").config.global_context and not start.config.global_context
+    tuned_generator = load_generator(run / "generator.safetensors")
+    assert tuned_generator.config.global_context and not start.config.global_context
+    tuned = tuned_generator.state_dict()
     for name, tensor in start.state_dict().items():  # one step at a rate of 1e-12 moved only BatchNorm's running statistics
         if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
             torch.testing.assert_close(tuned[name], tensor, atol=1e-6, rtol=0)
