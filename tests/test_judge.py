@@ -52,7 +52,23 @@ def test_a_greyer_copy_of_a_model_does_not_win_by_being_greyer(judge, scored):
     itself = judge.compare(pictures, ab, ab)
     assert itself["reference_scale"] == 1.0
     met = [ok for ok, _ in judge.verdict(itself, None)]
-    assert met[1] is False  # a model never beats itself
+    assert met[2] is False  # a model never beats itself
+
+
+def _summary(psnr, ciede, ref_psnr=24.5, ref_ciede=10.0):
+    return {"pictures": 100, "candidate": {"psnr": psnr, "ciede2000": ciede, "colourfulness": 22.0},
+            "reference_matched": {"psnr": ref_psnr, "ciede2000": ref_ciede, "colourfulness": 22.0},
+            "reference_scale": 0.94, "grey": {"psnr": 22.8, "ciede2000": 11.9, "colourfulness": 0.0}}
+
+
+def test_the_rule_weighs_ciede2000_above_psnr_but_keeps_the_psnr_floor(judge):
+    clips = _summary(27.0, 6.1, 27.2, 6.3)
+    ship = lambda bsd, c=clips: all(ok for ok, _ in judge.verdict(bsd, c))  # noqa: E731
+    assert ship(_summary(24.45, 9.80))  # better CIEDE2000, 0.05 dB less PSNR: ships
+    assert not ship(_summary(23.95, 9.80))  # under the 24.0 dB floor
+    assert not ship(_summary(24.60, 10.00))  # level on CIEDE2000
+    assert not ship(_summary(24.45, 9.80), _summary(27.0, 6.4, 27.2, 6.3))  # worse on the clips
+    assert not ship(_summary(24.45, 12.0, ref_ciede=12.5))  # worse than grey on CIEDE2000
 
 
 def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_folder, tiny_weights, tmp_path):
@@ -69,7 +85,7 @@ def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_fo
     assert code == (0 if report["ship"] else 1)
     assert report["bsd100"]["pictures"] == 16
     assert report["clip_frames"]["pictures"] == 6 + 2  # 3 s at 2 frames/s, and the frame folder as it is
-    assert len(report["checks"]) == 3 and report["ship"] == all(c["met"] for c in report["checks"])
+    assert len(report["checks"]) == 4 and report["ship"] == all(c["met"] for c in report["checks"])
     assert np.isfinite(report["clip_frames"]["candidate"]["ciede2000"])
     from PIL import Image
 
