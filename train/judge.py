@@ -14,7 +14,7 @@ reaches the issue's PSNR floor (24.0 dB) and beats the reference at its colourfu
 CIEDE2000, and on the clips' frames (all together) is no worse on CIEDE2000 than the reference
 at its colourfulness. PSNR against the reference is printed, not required: it is a mean squared
 error, won by predicting the average colour, where CIEDE2000 is the perceptual difference the
-issue's target is set in (rule of 2026-12-07, train/README.md). Exit code 0 for "ship",
+issue's target is set in (rule of 2026-12-07, train/default-lite0.md). Exit code 0 for "ship",
 1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg (pictures of both
 sets: grey, the reference as colourful as the candidate, the candidate, the original) to --out.
 """
