@@ -87,6 +87,13 @@ def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_fo
     assert report["clip_frames"]["pictures"] == 6 + 2  # 3 s at 2 frames/s, and the frame folder as it is
     assert len(report["checks"]) == 4 and report["ship"] == all(c["met"] for c in report["checks"])
     assert np.isfinite(report["clip_frames"]["candidate"]["ciede2000"])
+    by_clip = report["clip_frames"]["by_clip"]  # which clip decided the set's mean
+    assert {clip: f["pictures"] for clip, f in by_clip.items()} == {"frames": 2, "pattern": 6}
+    frames = 6 + 2
+    weighted = sum(f["candidate"] * f["pictures"] for f in by_clip.values()) / frames
+    assert weighted == pytest.approx(report["clip_frames"]["candidate"]["ciede2000"], rel=1e-5)
+    weighted = sum(f["reference_matched"] * f["pictures"] for f in by_clip.values()) / frames
+    assert weighted == pytest.approx(report["clip_frames"]["reference_matched"]["ciede2000"], rel=1e-5)
     from PIL import Image
 
     with Image.open(out / "judge-sheet.jpg") as sheet:  # 6 photos and 6 frames, 4 panels each

@@ -109,6 +109,23 @@ def figures(pictures: list[Picture], abs_: list[np.ndarray], scale: float = 1.0)
     return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
 
 
+def by_clip(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray], scale: float) -> dict:
+    """Mean CIEDE2000 of each clip's frames (named CLIP/frame): the candidate, the reference at the
+    set's matched scale, grey. Shown, not ruled on: a clip with many frames weighs on the set's
+    mean as much as several short ones together, and this says which clip decided it."""
+    clips: dict[str, list[int]] = {}
+    for index, picture in enumerate(pictures):
+        clips.setdefault(picture.name.split("/")[0], []).append(index)
+    out = {}
+    for clip, indices in clips.items():
+        chosen = [pictures[i] for i in indices]
+        out[clip] = {"pictures": len(indices),
+                     "candidate": figures(chosen, [candidate[i] for i in indices])["ciede2000"],
+                     "reference_matched": figures(chosen, [reference[i] for i in indices], scale)["ciede2000"],
+                     "grey": grey_figures(chosen)["ciede2000"]}
+    return out
+
+
 def grey_figures(pictures: list[Picture]) -> dict:
     return figures(pictures, [None] * len(pictures))
 
@@ -192,13 +209,15 @@ def main(argv=None) -> int:
     sets = {"bsd100": load_pictures(args.photos)}
     if str(args.clips) not in ("", "."):
         frames = clip_frames(args.clips, args.out / "clip-frames")
-        sets["clip_frames"] = [p for folder in sorted(frames.iterdir()) if not folder.name.startswith(".")
-                               for p in load_pictures(folder)]
+        sets["clip_frames"] = [Picture(f"{folder.name}/{p.name}", p.truth, p.L) for folder in sorted(frames.iterdir())
+                               if not folder.name.startswith(".") for p in load_pictures(folder)]
     candidate_model, reference_model = open_model(args.candidate, args.render_size), open_model(args.against, args.render_size)
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
         candidate, reference = predict(candidate_model, pictures), predict(reference_model, pictures)
         results[name] = compare(pictures, candidate, reference)
+        if name == "clip_frames":
+            results[name]["by_clip"] = by_clip(pictures, candidate, reference, results[name]["reference_scale"])
         step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
         sheet_rows += [(pictures[i], candidate[i], reference[i], results[name]["reference_scale"])
                        for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
@@ -214,6 +233,10 @@ def main(argv=None) -> int:
                            ("reference_matched", f"reference × {r['reference_scale']:.2f}"), ("grey", "grey")):
             f = r[row]
             print(f"  {label:<22} {f['psnr']:6.2f} {f['ciede2000']:10.2f} {f['colourfulness']:14.1f}")
+        if "by_clip" in r:
+            print(f"  by clip, CIEDE2000: candidate / reference × {r['reference_scale']:.2f} / grey (frames)")
+            for clip, f in r["by_clip"].items():
+                print(f"    {clip:<24} {f['candidate']:5.2f} / {f['reference_matched']:5.2f} / {f['grey']:5.2f}  ({f['pictures']})")
     print()
     for ok, what in checks:
         print(f"{'met    ' if ok else 'NOT met'}  {what}")
