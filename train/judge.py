@@ -103,42 +103,51 @@ def coloured(picture: Picture, ab: np.ndarray | None, scale: float = 1.0) -> np.
     return prediction
 
 
-def figures(pictures: list[Picture], abs_: list[np.ndarray], scale: float = 1.0) -> dict:
-    """Mean PSNR, CIEDE2000 and colourfulness over the pictures, their a/b scaled by `scale`."""
-    rows = [score(coloured(picture, ab, scale), picture.truth) for picture, ab in zip(pictures, abs_)]
+def picture_scores(pictures: list[Picture], abs_: list[np.ndarray | None], scale: float = 1.0) -> list[dict]:
+    """PSNR, CIEDE2000 and colourfulness of each picture, its a/b scaled by `scale` (None: grey)."""
+    return [score(coloured(picture, ab, scale), picture.truth) for picture, ab in zip(pictures, abs_)]
+
+
+def mean_figures(rows: list[dict]) -> dict:
     return {f: float(np.mean([r[f] for r in rows])) for f in FIGURES}
 
 
-def by_clip(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray], scale: float) -> dict:
-    """Mean CIEDE2000 of each clip's frames (named CLIP/frame): the candidate, the reference at the
-    set's matched scale, grey. Shown, not ruled on: a clip with many frames weighs on the set's
-    mean as much as several short ones together, and this says which clip decided it."""
+def figures(pictures: list[Picture], abs_: list[np.ndarray], scale: float = 1.0) -> dict:
+    """Mean PSNR, CIEDE2000 and colourfulness over the pictures, their a/b scaled by `scale`."""
+    return mean_figures(picture_scores(pictures, abs_, scale))
+
+
+def by_clip(pictures: list[Picture], rows: dict[str, list[dict]]) -> dict:
+    """Mean CIEDE2000 of each clip's frames (named CLIP/frame), for each model's per-picture scores
+    in `rows`. Shown, not ruled on: a clip with many frames weighs on the set's mean as much as
+    several short ones together, and this says which clip decided it."""
     clips: dict[str, list[int]] = {}
     for index, picture in enumerate(pictures):
         clips.setdefault(picture.name.split("/")[0], []).append(index)
-    out = {}
-    for clip, indices in clips.items():
-        chosen = [pictures[i] for i in indices]
-        out[clip] = {"pictures": len(indices),
-                     "candidate": figures(chosen, [candidate[i] for i in indices])["ciede2000"],
-                     "reference_matched": figures(chosen, [reference[i] for i in indices], scale)["ciede2000"],
-                     "grey": grey_figures(chosen)["ciede2000"]}
-    return out
+    return {clip: {"pictures": len(indices),
+                   **{label: float(np.mean([scores[i]["ciede2000"] for i in indices])) for label, scores in rows.items()}}
+            for clip, indices in clips.items()}
 
 
-def grey_figures(pictures: list[Picture]) -> dict:
-    return figures(pictures, [None] * len(pictures))
+def scores_at_colourfulness(pictures: list[Picture], abs_: list[np.ndarray], target: float,
+                            steps: int = 3) -> tuple[list[dict], float, list[dict]]:
+    """Per-picture scores at scale 1, the scale of the a/b that makes them `target` colourful
+    (secant steps from 1), and the per-picture scores there."""
+    scale = 1.0
+    unscaled = found = picture_scores(pictures, abs_)
+    for _ in range(steps):
+        colourfulness = mean_figures(found)["colourfulness"]
+        if colourfulness <= 1e-6 or abs(colourfulness - target) <= 0.002 * target:
+            break
+        scale *= target / colourfulness
+        found = picture_scores(pictures, abs_, scale)
+    return unscaled, scale, found
 
 
 def at_colourfulness(pictures: list[Picture], abs_: list[np.ndarray], target: float, steps: int = 3) -> tuple[float, dict]:
     """The scale of the a/b that makes them `target` colourful (secant steps from 1), and the figures there."""
-    scale, found = 1.0, figures(pictures, abs_)
-    for _ in range(steps):
-        if found["colourfulness"] <= 1e-6 or abs(found["colourfulness"] - target) <= 0.002 * target:
-            break
-        scale *= target / found["colourfulness"]
-        found = figures(pictures, abs_, scale)
-    return scale, found
+    _, scale, found = scores_at_colourfulness(pictures, abs_, target, steps)
+    return scale, mean_figures(found)
 
 
 def sheet_jpeg(rows: list[tuple[Picture, np.ndarray, np.ndarray, float]], height: int = 150) -> bytes:
@@ -169,11 +178,18 @@ def sheet_jpeg(rows: list[tuple[Picture, np.ndarray, np.ndarray, float]], height
     return buffer.getvalue()
 
 
-def compare(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray]) -> dict:
-    mine = figures(pictures, candidate)
-    scale, matched = at_colourfulness(pictures, reference, mine["colourfulness"])
-    return {"pictures": len(pictures), "candidate": mine, "reference": figures(pictures, reference),
-            "reference_scale": scale, "reference_matched": matched, "grey": grey_figures(pictures)}
+def compare(pictures: list[Picture], candidate: list[np.ndarray], reference: list[np.ndarray], per_clip: bool = False) -> dict:
+    """The set's figures for the candidate, the reference as it is and at the candidate's
+    colourfulness, and grey; with `per_clip`, each clip's CIEDE2000 too (`by_clip`)."""
+    rows = {"candidate": picture_scores(pictures, candidate), "grey": picture_scores(pictures, [None] * len(pictures))}
+    unscaled, scale, rows["reference_matched"] = scores_at_colourfulness(
+        pictures, reference, mean_figures(rows["candidate"])["colourfulness"])
+    result = {"pictures": len(pictures), "candidate": mean_figures(rows["candidate"]), "reference": mean_figures(unscaled),
+              "reference_scale": scale, "reference_matched": mean_figures(rows["reference_matched"]),
+              "grey": mean_figures(rows["grey"])}
+    if per_clip:
+        result["by_clip"] = by_clip(pictures, rows)
+    return result
 
 
 def verdict(bsd: dict, clips: dict | None) -> list[tuple[bool, str]]:
@@ -215,9 +231,7 @@ def main(argv=None) -> int:
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
         candidate, reference = predict(candidate_model, pictures), predict(reference_model, pictures)
-        results[name] = compare(pictures, candidate, reference)
-        if name == "clip_frames":
-            results[name]["by_clip"] = by_clip(pictures, candidate, reference, results[name]["reference_scale"])
+        results[name] = compare(pictures, candidate, reference, per_clip=name == "clip_frames")
         step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
         sheet_rows += [(pictures[i], candidate[i], reference[i], results[name]["reference_scale"])
                        for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
