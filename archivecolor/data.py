@@ -177,13 +177,18 @@ class ColorizationDataset(Dataset):
     Training crops are random (position, horizontal flip) but reproducible: each sample's
     randomness derives from (seed, epoch, index), so a resumed run sees identical batches. An
     index past the end is the same image in a later pass of a long epoch, with other crops.
+    With `resize_max`, each training crop comes from the image scaled to a short side drawn from
+    [resize, resize_max] (multi-scale), so the network sees things at the sizes it may be rendered
+    at; validation stays at the middle of that range, one fixed scale comparable across epochs.
     """
 
-    def __init__(self, root: Path, files: list[str], crop: int, resize: int | None, train: bool, seed: int = 0):
+    def __init__(self, root: Path, files: list[str], crop: int, resize: int | None, train: bool, seed: int = 0,
+                 resize_max: int | None = None):
         self.root = Path(root)
         self.files = list(files)
         self.crop = crop
         self.resize = resize
+        self.resize_max = resize_max if resize and resize_max and resize_max > resize else None
         self.train = train
         self.seed = seed
         self.epoch = 0
@@ -191,14 +196,24 @@ class ColorizationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def load(self, index: int) -> np.ndarray:
+    def load(self, index: int, short_side: int | None = None) -> np.ndarray:
         rgb = read_rgb(self.root / self.files[index])
-        short = self.resize if self.resize else min(rgb.shape[:2])
+        short = short_side or self.resize or min(rgb.shape[:2])
         return resize_short_side(rgb, max(short, self.crop))
+
+    def short_side(self, index: int, repeat: int) -> int | None:
+        """The short side this sample is cropped from: the fixed `resize`, or with a range a draw of
+        its own (a stream apart from the crop's, so fixed-size runs keep their crops)."""
+        if self.resize_max is None:
+            return self.resize
+        if not self.train:
+            return (self.resize + self.resize_max) // 2
+        rng = np.random.default_rng([self.seed, self.epoch, index, repeat, 1])
+        return int(rng.integers(self.resize, self.resize_max + 1))
 
     def __getitem__(self, index: int):
         repeat, index = divmod(index, len(self.files))  # an epoch longer than one pass: the image again, new crop
-        rgb = self.load(index)
+        rgb = self.load(index, self.short_side(index, repeat))
         h, w = rgb.shape[:2]
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index] + ([repeat] if repeat else []))

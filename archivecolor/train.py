@@ -43,6 +43,7 @@ class TrainConfig:
     batch_size: int = 4  # the design's 1–4
     crop: int = 256  # training crop side, pixels (a multiple of 2**depth)
     resize: int | None = None  # scale images to this short side before cropping (the render size); None keeps them
+    resize_max: int | None = None  # with resize: each crop from a random short side in [resize, resize_max] (multi-scale)
     l1_weight: float = 100.0  # λ; the design's remedy for colour bleeding is to raise it
     gan_weight: float = 1.0  # weight of the adversarial term (0 trains G on L1 alone)
     l1_only_epochs: int = 0  # NoGAN pre-training: epochs of L1 alone before the adversarial term starts
@@ -536,6 +537,8 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         raise ValueError(f"generator: {exc}") from None
     if config.crop % multiple:
         raise ValueError(f"crop {config.crop} must be a multiple of {multiple} (the generator's size multiple)")
+    if config.resize_max is not None and (config.resize is None or config.resize_max < config.resize):
+        raise ValueError(f"resize range {config.resize}-{config.resize_max}: give it as SMALLEST-LARGEST short side, e.g. 192-320")
 
     if dist.main:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -560,8 +563,9 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed, linked_photo(data_dir))
     if len(train_files) < config.batch_size * dist.world:
         raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
-    train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed)
-    val_set = ColorizationDataset(val_root, val_files, config.crop, config.resize, train=False)
+    train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed,
+                                    resize_max=config.resize_max)
+    val_set = ColorizationDataset(val_root, val_files, config.crop, config.resize, train=False, resize_max=config.resize_max)
     val_batches = load_validation(val_set, config.batch_size) if dist.main else []
 
     # -- models and optimisers

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -82,6 +83,17 @@ def test_train_decay_minutes_needs_a_time_limit(colour_folder, tmp_path):
     result = CliRunner().invoke(main, ["train", str(colour_folder), "--out", str(tmp_path / "run"), "--decay-minutes", "5"])
     assert result.exit_code == 2 and "give both" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_train_resize_takes_a_range_and_refuses_a_backward_one(colour_folder, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(colour_folder), "--out", str(run), "--epochs", "1", "--crop", "32", "--resize", "40-64",
+                                       "--width", "4", "--depth", "4", "--d-width", "4", "--workers", "0", "--no-progress", "--max-val", "2"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["resize"], saved["resize_max"]) == (40, 64)
+    backward = CliRunner().invoke(main, ["train", str(colour_folder), "--out", str(tmp_path / "other"), "--resize", "320-192"])
+    assert backward.exit_code == 2 and "smallest to largest" in backward.output and not (tmp_path / "other").exists()
 
 
 def test_train_bf16_on_a_cpu_without_bf16_instructions_warns(colour_folder, tmp_path, monkeypatch):

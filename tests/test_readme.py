@@ -47,3 +47,16 @@ def test_the_quick_start_names_real_options():
     for command, option in re.findall(r"`archivecolor (\w[\w-]*) [^`]*?(--[\w-]+)", readme):
         help_text = CliRunner().invoke(main, [command, "--help"], terminal_width=200).output
         assert option in help_text, f"{command} {option}"
+
+
+def test_relative_links_in_the_documentation_lead_to_files():
+    """A newcomer follows README → docs/ → train/; a moved or misspelt page must not leave a dead link."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "train").glob("*.md"))]
+    dead = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor on the same page
+            if not (page.parent / target.split("#")[0]).exists():
+                dead.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not dead, dead

@@ -94,6 +94,23 @@ def test_dataset_crops_are_reproducible_per_epoch(colour_folder):
     assert a[0].min() >= -1 and a[0].max() <= 1 and a[1].abs().max() <= 1
 
 
+def test_a_resize_range_crops_each_sample_from_a_scale_of_its_own(colour_folder):
+    scan = scan_folder(colour_folder)
+    ds = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=40, train=True, seed=1, resize_max=96)
+    sides = [ds.short_side(i, 0) for i in range(len(ds))] + [ds.short_side(i, 1) for i in range(len(ds))]
+    assert all(40 <= s <= 96 for s in sides) and max(sides) - min(sides) >= 30  # drawn over the range
+    assert sides == [ds.short_side(i, 0) for i in range(len(ds))] + [ds.short_side(i, 1) for i in range(len(ds))]  # reproducible
+    for i in range(4):  # the crop is the fixed-size dataset's crop at the drawn scale: the range changes the scale alone
+        fixed = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=ds.short_side(i, 0), train=True, seed=1)
+        assert torch.equal(ds[i][0], fixed[i][0]) and torch.equal(ds[i][1], fixed[i][1])
+    assert len({ds[i][0].sum().item() for i in range(4)} | {ColorizationDataset(colour_folder, scan.usable, crop=32, resize=40, train=True,
+                                                                                seed=1)[i][0].sum().item() for i in range(4)}) == 8
+    val = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=40, train=False, resize_max=96)
+    assert {val.short_side(i, 0) for i in range(len(val))} == {68}  # validation at one scale, the range's middle
+    plain = ColorizationDataset(colour_folder, scan.usable, crop=32, resize=40, train=True, seed=1)
+    assert plain.short_side(0, 0) == 40
+
+
 def test_an_epoch_longer_than_one_pass_reshuffles_and_crops_anew(colour_folder):
     from torch.utils.data.distributed import DistributedSampler
 

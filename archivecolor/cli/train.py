@@ -9,6 +9,24 @@ import click
 from .common import GroupedCommand
 
 
+class ShortSide(click.ParamType):
+    """--resize: one short side (256) or a range to draw from (192-320); gives (smallest, largest or None)."""
+
+    name = "N|N-M"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        low, _, high = str(value).partition("-")
+        try:
+            sides = (int(low), int(high) if high else None)
+        except ValueError:
+            self.fail(f"{value!r} is not a short side in pixels (256) or a range of them (192-320)", param, ctx)
+        if sides[0] < 16 or (sides[1] is not None and sides[1] < sides[0]):
+            self.fail(f"{value!r}: a short side is 16 px or more, and a range goes from smallest to largest (192-320)", param, ctx)
+        return sides
+
+
 @click.command(cls=GroupedCommand, sections=(
     ("Run", ("data_dir", "run_dir", "resume", "overwrite", "time_limit_minutes", "decay_minutes", "epochs", "steps_per_epoch",
              "init_generator", "teacher", "teacher_weight", "keep_epochs")),
@@ -30,7 +48,10 @@ from .common import GroupedCommand
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Training epochs (the design's 100–200).")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Images per step (the design's 1–4).")
 @click.option("--crop", type=click.IntRange(16), default=256, show_default=True, help="Training crop side in pixels; a multiple of 2^depth.")
-@click.option("--resize", type=click.IntRange(16), default=None, help="Scale each image to this short side before cropping; use the render size inference will run at.")
+@click.option("--resize", type=ShortSide(), default=None, metavar="N|N-M",
+              help="Scale each image to this short side before cropping; use the render size inference will run at. "
+                   "A range (192-320) scales each crop's image to a random short side in it (multi-scale), for a model "
+                   "that will render at several sizes; validation uses the middle of the range.")
 @click.option("--l1-weight", type=float, default=100.0, show_default=True, help="λ, weight of the L1 term. Raise it against colour bleeding.")
 @click.option("--gan-weight", type=float, default=1.0, show_default=True, help="Weight of the adversarial term; 0 trains on L1 alone.")
 @click.option("--l1-only-epochs", type=click.IntRange(0), default=0, show_default=True, help="'NoGAN' pre-training: epochs of L1 alone before the adversarial term starts.")
@@ -130,6 +151,7 @@ def train(data_dir, run_dir, resume, overwrite, no_progress, **options):
         raise click.UsageError("--decay-minutes counts back from the end of --time-limit: give both")
     if options["val_dir"]:  # kept absolute in the run's config, so a resume from elsewhere finds it
         options["val_dir"] = str(Path(options["val_dir"]).resolve())
+    options["resize"], options["resize_max"] = options["resize"] or (None, None)
     config = TrainConfig(**options)
     if not resume and RunFolder(run_dir).holds_a_run():
         if not overwrite:
