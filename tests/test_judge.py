@@ -71,6 +71,30 @@ def test_the_rule_weighs_ciede2000_above_psnr_but_keeps_the_psnr_floor(judge):
     assert not ship(_summary(24.45, 12.0, ref_ciede=12.5))  # worse than grey on CIEDE2000
 
 
+def test_a_recipes_end_points_are_judged_on_their_mean_difference_on_the_clips(judge):
+    ship = lambda points: all(ok for ok, _ in judge.recipe_verdict(points)[0])  # noqa: E731
+    bsd = _summary(24.45, 9.80)
+    lose, win = _summary(27.0, 6.35, 27.2, 6.30), _summary(27.0, 6.10, 27.2, 6.20)  # +0.05 and -0.10 against the reference
+    assert not ship([("a", bsd, lose)])  # one end point: the single rule, exactly
+    assert judge.recipe_verdict([("a", bsd, lose)])[0] == judge.verdict(bsd, lose)
+    assert ship([("a", bsd, lose), ("b", bsd, win)])  # mean -0.025: a recipe that wins on average
+    assert not ship([("a", bsd, lose), ("b", bsd, _summary(27.0, 6.25, 27.2, 6.20))])  # mean +0.05
+    assert not ship([("a", bsd, win), ("b", _summary(23.9, 9.80), win)])  # every end point must meet the BSD100 floor
+    _, best = judge.recipe_verdict([("a", _summary(24.5, 9.90), win), ("b", _summary(24.5, 9.70), lose), ("c", bsd, win)])
+    assert best == 1  # the end point to ship: the lowest BSD100 CIEDE2000
+
+
+def test_judge_takes_several_end_points_and_names_the_one_to_ship(judge, colour_folder, tiny_weights, tmp_path):
+    out = tmp_path / "judged"
+    code = judge.main([str(tiny_weights), "default", "--photos", str(colour_folder), "--clips", "", "--render-size", "64", "--out", str(out)])
+    report = json.loads((out / "judge.json").read_text())
+    assert code == (0 if report["ship"] else 1) and len(report["end_points"]) == 2
+    scores = [e["bsd100"]["candidate"]["ciede2000"] for e in report["end_points"]]
+    assert report["candidate"] == [str(tiny_weights), "default"][int(np.argmin(scores))]
+    assert report["bsd100"] == {k: v for k, v in report["end_points"][int(np.argmin(scores))].items() if k != "candidate"}["bsd100"]
+    assert len(report["checks"]) == 2 * 3  # the BSD100 conditions for each; no clips given
+
+
 def test_judge_runs_end_to_end_and_its_exit_code_is_its_verdict(judge, colour_folder, tiny_weights, tmp_path):
     clips = tmp_path / "clips"
     (clips / "frames").mkdir(parents=True)

@@ -2,6 +2,7 @@
 
     python train/judge.py ~/runs/x/generator-epoch003.safetensors
     python train/judge.py candidate.safetensors --against other.safetensors --out judge-x/
+    python train/judge.py ~/runs/x-seed0/mean-decay.safetensors ~/runs/x-seed1/mean-decay.safetensors
 
 The ship rule of the recipes in one command. On BSD100 and on frames of the shared film clips
 (pictures that no training choice has looked at), each model colours every picture once; the
@@ -14,8 +15,14 @@ reaches the issue's PSNR floor (24.0 dB) and beats the reference at its colourfu
 CIEDE2000, and on the clips' frames (all together) is no worse on CIEDE2000 than the reference
 at its colourfulness. PSNR against the reference is printed, not required: it is a mean squared
 error, won by predicting the average colour, where CIEDE2000 is the perceptual difference the
-issue's target is set in (rule of 2026-12-07, train/default-lite0.md). Exit code 0 for "ship",
-1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg (pictures of both
+issue's target is set in (rule of 2026-12-07, train/default-lite0.md).
+
+Several candidates are a recipe's end points (seeds run before any was judged; the rule for a new
+recipe, train/README.md): each must meet the BSD100 conditions, and the mean over them of the
+clips' CIEDE2000 minus the reference's at each one's colourfulness must be at most 0; one end point
+against six clips decides by the draw when a recipe is near the reference. The end point with the
+lowest BSD100 CIEDE2000 is the one to ship. With one candidate the two rules are the same.
+Exit code 0 for "ship", 1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg (pictures of both
 sets: grey, the reference as colourful as the candidate, the candidate, the original) to --out.
 """
 
@@ -211,9 +218,29 @@ def verdict(bsd: dict, clips: dict | None) -> list[tuple[bool, str]]:
     return checks
 
 
+def recipe_verdict(end_points: list[tuple[str, dict, dict | None]]) -> tuple[list[tuple[bool, str]], int]:
+    """The ship rule over a recipe's end points, each (name, BSD100 figures, clips' figures or None):
+    each meets the BSD100 conditions, and the clips' CIEDE2000 difference from the reference, averaged
+    over them, is at most 0. Returns the checks and the index of the end point to ship (lowest BSD100
+    CIEDE2000). One end point gives verdict()'s checks exactly."""
+    if len(end_points) == 1:
+        _, bsd, clips = end_points[0]
+        return verdict(bsd, clips), 0
+    checks = [(ok, f"{name}: {what}") for name, bsd, _ in end_points for ok, what in verdict(bsd, None)]
+    with_clips = [clips for _, _, clips in end_points if clips is not None]
+    if with_clips:
+        differences = [c["candidate"]["ciede2000"] - c["reference_matched"]["ciede2000"] for c in with_clips]
+        mean = float(np.mean(differences))
+        checks.append((mean <= 0, f"clip frames, over {len(with_clips)} end points: CIEDE2000 minus the reference's at each one's "
+                                  f"colourfulness {', '.join(f'{d:+.3f}' for d in differences)}, mean {mean:+.3f} (at most 0)"))
+    best = min(range(len(end_points)), key=lambda i: end_points[i][1]["candidate"]["ciede2000"])
+    return checks, best
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("candidate", help="generator weights (.safetensors) to judge")
+    parser.add_argument("candidates", nargs="+", metavar="candidate",
+                        help="generator weights (.safetensors) to judge; several: one recipe's end points (seeds)")
     parser.add_argument("--against", default="default", help="reference weights (default: the shipped model)")
     parser.add_argument("--photos", type=Path, default=SHARED / "eval" / "bsd100", help="held-out colour photos")
     parser.add_argument("--clips", type=Path, default=SHARED / "video", help="colour films and frame folders ('' to leave out)")
@@ -221,42 +248,55 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("judge"), help="folder for judge.json and the cached clip frames")
     args = parser.parse_args(argv)
 
-    results, sheet_rows = {}, []
     sets = {"bsd100": load_pictures(args.photos)}
     if str(args.clips) not in ("", "."):
         frames = clip_frames(args.clips, args.out / "clip-frames")
         sets["clip_frames"] = [Picture(f"{folder.name}/{p.name}", p.truth, p.L) for folder in sorted(frames.iterdir())
                                if not folder.name.startswith(".") for p in load_pictures(folder)]
-    candidate_model, reference_model = open_model(args.candidate, args.render_size), open_model(args.against, args.render_size)
+    reference_model = open_model(args.against, args.render_size)
+    references = {}
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
-        candidate, reference = predict(candidate_model, pictures), predict(reference_model, pictures)
-        results[name] = compare(pictures, candidate, reference, per_clip=name == "clip_frames")
-        step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
-        sheet_rows += [(pictures[i], candidate[i], reference[i], results[name]["reference_scale"])
-                       for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
-    checks = verdict(results["bsd100"], results.get("clip_frames"))
+        references[name] = predict(reference_model, pictures)
+    results, colours = [], []  # per candidate: each set's figures, and its colours (for the sheet)
+    for path in args.candidates:
+        model = open_model(path, args.render_size)
+        colours.append({name: predict(model, pictures) for name, pictures in sets.items()})
+        results.append({name: compare(pictures, colours[-1][name], references[name], per_clip=name == "clip_frames")
+                        for name, pictures in sets.items()})
+    checks, best = recipe_verdict([(Path(c).parent.name or c, r["bsd100"], r.get("clip_frames")) for c, r in zip(args.candidates, results)])
     ship = all(ok for ok, _ in checks)
+    sheet_rows = []
+    for name, pictures in sets.items():
+        step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
+        sheet_rows += [(pictures[i], colours[best][name][i], references[name][i], results[best][name]["reference_scale"])
+                       for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "judge-sheet.jpg").write_bytes(sheet_jpeg(sheet_rows))
-    (args.out / "judge.json").write_text(json.dumps({"candidate": args.candidate, "against": args.against, "ship": ship,
-                                                     "checks": [{"met": ok, "what": what} for ok, what in checks], **results}, indent=1))
-    for name, r in results.items():
-        print(f"\n{name} ({r['pictures']} pictures)   PSNR  CIEDE2000  colourfulness")
-        for row, label in (("candidate", "candidate"), ("reference", "reference"),
-                           ("reference_matched", f"reference × {r['reference_scale']:.2f}"), ("grey", "grey")):
-            f = r[row]
-            print(f"  {label:<22} {f['psnr']:6.2f} {f['ciede2000']:10.2f} {f['colourfulness']:14.1f}")
-        if "by_clip" in r:
-            print(f"  by clip, CIEDE2000: candidate / reference × {r['reference_scale']:.2f} / grey (frames)")
-            for clip, f in r["by_clip"].items():
-                print(f"    {clip:<24} {f['candidate']:5.2f} / {f['reference_matched']:5.2f} / {f['grey']:5.2f}  ({f['pictures']})")
+    report = {"candidate": args.candidates[best], "against": args.against, "ship": ship,
+              "checks": [{"met": ok, "what": what} for ok, what in checks], **results[best]}
+    if len(args.candidates) > 1:
+        report["end_points"] = [{"candidate": c, **r} for c, r in zip(args.candidates, results)]
+    (args.out / "judge.json").write_text(json.dumps(report, indent=1))
+    for path, result in zip(args.candidates, results):
+        if len(args.candidates) > 1:
+            print(f"\n== {path}")
+        for name, r in result.items():
+            print(f"\n{name} ({r['pictures']} pictures)   PSNR  CIEDE2000  colourfulness")
+            for row, label in (("candidate", "candidate"), ("reference", "reference"),
+                               ("reference_matched", f"reference × {r['reference_scale']:.2f}"), ("grey", "grey")):
+                f = r[row]
+                print(f"  {label:<22} {f['psnr']:6.2f} {f['ciede2000']:10.2f} {f['colourfulness']:14.1f}")
+            if "by_clip" in r:
+                print(f"  by clip, CIEDE2000: candidate / reference × {r['reference_scale']:.2f} / grey (frames)")
+                for clip, f in r["by_clip"].items():
+                    print(f"    {clip:<24} {f['candidate']:5.2f} / {f['reference_matched']:5.2f} / {f['grey']:5.2f}  ({f['pictures']})")
     print()
     for ok, what in checks:
         print(f"{'met    ' if ok else 'NOT met'}  {what}")
-    print(f"\n{'ship' if ship else 'do not ship'} ({args.out / 'judge.json'}; the pictures: {args.out / 'judge-sheet.jpg'})")
+    chosen = f"; the end point to ship: {args.candidates[best]}" if len(args.candidates) > 1 and ship else ""
+    print(f"\n{'ship' if ship else 'do not ship'}{chosen} ({args.out / 'judge.json'}; the pictures: {args.out / 'judge-sheet.jpg'})")
     return 0 if ship else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
