@@ -22,8 +22,10 @@ recipe, train/README.md): each must meet the BSD100 conditions, and the mean ove
 clips' CIEDE2000 minus the reference's at each one's colourfulness must be at most 0; one end point
 against six clips decides by the draw when a recipe is near the reference. The end point with the
 lowest BSD100 CIEDE2000 is the one to ship. With one candidate the two rules are the same.
-Exit code 0 for "ship", 1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg (pictures of both
-sets: grey, the reference as colourful as the candidate, the candidate, the original) to --out.
+
+Exit code 0 for "ship", 1 for "do not ship". Writes judge.json (every figure) and judge-sheet.jpg
+(pictures of both sets: grey, the reference as colourful as the candidate, the candidate, the
+original; of the end point to ship, when there are several) to --out.
 """
 
 from __future__ import annotations
