@@ -260,19 +260,22 @@ def main(argv=None) -> int:
     for name, pictures in sets.items():
         print(f"{name}: {len(pictures)} pictures", file=sys.stderr)
         references[name] = predict(reference_model, pictures)
-    results, colours = [], []  # per candidate: each set's figures, and its colours (for the sheet)
+    shown = {name: list(range(0, len(pictures), max(1, len(pictures) // SHEET_ROWS_PER_SET)))[:SHEET_ROWS_PER_SET]
+             for name, pictures in sets.items()}  # the sheet's pictures, spread over each set
+    results, sheet_colours = [], []  # per candidate: each set's figures, and its colours of the sheet's pictures
     for path in args.candidates:
         model = open_model(path, args.render_size)
-        colours.append({name: predict(model, pictures) for name, pictures in sets.items()})
-        results.append({name: compare(pictures, colours[-1][name], references[name], per_clip=name == "clip_frames")
-                        for name, pictures in sets.items()})
+        result, kept = {}, {}
+        for name, pictures in sets.items():
+            colours = predict(model, pictures)
+            result[name] = compare(pictures, colours, references[name], per_clip=name == "clip_frames")
+            kept[name] = [colours[i] for i in shown[name]]
+        results.append(result)
+        sheet_colours.append(kept)
     checks, best = recipe_verdict([(Path(c).parent.name or c, r["bsd100"], r.get("clip_frames")) for c, r in zip(args.candidates, results)])
     ship = all(ok for ok, _ in checks)
-    sheet_rows = []
-    for name, pictures in sets.items():
-        step = max(1, len(pictures) // SHEET_ROWS_PER_SET)  # pictures spread over the set
-        sheet_rows += [(pictures[i], colours[best][name][i], references[name][i], results[best][name]["reference_scale"])
-                       for i in range(0, len(pictures), step)][:SHEET_ROWS_PER_SET]
+    sheet_rows = [(sets[name][i], colour, references[name][i], results[best][name]["reference_scale"])
+                  for name in sets for i, colour in zip(shown[name], sheet_colours[best][name])]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "judge-sheet.jpg").write_bytes(sheet_jpeg(sheet_rows))
     report = {"candidate": args.candidates[best], "against": args.against, "ship": ship,
