@@ -12,13 +12,10 @@ Optional "NoGAN" schedule (DeOldify): the first `l1_only_epochs` train G on λ·
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gc
 import json
 import os
 import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -34,7 +31,9 @@ from .monitor import failure_watch, load_validation, validate, write_curves, wri
 from . import colour_classes
 from .hints import sample_hints
 from .nets import HINT_CHANNELS, DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, build_generator
-from .files import FolderInUse, atomic_write_bytes, hold_folder
+from .files import atomic_write_bytes
+from .run_folder import RunFolder, read_checkpoint, save_checkpoint
+from .stopping import Stopped, ignore_sigterm, kill_workers_left_at_exit, signals_stop_at_a_step, stop_workers
 from .weights import save_generator
 
 @dataclass(frozen=True)
@@ -201,81 +200,6 @@ def _pick_device(name: str, dist: _Dist) -> torch.device:
     return device
 
 
-# --- run folder --------------------------------------------------------------------------
-class RunFolder:
-    """Where a run keeps its state: config, scan, checkpoint, logs, sheets, exported weights."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.config = self.path / "config.json"
-        self.scan = self.path / "dataset.json"
-        self.val_scan = self.path / "validation.json"  # with val_dir: its photos, kept so a resume validates on the same
-        self.checkpoint = self.path / "checkpoint.pt"
-        self.log = self.path / "log.jsonl"
-        self.samples = self.path / "samples.png"
-        self.curves = self.path / "curves.png"
-        self.generator = self.path / "generator.safetensors"
-        self.best = self.path / "generator-best.safetensors"
-
-    def hold(self):
-        """Lock the folder for this run (released when the process ends). A second `train` on it
-        (a job started twice, a --resume while the first still runs) would interleave two runs'
-        checkpoints and logs; it is refused instead, naming the holder."""
-        try:
-            self._held = hold_folder(self.path, "archivecolor train", lock_name=".lock", remove=False)
-        except FolderInUse as exc:
-            raise ValueError(str(exc).replace("choose another output folder", "choose another --out")) from None
-
-    def release(self) -> None:
-        held = getattr(self, "_held", None)
-        if held is not None:
-            held.close()
-            self._held = None
-
-    def holds_a_run(self) -> bool:
-        return self.config.exists() or self.checkpoint.exists() or self.log.exists()
-
-    def clear(self) -> None:
-        """Delete a run's files (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.scan, self.val_scan, self.checkpoint, self.log, self.samples, self.curves, self.generator, self.best,
-                     *self.path.glob("generator-epoch*.safetensors")):
-            path.unlink(missing_ok=True)
-
-    def append_log(self, record: dict) -> None:
-        with open(self.log, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def read_log(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-
-
-CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "scaler_g", "scaler_d", "epoch", "step", "global_step", "rng_cpu")
-
-
-def _read_checkpoint(path: Path) -> dict:
-    """A run's checkpoint, read without running any pickle (weights_only); one line naming the file when
-    it is not one that `train` wrote (crafted, truncated, from another program)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ValueError(f"{path}: not a checkpoint archivecolor train wrote ({first}); --overwrite starts the run over") from None
-    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if missing:
-        raise ValueError(f"{path}: not a checkpoint archivecolor train wrote (no {missing[0]!r}); --overwrite starts the run over")
-    return checkpoint
-
-
-def _save_checkpoint(run: RunFolder, state: dict) -> None:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(run.checkpoint, buf.getvalue())
-
-
 # --- training ------------------------------------------------------------------------------
 @dataclass
 class TrainResult:
@@ -287,92 +211,6 @@ class TrainResult:
     stop_signal: int | None = None  # SIGINT or SIGTERM, when one stopped the run (state saved)
     out_of_time: bool = False  # ended by time_limit_minutes (validated, exported, resumable with a longer limit)
     speaks: bool = True  # False on the ranks of a DDP run other than 0, which say nothing (rank 0 speaks for all)
-
-
-class _Stopped(KeyboardInterrupt):
-    """A stop signal, raised at the next step boundary as a KeyboardInterrupt: the state saved
-    there is whole (no optimiser has stepped on a batch that the saved position says is to come)."""
-
-    def __init__(self, signum: int):
-        super().__init__()
-        self.signum = signum
-
-
-class _StopRequest(threading.Event):
-    """Set by a stop signal's handler; says which signal."""
-
-    signum = signal.SIGTERM
-
-
-@contextlib.contextmanager
-def _signals_stop_at_a_step(enabled: bool = True):
-    """Ctrl-C (SIGINT) and SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit)
-    stop the run at the next step boundary, saved there.
-
-    The handlers only raise a flag, so a signal never lands inside a step (a D update made, the
-    G update not: a resume would redo half a step), validation or a checkpoint write. A second
-    Ctrl-C stops at once, without saving (the last checkpoint stands). SIGINT that the shell set
-    to be ignored (a run started in the background) stays ignored: stop such a run with kill.
-    Not under DDP, where ranks stopping at different steps would wait on each other for ever.
-    """
-    requested = _StopRequest()
-    requested.handles_sigint = False
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-
-    def stop(signum, frame):
-        if requested.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl-C: now
-        requested.signum = signum
-        requested.set()
-
-    previous_term = signal.signal(signal.SIGTERM, stop)
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    previous_int = None if ignored else signal.signal(signal.SIGINT, stop)
-    requested.handles_sigint = previous_int is not None
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
-
-
-def _ignore_sigterm(worker_id: int) -> None:
-    """Data-loading workers leave SIGTERM and Ctrl-C's SIGINT to the main process, which saves
-    and shuts them down.
-
-    A scheduler signals every process of the job at once, and a terminal's Ctrl-C the whole
-    process group; a worker dying of it first would read as a crash.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stop_workers(batches) -> None:
-    """Shut an epoch's data-loading workers down now rather than when its iterator is collected:
-    after a worker died, the exception's traceback can keep the iterator alive, and its workers
-    with it, holding their memory while the state is saved."""
-    shutdown = getattr(batches, "_shutdown_workers", None)  # DataLoader's own, idempotent
-    if shutdown is not None:
-        shutdown()
-
-
-@functools.cache
-def _kill_workers_left_at_exit() -> None:
-    """Registered once, before the first data-loading worker starts. At exit multiprocessing ends
-    the workers still alive with SIGTERM and waits for them; ours ignore SIGTERM, so a worker that
-    was never shut down would hold the exit forever (seen once after a worker was killed). Kill
-    them first: atexit runs this before multiprocessing's own handler."""
-    import atexit
-    import multiprocessing
-
-    def kill_left_workers():
-        for child in multiprocessing.active_children():
-            child.kill()
-
-    atexit.register(kill_left_workers)
 
 
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
@@ -503,34 +341,20 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         run.release()  # a run that stopped on an error frees its folder at once, not when its process ends
 
 
-def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, show_progress: bool) -> TrainResult:
-    device_kind = "cuda" if (config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
-    dist = _init_distributed(device_kind)
-    device = _pick_device(config.device, dist)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True  # one crop shape all run: let cuDNN time its convolution kernels once
+def _resumed_config(run: RunFolder, config: TrainConfig) -> tuple[TrainConfig, dict]:
+    """A resumed run's saved config, with a longer epoch cap, time limit or decay if given, and its checkpoint."""
+    if not run.checkpoint.exists():
+        raise FileNotFoundError(f"{run.checkpoint}: nothing to resume (no checkpoint)")
+    saved = TrainConfig.from_dict(json.loads(run.config.read_text()))
+    config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs,
+                     # a timed run is continued with a longer limit (and, if given, a new decay)
+                     time_limit_minutes=config.time_limit_minutes if config.time_limit_minutes is not None else saved.time_limit_minutes,
+                     decay_minutes=config.decay_minutes or saved.decay_minutes)
+    return config, read_checkpoint(run.checkpoint)
 
-    if dist.main:
-        run.hold()
-    checkpoint = None
-    if resume:
-        if not run.checkpoint.exists():
-            raise FileNotFoundError(f"{run.checkpoint}: nothing to resume (no checkpoint)")
-        saved = TrainConfig.from_dict(json.loads(run.config.read_text()))
-        config = replace(saved, epochs=max(saved.epochs, config.epochs) if config.epochs != saved.epochs else saved.epochs,
-                         # a timed run is continued with a longer limit (and, if given, a new decay)
-                         time_limit_minutes=config.time_limit_minutes if config.time_limit_minutes is not None else saved.time_limit_minutes,
-                         decay_minutes=config.decay_minutes or saved.decay_minutes)
-        checkpoint = _read_checkpoint(run.checkpoint)
-    init_state = None
-    if config.init_generator and checkpoint is None:
-        config, init_state = _initial_generator(config)
-    teacher = None
-    if config.teacher:
-        config, teacher = _load_teacher(config)
+
+def _check_crop(config: TrainConfig) -> None:
+    """The crop and scale range fit the generator, before anything is written."""
     try:
         multiple = config.generator_config().size_multiple
     except ValueError as exc:
@@ -540,45 +364,181 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     if config.resize_max is not None and (config.resize is None or config.resize_max < config.resize):
         raise ValueError(f"resize range {config.resize}-{config.resize_max}: give it as SMALLEST-LARGEST short side, e.g. 192-320")
 
-    if dist.main:
-        run.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(run.config, json.dumps(asdict(config), indent=1).encode())
 
-    # -- data: scan once, keep the list with the run so a resume sees the same files
+def _photos(data_dir: Path, run: RunFolder, config: TrainConfig, dist: _Dist, show: bool):
+    """The scan (once per run, kept with it so a resume sees the same files), the training set and the validation batches."""
     if run.scan.exists():
         scan = ScanResult.from_json(run.scan.read_text())
     else:
-        scan = _scan_with_progress(Path(data_dir), show_progress and dist.main)
+        scan = _scan_with_progress(data_dir, show and dist.main)
         if dist.main:
             atomic_write_bytes(run.scan, scan.to_json().encode())
     if dist.main:
         for rel, reason in scan.failed.items():
-            console.error_line(Path(data_dir) / rel, f"skipped: {reason}")
+            console.error_line(data_dir / rel, f"skipped: {reason}")
         console.info(f"{len(scan.usable)} colour images, {len(scan.grey)} near-grey skipped, {len(scan.failed)} unreadable skipped")
     if config.val_dir:
         val_root = Path(config.val_dir)
-        train_files, val_files = _split_by_folder(Path(data_dir), scan, val_root, run, config.max_val, show_progress and dist.main, dist.main)
+        train_files, val_files = _split_by_folder(data_dir, scan, val_root, run, config.max_val, show and dist.main, dist.main)
     else:
-        val_root = Path(data_dir)
+        val_root = data_dir
         train_files, val_files = split_train_val(scan.usable, config.val_fraction, config.max_val, config.seed, linked_photo(data_dir))
     if len(train_files) < config.batch_size * dist.world:
         raise ValueError(f"{len(train_files)} usable training images: fewer than one batch of {config.batch_size}")
     train_set = ColorizationDataset(data_dir, train_files, config.crop, config.resize, train=True, seed=config.seed,
                                     resize_max=config.resize_max)
     val_set = ColorizationDataset(val_root, val_files, config.crop, config.resize, train=False, resize_max=config.resize_max)
-    val_batches = load_validation(val_set, config.batch_size) if dist.main else []
+    return scan, train_set, load_validation(val_set, config.batch_size) if dist.main else []
 
-    # -- models and optimisers
+
+LOSS_NAMES = ("l1", "gan", "d", "d_real", "d_fake", "ce", "teacher_l1")  # what an epoch's log record averages
+
+
+@dataclass
+class _Nets:
+    """What a run trains and how: G and D, their optimisers and gradient scalers, the teacher and the
+    class loss when the config asks for them, the device and the precision. `step` is one iteration."""
+
+    config: TrainConfig
+    device: torch.device
+    generator: torch.nn.Module
+    discriminator: PatchDiscriminator
+    teacher: torch.nn.Module | None
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    class_loss: colour_classes.ClassLoss | None
+    world: int = 1
+    g_model: torch.nn.Module | None = None  # G as the step calls it: G itself, or its DDP wrapper
+    d_model: torch.nn.Module | None = None
+
+    def __post_init__(self):
+        self.g_model, self.d_model = self.generator, self.discriminator
+
+    def wrap_for_ddp(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.g_model = DDP(self.generator, device_ids=ids)
+        self.d_model = DDP(self.discriminator, device_ids=ids)
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def step(self, l_net: torch.Tensor, ab_real: torch.Tensor, hints: torch.Tensor | None, adversarial: bool) -> dict[str, float]:
+        """One iteration on a batch (the module docstring's); its losses by LOSS_NAMES."""
+        config, classify = self.config, self.class_loss is not None
+        with self.autocast():
+            if classify:
+                ab_fake, logits = self.g_model(l_net, hints, with_logits=True)
+            else:
+                ab_fake = self.g_model(l_net) if hints is None else self.g_model(l_net, hints)
+        losses = {}
+        pred_fake = None
+        if adversarial:
+            # D step on (L, ab_real) vs (L, ab_fake.detach())
+            with self.autocast():
+                pred_real = self.d_model(torch.cat([l_net, ab_real], 1))
+                pred_fake_d = self.d_model(torch.cat([l_net, ab_fake.detach()], 1))
+                loss_d = discriminator_loss(pred_real.float(), pred_fake_d.float())
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler_d.scale(loss_d).backward()
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+            # G step through a D whose weights need no gradient (DDP needs them kept)
+            if self.world == 1:
+                self.discriminator.requires_grad_(False)
+            with self.autocast():
+                pred_fake = self.d_model(torch.cat([l_net, ab_fake], 1))
+        weights = near_hint_weights(hints, config.hint_loss_weight) if hints is not None and config.hint_loss_weight > 0 else None
+        loss_g, gan, l1 = generator_loss(
+            ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight, weights
+        )
+        if classify:
+            ce = self.class_loss(logits, ab_real)
+            loss_g = loss_g + config.class_weight * ce
+            losses["ce"] = ce.item()
+        if self.teacher is not None and (hints is None or self.teacher.config.hint_channels):
+            # on hinted batches a teacher that takes no hints would pull G away from them: skipped
+            with torch.no_grad(), self.autocast():
+                ab_teacher = self.teacher(l_net, hints)
+            to_teacher = F.l1_loss(ab_fake.float(), ab_teacher.float())
+            loss_g = loss_g + config.l1_weight * config.teacher_weight * to_teacher
+            losses["teacher_l1"] = to_teacher.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        if adversarial and self.world == 1:
+            self.discriminator.requires_grad_(True)
+        losses["l1"], losses["gan"] = l1.item(), gan.item()
+        if adversarial:
+            losses["d"] = loss_d.item()
+            losses["d_real"] = torch.sigmoid(pred_real.float()).mean().item()
+            losses["d_fake"] = torch.sigmoid(pred_fake_d.float()).mean().item()
+        return losses
+
+    def state(self, epoch: int, step: int, global_step: int, best_psnr: float | None, trained_seconds: float) -> dict:
+        """Everything a resume needs to go on as if never stopped (the checkpoint)."""
+        s = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "global_step": global_step,
+            "best_val_psnr": best_psnr,
+            "trained_seconds": trained_seconds,
+            "rng_cpu": torch.get_rng_state(),
+            "colour_counts": self.class_loss.counts if self.class_loss is not None else None,
+        }
+        if self.device.type == "cuda":
+            s["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return s
+
+    def restore(self, checkpoint: dict) -> None:
+        """The networks, optimisers, scalers, colour counts and random state as `state` saved them."""
+        self.generator.load_state_dict(checkpoint["generator"])
+        self.discriminator.load_state_dict(checkpoint["discriminator"])
+        try:
+            self.opt_g.load_state_dict(checkpoint["opt_g"])
+        except ValueError:  # a run started before the stem had the decoder's rate: its groups as they were
+            self.opt_g = _generator_optimiser(self.generator, self.config, fast_stem=False)
+            self.opt_g.load_state_dict(checkpoint["opt_g"])
+        self.opt_d.load_state_dict(checkpoint["opt_d"])
+        self.scaler_g.load_state_dict(checkpoint["scaler_g"])
+        self.scaler_d.load_state_dict(checkpoint["scaler_d"])
+        if self.class_loss is not None and checkpoint.get("colour_counts") is not None:
+            self.class_loss.counts = checkpoint["colour_counts"]
+        torch.set_rng_state(checkpoint["rng_cpu"])
+        if self.device.type == "cuda" and "rng_cuda" in checkpoint:
+            torch.cuda.set_rng_state(checkpoint["rng_cuda"], self.device)
+
+
+def _build_nets(config: TrainConfig, device: torch.device, dist: _Dist, init_state: dict | None, teacher, fresh: bool) -> _Nets:
+    """G (from the seed, then the given weights, the teacher's encoder or ImageNet's), D and their optimisers."""
     torch.manual_seed(config.seed)
     generator = build_generator(config.generator_config())
     if init_state is not None:  # a generator without decoder hint taps or global context gains them, zero: it starts as it was
         missing, unexpected = generator.load_state_dict(init_state, strict=False)
         if unexpected or any(not key.startswith(("hint_taps.", "global_context.")) for key in missing):
             raise ValueError(f"--init-weights: the weights do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    elif checkpoint is None and teacher is not None and _shares_encoder(generator, teacher):
+    elif fresh and teacher is not None and _shares_encoder(generator, teacher):
         generator.encoder.load_state_dict(teacher.encoder.state_dict())
         console.info(f"encoder: {config.encoder} from the teacher {Path(config.teacher).name} (lr × {config.encoder_lr_mult:g})")
-    elif config.encoder != "unet" and checkpoint is None:
+    elif config.encoder != "unet" and fresh:
         _imagenet_start(generator, config)
     generator = generator.to(device)
     if teacher is not None:
@@ -594,86 +554,132 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     amp_dtype = torch.float16 if device.type == "cuda" else (torch.bfloat16 if config.bf16 else None)
     if amp_dtype == torch.bfloat16 and dist.main and (slow := bf16_emulated_warning(device.type)):
         console.warn(f"--bf16: {slow}")
-    scaler_g = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    scaler_d = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
-    start_epoch, start_step, global_step, best_psnr = 0, 0, 0, None
+    fp16 = amp_dtype == torch.float16
     classify = config.generator_config().head == "classify"
-    class_loss = colour_classes.ClassLoss(colour_classes.bin_centres().to(device), config.rebalance) if classify else None
-    trained_before = 0.0  # seconds of training in earlier processes of this run (time_limit_minutes counts them)
-    if checkpoint is not None:
-        generator.load_state_dict(checkpoint["generator"])
-        discriminator.load_state_dict(checkpoint["discriminator"])
-        try:
-            opt_g.load_state_dict(checkpoint["opt_g"])
-        except ValueError:  # a run started before the stem had the decoder's rate: its groups as they were
-            opt_g = _generator_optimiser(generator, config, fast_stem=False)
-            opt_g.load_state_dict(checkpoint["opt_g"])
-        opt_d.load_state_dict(checkpoint["opt_d"])
-        scaler_g.load_state_dict(checkpoint["scaler_g"])
-        scaler_d.load_state_dict(checkpoint["scaler_d"])
-        start_epoch, start_step = checkpoint["epoch"], checkpoint["step"]
-        global_step, best_psnr = checkpoint["global_step"], checkpoint.get("best_val_psnr")
-        trained_before = checkpoint.get("trained_seconds", 0.0)
-        if classify and checkpoint.get("colour_counts") is not None:
-            class_loss.counts = checkpoint["colour_counts"]
-        torch.set_rng_state(checkpoint["rng_cpu"])
-        if device.type == "cuda" and "rng_cuda" in checkpoint:
-            torch.cuda.set_rng_state(checkpoint["rng_cuda"], device)
-        if dist.main:
-            console.info(f"resuming at epoch {start_epoch + 1}, step {start_step}")
+    return _Nets(config, device, generator, discriminator, teacher, opt_g, opt_d,
+                 torch.amp.GradScaler("cuda", enabled=fp16), torch.amp.GradScaler("cuda", enabled=fp16), amp_dtype, channels_last,
+                 colour_classes.ClassLoss(colour_classes.bin_centres().to(device), config.rebalance) if classify else None,
+                 world=dist.world)
 
-    g_model, d_model = generator, discriminator
-    if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
 
-        ids = [device.index] if device.type == "cuda" else None
-        g_model = DDP(generator, device_ids=ids)
-        d_model = DDP(discriminator, device_ids=ids)
+class _TrainingClock:
+    """Seconds of training in this run: earlier processes' (from the checkpoint) and this one's since its loop began."""
 
-    def autocast():
-        if amp_dtype is None:
-            return torch.autocast(device.type, enabled=False)
-        return torch.autocast(device.type, dtype=amp_dtype)
+    def __init__(self, before: float, dist: _Dist, device: torch.device, timed: bool):
+        self.before, self.dist, self.device, self.timed = before, dist, device, timed
+        self.started = time.perf_counter()
 
-    def to_device(x):
-        x = x.to(device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    def here(self) -> float:
+        return self.before + time.perf_counter() - self.started
 
-    loop_started = time.perf_counter()  # the training clock: time_limit_minutes counts from here
-
-    def trained_here_s() -> float:
-        return trained_before + time.perf_counter() - loop_started
-
-    def trained_s() -> float:
-        """Seconds of training in this run so far; under DDP rank 0's clock (every rank calls this
-        together), so that every rank stops at the same step with the same learning rate."""
-        seconds = trained_here_s()
-        if dist.world > 1 and config.time_limit_minutes is not None:
-            clock = torch.tensor([seconds], dtype=torch.float64, device=device)
+    def shared(self) -> float:
+        """Under DDP rank 0's clock (every rank calls this together), so that every rank stops at the same
+        step with the same learning rate."""
+        seconds = self.here()
+        if self.dist.world > 1 and self.timed:
+            clock = torch.tensor([seconds], dtype=torch.float64, device=self.device)
             torch.distributed.broadcast(clock, src=0)
             seconds = clock.item()
         return seconds
 
-    def state(epoch: int, step: int) -> dict:
-        s = {
-            "generator": generator.state_dict(),
-            "discriminator": discriminator.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "scaler_g": scaler_g.state_dict(),
-            "scaler_d": scaler_d.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "global_step": global_step,
-            "best_val_psnr": best_psnr,
-            "trained_seconds": trained_here_s(),
-            "rng_cpu": torch.get_rng_state(),
-            "colour_counts": class_loss.counts if classify else None,
-        }
-        if device.type == "cuda":
-            s["rng_cuda"] = torch.cuda.get_rng_state(device)
-        return s
+
+def _epoch_loader(train_set, order: list[int], config: TrainConfig, epoch: int, device: torch.device) -> DataLoader:
+    loader = DataLoader(
+        train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
+        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=ignore_sigterm,
+        # its own generator: a loader drawing its workers' seed from the global RNG would
+        # shift the dropout masks of a run resumed mid-epoch (it makes one loader more)
+        generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
+    )
+    if config.workers:
+        kill_workers_left_at_exit()
+    return loader
+
+
+def _running_losses(sums: dict[str, float], n_steps: int, classify: bool, adversarial: bool) -> str:
+    """The progress bar's losses: the epoch's means so far."""
+    return (f"L1 {sums['l1'] / n_steps:.4f}" + (f" CE {sums['ce'] / n_steps:.3f}" if classify else "")
+            + (f" GAN {sums['gan'] / n_steps:.3f} D {sums['d'] / n_steps:.3f}" if adversarial else ""))
+
+
+def _end_epoch(run: RunFolder, nets: _Nets, config: TrainConfig, val_batches, record: dict, timing: dict, adversarial: bool,
+               best_psnr: float | None, checkpoint_at) -> float:
+    """Validate, log, export the generator (and the best so far, and the epoch's with keep_epochs), save the
+    checkpoint (`checkpoint_at(best_psnr)`), draw the sheets; returns the best validation PSNR now."""
+    generator, epoch = nets.generator, record["epoch"]
+    clock = time.perf_counter()
+    val = validate(generator, val_batches, nets.device, nets.amp_dtype, nets.channels_last)
+    timing["validate_s"] = time.perf_counter() - clock
+    record["val"] = val
+    warnings = failure_watch(record, adversarial)
+    record["warnings"] = warnings
+    for w in warnings:
+        console.warn(w)
+    run.append_log(record)
+    clock = time.perf_counter()
+    save_generator(run.generator, generator, info={"epoch": epoch, "val": val})
+    if config.keep_epochs:
+        save_generator(run.path / f"generator-epoch{epoch:03d}.safetensors", generator, info={"epoch": epoch, "val": val})
+    if best_psnr is None or val["psnr"] > best_psnr:
+        best_psnr = val["psnr"]
+        save_generator(run.best, generator, info={"epoch": epoch, "val": val})
+    save_checkpoint(run, checkpoint_at(best_psnr))
+    timing["save_s"], clock = time.perf_counter() - clock, time.perf_counter()
+    write_sample_sheet(run.samples, generator, val_batches, config.samples, nets.device)
+    write_curves(run.curves, run.read_log())
+    timing["sheets_s"] = time.perf_counter() - clock
+    run.append_log(timing)  # where an epoch's time went, to find what starves a fast GPU
+    console.info(
+        f"epoch {epoch}: L1 {record['l1']:.4f}"
+        + (f", D {record['d']:.3f}" if adversarial else "")
+        + f", {record['images_per_s']:.1f} images/s; val PSNR {val['psnr']:.2f} dB (grey {val['grey_psnr']:.2f}),"
+        f" SSIM {val['ssim']:.3f}, colourfulness {val['colourfulness']:.1f} (truth {val['truth_colourfulness']:.1f})"
+    )
+    return best_psnr
+
+
+def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, show_progress: bool) -> TrainResult:
+    device_kind = "cuda" if (config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
+    dist = _init_distributed(device_kind)
+    device = _pick_device(config.device, dist)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # one crop shape all run: let cuDNN time its convolution kernels once
+
+    if dist.main:
+        run.hold()
+    config, checkpoint = _resumed_config(run, config) if resume else (config, None)
+    init_state = None
+    if config.init_generator and checkpoint is None:
+        config, init_state = _initial_generator(config)
+    teacher = None
+    if config.teacher:
+        config, teacher = _load_teacher(config)
+    _check_crop(config)
+    if dist.main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run.config, json.dumps(asdict(config), indent=1).encode())
+
+    scan, train_set, val_batches = _photos(Path(data_dir), run, config, dist, show_progress)
+    nets = _build_nets(config, device, dist, init_state, teacher, fresh=checkpoint is None)
+    classify = nets.class_loss is not None
+    start_epoch, start_step, global_step, best_psnr = 0, 0, 0, None
+    trained_before = 0.0  # seconds of training in earlier processes of this run (time_limit_minutes counts them)
+    if checkpoint is not None:
+        nets.restore(checkpoint)
+        start_epoch, start_step = checkpoint["epoch"], checkpoint["step"]
+        global_step, best_psnr = checkpoint["global_step"], checkpoint.get("best_val_psnr")
+        trained_before = checkpoint.get("trained_seconds", 0.0)
+        if dist.main:
+            console.info(f"resuming at epoch {start_epoch + 1}, step {start_step}")
+    if dist.world > 1:
+        nets.wrap_for_ddp()
+    clock = _TrainingClock(trained_before, dist, device, timed=config.time_limit_minutes is not None)
+
+    def state(epoch: int, step: int, best: float | None = None) -> dict:
+        return nets.state(epoch, step, global_step, best_psnr if best is None else best, clock.here())
 
     from torch.utils.data.distributed import DistributedSampler
 
@@ -683,31 +689,23 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
     interrupted, failure, stop_signal, out_of_time = False, None, None, False
     epoch = start_epoch
     progress = console.make_progress("images/s", extra="{task.fields[losses]}", disable=not (show_progress and dist.main))
-    with progress, _signals_stop_at_a_step(enabled=dist.world == 1) as stop_requested:
+    with progress, signals_stop_at_a_step(enabled=dist.world == 1) as stop_requested:
         for epoch in range(start_epoch, config.epochs):
-            epoch_started_s = trained_s()
+            epoch_started_s = clock.shared()
             if config.out_of_time(epoch_started_s):  # the limit passed while the last epoch was validated and saved
                 out_of_time = True
                 break
             adversarial = config.gan_weight > 0 and epoch >= config.l1_only_epochs
             lr_g = config.lr * config.lr_factor(epoch)
             lr_d = (config.lr_d or config.lr) * config.lr_factor(epoch)
-            _set_rates(opt_g, lr_g)
-            _set_rates(opt_d, lr_d)
+            _set_rates(nets.opt_g, lr_g)
+            _set_rates(nets.opt_d, lr_d)
 
             # The epoch's sample order is fixed by (seed, epoch); a resume skips the batches done.
             train_set.epoch = epoch
             skip = start_step if epoch == start_epoch else 0
             order = _epoch_order(sampler, epoch, len(train_set), steps_per_epoch * config.batch_size)[skip * config.batch_size :]
-            loader = DataLoader(
-                train_set, batch_size=config.batch_size, sampler=order, num_workers=config.workers,
-                drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False, worker_init_fn=_ignore_sigterm,
-                # its own generator: a loader drawing its workers' seed from the global RNG would
-                # shift the dropout masks of a run resumed mid-epoch (it makes one loader more)
-                generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
-            )
-            if config.workers:
-                _kill_workers_left_at_exit()
+            loader = _epoch_loader(train_set, order, config, epoch, device)
             batches = None
             phase = "GAN" if adversarial else "L1"
             if config.time_limit_minutes is not None:  # a timed run's epoch count says nothing; the time left does
@@ -715,89 +713,41 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             else:
                 label = f"epoch {epoch + 1}/{config.epochs} {phase}"
             task = progress.add_task(label, total=steps_per_epoch * config.batch_size * dist.world, completed=skip * config.batch_size * dist.world, losses="")
-            sums = {"l1": 0.0, "gan": 0.0, "d": 0.0, "d_real": 0.0, "d_fake": 0.0, "ce": 0.0, "teacher_l1": 0.0}
+            sums = dict.fromkeys(LOSS_NAMES, 0.0)
             n_steps, t0, step, first_batch_s = 0, time.perf_counter(), skip, None
-            generator.train()
-            discriminator.train()
+            nets.generator.train()
+            nets.discriminator.train()
             try:
                 batches = iter(loader)
                 for l_net, ab_real in batches:
                     if first_batch_s is None:
                         first_batch_s = time.perf_counter() - t0
                     if stop_requested.is_set():
-                        raise _Stopped(stop_requested.signum)
+                        raise Stopped(stop_requested.signum)
                     if config.time_limit_minutes is not None:
-                        if config.out_of_time(now := trained_s()):
+                        if config.out_of_time(now := clock.shared()):
                             out_of_time = True
                             break
-                        for optimiser, lr in ((opt_g, lr_g), (opt_d, lr_d)):
+                        for optimiser, lr in ((nets.opt_g, lr_g), (nets.opt_d, lr_d)):
                             _set_rates(optimiser, lr * config.time_factor(now))
-                    l_net, ab_real = to_device(l_net), to_device(ab_real)
-                    hints = _batch_hints(config, global_step, ab_real, to_device)
-                    with autocast():
-                        if classify:
-                            ab_fake, logits = g_model(l_net, hints, with_logits=True)
-                        else:
-                            ab_fake = g_model(l_net) if hints is None else g_model(l_net, hints)
-
-                    pred_fake = None
-                    if adversarial:
-                        # D step on (L, ab_real) vs (L, ab_fake.detach())
-                        with autocast():
-                            pred_real = d_model(torch.cat([l_net, ab_real], 1))
-                            pred_fake_d = d_model(torch.cat([l_net, ab_fake.detach()], 1))
-                            loss_d = discriminator_loss(pred_real.float(), pred_fake_d.float())
-                        opt_d.zero_grad(set_to_none=True)
-                        scaler_d.scale(loss_d).backward()
-                        scaler_d.step(opt_d)
-                        scaler_d.update()
-                        # G step through a D whose weights need no gradient (DDP needs them kept)
-                        if dist.world == 1:
-                            discriminator.requires_grad_(False)
-                        with autocast():
-                            pred_fake = d_model(torch.cat([l_net, ab_fake], 1))
-                    weights = near_hint_weights(hints, config.hint_loss_weight) if hints is not None and config.hint_loss_weight > 0 else None
-                    loss_g, gan, l1 = generator_loss(
-                        ab_fake.float(), ab_real, None if pred_fake is None else pred_fake.float(), config.l1_weight, config.gan_weight, weights
-                    )
-                    if classify:
-                        ce = class_loss(logits, ab_real)
-                        loss_g = loss_g + config.class_weight * ce
-                        sums["ce"] += ce.item()
-                    if teacher is not None and (hints is None or teacher.config.hint_channels):
-                        # on hinted batches a teacher that takes no hints would pull G away from them: skipped
-                        with torch.no_grad(), autocast():
-                            ab_teacher = teacher(l_net, hints)
-                        to_teacher = F.l1_loss(ab_fake.float(), ab_teacher.float())
-                        loss_g = loss_g + config.l1_weight * config.teacher_weight * to_teacher
-                        sums["teacher_l1"] += to_teacher.item()
-                    opt_g.zero_grad(set_to_none=True)
-                    scaler_g.scale(loss_g).backward()
-                    scaler_g.step(opt_g)
-                    scaler_g.update()
-                    if adversarial and dist.world == 1:
-                        discriminator.requires_grad_(True)
-
+                    l_net, ab_real = nets.to_device(l_net), nets.to_device(ab_real)
+                    hints = _batch_hints(config, global_step, ab_real, nets.to_device)
+                    losses = nets.step(l_net, ab_real, hints, adversarial)
                     step += 1
                     n_steps += 1
                     global_step += 1
-                    sums["l1"] += l1.item()
-                    sums["gan"] += gan.item()
-                    if adversarial:
-                        sums["d"] += loss_d.item()
-                        sums["d_real"] += torch.sigmoid(pred_real.float()).mean().item()
-                        sums["d_fake"] += torch.sigmoid(pred_fake_d.float()).mean().item()
-                    losses = f"L1 {sums['l1'] / n_steps:.4f}" + (f" CE {sums['ce'] / n_steps:.3f}" if classify else "") + (f" GAN {sums['gan'] / n_steps:.3f} D {sums['d'] / n_steps:.3f}" if adversarial else "")
-                    progress.update(task, advance=config.batch_size * dist.world, losses=losses)
+                    for name, value in losses.items():
+                        sums[name] += value
+                    progress.update(task, advance=config.batch_size * dist.world, losses=_running_losses(sums, n_steps, classify, adversarial))
                     if dist.main and global_step % config.log_every == 0:
                         run.append_log({"kind": "step", "epoch": epoch, "step": step, "global_step": global_step,
-                                        "l1": l1.item(), "gan": gan.item(), "d": loss_d.item() if adversarial else None,
-                                        **({"ce": ce.item()} if classify else {})})
+                                        "l1": losses["l1"], "gan": losses["gan"], "d": losses.get("d"),
+                                        **({"ce": losses["ce"]} if classify else {})})
             except KeyboardInterrupt as exc:
                 interrupted, stop_signal = True, getattr(exc, "signum", signal.SIGINT)
-                whole = isinstance(exc, _Stopped) or not stop_requested.handles_sigint
+                whole = isinstance(exc, Stopped) or not stop_requested.handles_sigint
                 if dist.main and whole:
-                    _save_checkpoint(run, state(epoch, step))
+                    save_checkpoint(run, state(epoch, step))
                     console.info(f"interrupted: saved at epoch {epoch + 1}, step {step}; continue with --resume")
                 elif dist.main:  # a second Ctrl-C, mid-step: the state is not whole, the last checkpoint stands
                     console.info("stopped at once (a second Ctrl-C), not saved: --resume continues from the last checkpoint")
@@ -808,53 +758,28 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
                 interrupted = True
                 failure = f"a data-loading worker died ({exc}); saved at epoch {epoch + 1}, step {step}: continue with --resume"
                 if dist.main:
-                    _save_checkpoint(run, state(epoch, step))
+                    save_checkpoint(run, state(epoch, step))
                 break
             finally:
                 progress.remove_task(task)
-                _stop_workers(batches)
+                stop_workers(batches)
                 batches = None
             if out_of_time and n_steps == 0:  # out of time before this epoch's first step: the last save stands
                 break
 
             elapsed = time.perf_counter() - t0
             record = {
-                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": _decoder_rate(opt_g), "steps": n_steps,
+                "kind": "epoch", "epoch": epoch + 1, "phase": phase, "lr": _decoder_rate(nets.opt_g), "steps": n_steps,
                 "images_per_s": n_steps * config.batch_size * dist.world / max(elapsed, 1e-9),
                 **{k: v / max(n_steps, 1) for k, v in sums.items()},
             }
             if out_of_time:
                 record["out_of_time"] = True  # a partial epoch: the time limit ended the run at this step
             if dist.main:
-                clock = time.perf_counter()
-                val = validate(generator, val_batches, device, amp_dtype, channels_last)
-                timing = {"kind": "timing", "epoch": epoch + 1, "steps_s": elapsed, "first_batch_s": first_batch_s,
-                          "validate_s": time.perf_counter() - clock}
-                record["val"] = val
-                warnings = failure_watch(record, adversarial)
-                record["warnings"] = warnings
-                for w in warnings:
-                    console.warn(w)
-                run.append_log(record)
-                clock = time.perf_counter()
-                save_generator(run.generator, generator, info={"epoch": epoch + 1, "val": val})
-                if config.keep_epochs:
-                    save_generator(run.path / f"generator-epoch{epoch + 1:03d}.safetensors", generator, info={"epoch": epoch + 1, "val": val})
-                if best_psnr is None or val["psnr"] > best_psnr:
-                    best_psnr = val["psnr"]
-                    save_generator(run.best, generator, info={"epoch": epoch + 1, "val": val})
-                _save_checkpoint(run, state(epoch, step) if out_of_time else state(epoch + 1, 0))
-                timing["save_s"], clock = time.perf_counter() - clock, time.perf_counter()
-                write_sample_sheet(run.samples, generator, val_batches, config.samples, device)
-                write_curves(run.curves, run.read_log())
-                timing["sheets_s"] = time.perf_counter() - clock
-                run.append_log(timing)  # where an epoch's time went, to find what starves a fast GPU
-                console.info(
-                    f"epoch {epoch + 1}: L1 {record['l1']:.4f}"
-                    + (f", D {record['d']:.3f}" if adversarial else "")
-                    + f", {record['images_per_s']:.1f} images/s; val PSNR {val['psnr']:.2f} dB (grey {val['grey_psnr']:.2f}),"
-                    f" SSIM {val['ssim']:.3f}, colourfulness {val['colourfulness']:.1f} (truth {val['truth_colourfulness']:.1f})"
-                )
+                timing = {"kind": "timing", "epoch": epoch + 1, "steps_s": elapsed, "first_batch_s": first_batch_s}
+                saved_at = (epoch, step) if out_of_time else (epoch + 1, 0)
+                best_psnr = _end_epoch(run, nets, config, val_batches, record, timing, adversarial, best_psnr,
+                                       lambda best: state(*saved_at, best))
             if dist.world > 1:
                 torch.distributed.barrier()
             if out_of_time:
@@ -868,7 +793,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
         # DDP's reducers hold the process group, and their modules sit in reference cycles: left to the
         # interpreter's teardown, gloo's threads were once destroyed unjoined there (SIGABRT after a
         # finished run). Free them, then the group, while everything is still alive.
-        g_model = d_model = None
+        nets.g_model = nets.d_model = None
         gc.collect()
         torch.distributed.destroy_process_group()
     return TrainResult(epochs_done=epochs_done, interrupted=interrupted, best_val_psnr=best_psnr, scan=scan, failure=failure,

@@ -270,7 +270,7 @@ def test_a_run_folder_in_use_is_refused_naming_its_holder(colour_folder, tmp_pat
     would interleave their checkpoints and logs: the second is refused before it writes."""
     import os
 
-    from archivecolor.train import RunFolder
+    from archivecolor.run_folder import RunFolder
 
     run = tmp_path / "run"
     first = RunFolder(run)
@@ -401,7 +401,7 @@ LEFT_WORKERS_SCRIPT = """
 import sys
 import torch
 from torch.utils.data import DataLoader, Dataset
-from archivecolor import train
+from archivecolor import stopping
 
 class Numbers(Dataset):
     def __len__(self):
@@ -411,8 +411,8 @@ class Numbers(Dataset):
         return torch.tensor(index)
 
 if sys.argv[1] == "guarded":
-    train._kill_workers_left_at_exit()
-left = iter(DataLoader(Numbers(), batch_size=2, num_workers=2, worker_init_fn=train._ignore_sigterm))
+    stopping.kill_workers_left_at_exit()
+left = iter(DataLoader(Numbers(), batch_size=2, num_workers=2, worker_init_fn=stopping.ignore_sigterm))
 next(left)  # workers running, and the iterator still referenced when the interpreter exits
 print("exiting", flush=True)
 """

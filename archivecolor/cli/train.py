@@ -140,7 +140,8 @@ def train(data_dir, run_dir, resume, overwrite, no_progress, **options):
     import signal
     import time
 
-    from ..train import RunFolder, TrainConfig, train as run_training
+    from ..run_folder import RunFolder
+    from ..train import TrainConfig, train as run_training
 
     if run_dir is None:
         if resume:
