@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One device call on a lent GPU (train/README.md): train a candidate default model, send its
+# One device call on a lent GPU (train/README.md): train a candidate default model with two seeds
+# (the ship rule judges a recipe by two end points or more: train/default-lite0.md), send their
 # weights back first, then spend what is left of the call on the GPU tests, a `folder` run and
 # the GPU benchmarks. Each step is bounded by the call's deadline, so the weights always return.
 #
@@ -14,15 +15,17 @@
 # ARCHIVECOLOR_IMAGENET_WEIGHTS below. ENCODER=efficientnet-lite0 (its .pth: 18 MiB) is the
 # shipped model's encoder.
 #   device run, carry [".pack"], timeout_s 600:   bash train/lent_gpu.sh
-#   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=300 bash train/lent_gpu.sh
+#   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=400 bash train/lent_gpu.sh
+# SEEDS (default "0 1") names the seeds, trained one after the other for MINUTES each.
 #
-# Back in $OUT (8 files at most): session.txt (everything printed), log.jsonl, curves.png,
-# samples.png, last.part-* (the run's last generator, fp16, in 15 MiB parts) and best.part-*
-# (the best validation epoch, when it is another). Join with `cat last.part-* > candidate.safetensors`.
+# Back in $OUT, for each seed S: log-sS.jsonl, curves-sS.png, samples-sS.png, last-sS.part-* (the
+# run's last generator, fp16, in 15 MiB parts) and best-sS.part-* (the best validation epoch, when
+# it is another); and session.txt (everything printed). Join with
+# `cat last-s0.part-* > s0.safetensors`, then `python train/judge.py s0.safetensors s1.safetensors`.
 set -u -o pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 ARCHIVECOLOR_IMAGENET_WEIGHTS=$PWD/.pack
 : "${OUT:?set OUT to the folder that comes back}"
-ENCODER=${ENCODER:-efficientnet-lite2} DEVICE=${DEVICE:-cuda} MINUTES=${MINUTES:-6.5} DECAY=${DECAY:-2.5} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
+ENCODER=${ENCODER:-efficientnet-lite2} DEVICE=${DEVICE:-cuda} SEEDS=${SEEDS:-0 1} MINUTES=${MINUTES:-3} DECAY=${DECAY:-1.2} BATCH=${BATCH:-64} WORKERS=${WORKERS:-14} DEADLINE=${DEADLINE:-585}
 log=$OUT/session.txt
 started=$SECONDS
 left() { echo $(( DEADLINE - (SECONDS - started) )); }
@@ -39,27 +42,30 @@ step machine
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'; } 2>&1 | tee -a "$log"
 cp archivecolor/models/default.safetensors /tmp/shipped.safetensors
 
-step train
+for seed in $SEEDS; do  # each seed: train, then its weights back at once (the loop body is not indented: a heredoc)
+run=/tmp/run-s$seed
+step train seed $seed
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >/tmp/gpu-use.csv 2>/dev/null &
 monitor=$!
-bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out /tmp/run --device "$DEVICE" \
+bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out $run --device "$DEVICE" \
   --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 192 --resize 256 --encoder "$ENCODER" --decoder separable --width 48 \
   --hint-batches 0.3 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
-  --keep-epochs --no-progress
+  --keep-epochs --no-progress --seed $seed
 kill $monitor 2>/dev/null
 { echo "GPU use every 20 s (time, utilisation, memory):"; cat /tmp/gpu-use.csv; } 2>&1 | tee -a "$log"
 
-step weights back
-cp /tmp/run/log.jsonl /tmp/run/curves.png /tmp/run/samples.png "$OUT"/ 2>&1 | tee -a "$log"
-python3 - <<'EOF' 2>&1 | tee -a "$log"
+step weights back, seed $seed
+for f in log.jsonl curves.png samples.png; do cp $run/$f "$OUT/${f%.*}-s$seed.${f##*.}"; done 2>&1 | tee -a "$log"
+RUN=$run python3 - <<'EOF' 2>&1 | tee -a "$log"
 import json
+import os
 from pathlib import Path
 
 import torch
 
 from archivecolor.weights import load_generator, read_metadata, save_generator
 
-run, back = Path("/tmp/run"), Path("/tmp/back")
+run, back = Path(os.environ["RUN"]), Path(os.environ["RUN"] + "-back")
 back.mkdir(exist_ok=True)
 epochs = {}
 for name, source in (("last", run / "generator.safetensors"), ("best", run / "generator-best.safetensors")):
@@ -71,7 +77,8 @@ for name, source in (("last", run / "generator.safetensors"), ("best", run / "ge
     save_generator(back / f"{name}.safetensors", load_generator(source), dtype=torch.float16, info=info)
 EOF
 for name in last best; do
-  [ -f /tmp/back/$name.safetensors ] && split -b 15M /tmp/back/$name.safetensors "$OUT/$name.part-" && sha256sum /tmp/back/$name.safetensors | tee -a "$log"
+  [ -f $run-back/$name.safetensors ] && split -b 15M $run-back/$name.safetensors "$OUT/$name-s$seed.part-" && sha256sum $run-back/$name.safetensors | tee -a "$log"
+done
 done
 
 step GPU tests
@@ -82,7 +89,7 @@ mkdir -p /tmp/scans && find .pack/photos -name '*.webp' | sort | head -300 | awk
 bounded 60 python3 -m archivecolor folder /tmp/scans --out /tmp/coloured --weights /tmp/shipped.safetensors
 
 step benchmark, the candidate
-bounded 70 python3 benchmarks/bench.py gpu --weights /tmp/run/generator.safetensors
+bounded 70 python3 benchmarks/bench.py gpu --weights /tmp/run-s${SEEDS%% *}/generator.safetensors
 step benchmark, the shipped model
 bounded 60 python3 benchmarks/bench.py gpu --weights /tmp/shipped.safetensors
 step done
