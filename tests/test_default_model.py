@@ -22,7 +22,7 @@ def test_the_default_model_ships_inside_the_package():
     assert info["recipe"].startswith("train/")
     generator = load_generator(path)
     assert not generator.training
-    assert generator.config.encoder == "efficientnet-lite0" and generator.config.hint_channels == 3
+    assert generator.config.encoder == "efficientnet-lite2" and generator.config.hint_channels == 3
 
 
 def test_folder_uses_the_default_model_without_weights(tmp_path):

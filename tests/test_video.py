@@ -785,7 +785,9 @@ def test_chunks_continue_the_smoothing_across_their_joins(tmp_path, monkeypatch)
     primed = np.abs(frames(tmp_path / "primed.mkv") - one).reshape(len(one), -1).mean(1)
     cold = np.abs(frames(tmp_path / "cold.mkv") - one).reshape(len(one), -1).mean(1)
     assert len(one) == 150 and primed[:50].max() == 0  # the first chunk is the one pass itself
-    assert cold.max() > 0.1 and primed.max() < cold.max() / 10
+    # How small the primed residue gets depends on how much the model's colour moves from frame to
+    # frame: 10× or more under the Lite0 model, 9.2× under the Lite2 classifying one; unprimed chunks give 1×.
+    assert cold.max() > 0.1 and primed.max() < cold.max() / 5
 
 
 def test_saturation_zero_gives_a_grey_film(test_clip, tmp_path):
