@@ -18,6 +18,10 @@ from .weights import load_generator
 
 ONNX_OPSET = 17  # TensorRT 10's parser and onnxruntime both take it
 INPUT_NAME, HINTS_NAME, OUTPUT_NAME = "l", "hints", "ab"
+# Part of a cached export's name, with the weights' hash: raise it whenever the exported graph changes
+# for the same weights (2: the classifying head's softmax over the last axis), so an upgrade never runs
+# an export made by the code before it.
+GRAPH_REVISION = 2
 
 
 def _inputs_only(generator):
@@ -143,14 +147,14 @@ def cache_dir() -> Path:
 
 
 def onnx_for(source: Path, hints: bool = False) -> tuple[Path, dict]:
-    """An ONNX file for `source`: itself if it is one, else an export cached by the weights' hash
-    (with `hints`, the export that takes them as a second input)."""
+    """An ONNX file for `source`: itself if it is one, else an export cached by the weights' hash and
+    GRAPH_REVISION (with `hints`, the export that takes them as a second input)."""
     source = Path(source)
     if source.suffix == ".onnx":
         if hints:
             raise ValueError(f"{source}: colour hints need the .safetensors weights (an .onnx file takes L alone)")
         return source, read_onnx_metadata(source)
-    name = f"{file_sha256(source)[:16]}{'-hints' if hints else ''}.onnx"
+    name = f"{file_sha256(source)[:16]}-g{GRAPH_REVISION}{'-hints' if hints else ''}.onnx"
     cached = cache_dir() / name
     if cached.exists():
         return cached, read_onnx_metadata(cached)

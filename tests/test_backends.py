@@ -146,3 +146,16 @@ def test_folder_with_nan_weights_stops_with_one_line_and_writes_nothing(tmp_path
     assert "nan.safetensors: tensor head.2.bias holds NaN or infinite values" in result.output
     assert "Traceback" not in result.output
     assert not list((tmp_path / "out").rglob("*.png")) if (tmp_path / "out").exists() else True
+
+
+def test_an_export_cached_by_older_code_is_not_reused(tiny_weights, tmp_path, monkeypatch):
+    """The cache is keyed by the weights' hash; a new release that changes the exported graph must not
+    run the old file (the classifying head's faster softmax came to no one until this)."""
+    from archivecolor import export
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first, _ = export.onnx_for(tiny_weights)
+    assert export.onnx_for(tiny_weights)[0] == first  # the same code: the cached file
+    monkeypatch.setattr(export, "GRAPH_REVISION", export.GRAPH_REVISION + 1)
+    second, _ = export.onnx_for(tiny_weights)
+    assert second != first and second.exists()
