@@ -596,6 +596,21 @@ def _epoch_loader(train_set, order: list[int], config: TrainConfig, epoch: int, 
     return loader
 
 
+def _loader_batches(batches):
+    """The loader's batches. A worker killed while handing over a batch (the OOM killer, say) can
+    surface as ConnectionResetError or EOFError instead of torch's "DataLoader worker ... exited"
+    RuntimeError: the pipe closes before the worker is seen dead (seen once, with the cores busy).
+    Both are the same failure, so both become the RuntimeError the training loop saves and stops on."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (ConnectionError, EOFError) as exc:
+            raise RuntimeError(f"DataLoader worker lost while sending a batch: {exc!r}") from exc
+        yield batch
+
+
 def _running_losses(sums: dict[str, float], n_steps: int, classify: bool, adversarial: bool) -> str:
     """The progress bar's losses: the epoch's means so far."""
     return (f"L1 {sums['l1'] / n_steps:.4f}" + (f" CE {sums['ce'] / n_steps:.3f}" if classify else "")
@@ -719,7 +734,7 @@ def _train(data_dir: Path, run: RunFolder, config: TrainConfig, resume: bool, sh
             nets.discriminator.train()
             try:
                 batches = iter(loader)
-                for l_net, ab_real in batches:
+                for l_net, ab_real in _loader_batches(batches):
                     if first_batch_s is None:
                         first_batch_s = time.perf_counter() - t0
                     if stop_requested.is_set():

@@ -225,6 +225,29 @@ def test_a_run_stopped_mid_epoch_by_ctrl_c_resumes_to_the_uninterrupted_run(colo
             assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
 
 
+@pytest.mark.parametrize("lost", [ConnectionResetError(104, "Connection reset by peer"), EOFError()])
+def test_a_worker_lost_mid_transfer_saves_the_state_like_a_worker_seen_dead(lost, colour_folder, tmp_path, monkeypatch):
+    """A data-loading worker killed while it hands over a batch can surface as ConnectionResetError
+    or EOFError rather than torch's "DataLoader worker exited" (it did once, on busy cores): the run
+    must still save where it was and say --resume, not crash with a traceback and lose the epoch."""
+    import archivecolor.train as training
+
+    real_loader = training._epoch_loader
+
+    def loader_that_loses_its_worker(*args, **kwargs):
+        def batches():
+            yield from list(real_loader(*args, **kwargs))[:2]
+            raise lost
+        return batches()
+
+    monkeypatch.setattr(training, "_epoch_loader", loader_that_loses_its_worker)
+    result = train(colour_folder, tmp_path / "run", TINY, show_progress=False)
+    assert result.interrupted and "a data-loading worker died" in result.failure and "--resume" in result.failure
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 2
+    monkeypatch.setattr(training, "_epoch_loader", real_loader)
+    assert train(colour_folder, tmp_path / "run", TINY, resume=True, show_progress=False).failure is None
+
+
 def test_the_loop_weighs_l1_by_lambda_and_the_adversarial_term_by_its_weight(colour_folder, tmp_path, monkeypatch):
     """The training loop's G loss is generator_loss(fake, real, D(fake), λ, gan weight), L1 alone
     (no D output) during the NoGAN epochs; swapping λ and the GAN weight in the loop fails here."""
