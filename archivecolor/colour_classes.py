@@ -69,7 +69,7 @@ def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: floa
     T = 1 is the plain mean (L2's answer, brownish); T → 0 the mode (vivid, patchy); the paper's 0.38 between."""
     # Bins last: a softmax over the innermost axis and a (Q, 2) matrix product. Over the channel axis
     # (softmax dim 1, then a 1×1 convolution) onnxruntime took 100 ms of the model's 130 at 256×384 on
-    # 2 CPU cores; this way 13 ms (benchmarks/bench.py versus).
+    # 2 CPU cores; this way about 15 ms (docs/performance.md).
     p = torch.softmax(logits.float().permute(0, 2, 3, 1) / temperature, dim=-1)
     return torch.matmul(p, centres.to(p)).permute(0, 3, 1, 2).to(logits.dtype)
 
