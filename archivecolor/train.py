@@ -213,6 +213,9 @@ class TrainResult:
     speaks: bool = True  # False on the ranks of a DDP run other than 0, which say nothing (rank 0 speaks for all)
 
 
+FINE_TUNE_HINT_FRACTION = 0.3  # a hint-taking generator fine-tuned without --hint-batches: the shipped recipe's share
+
+
 def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     """The weights to fine-tune from, and the config with their network shape (width, depth, ...)."""
     from .weights import WeightsError, load_generator, resolve_weights
@@ -225,8 +228,13 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
     shape = generator.config
     if config.hint_fraction > 0 and not shape.hint_channels:
         raise ValueError(f"{source}: this generator takes no colour hints, so it cannot be fine-tuned with --hint-batches")
+    hint_fraction = config.hint_fraction
+    if shape.hint_channels and hint_fraction <= 0:  # its stem takes hint channels: without hint batches it would not fit, and the skill would fade
+        hint_fraction = FINE_TUNE_HINT_FRACTION
+        console.info(f"{source.name} takes colour hints: fine-tuned with hints on {hint_fraction:.0%} of batches, as the shipped "
+                     f"model was trained (--hint-batches changes it)")
     config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
-                     encoder=shape.encoder, hint_fraction=config.hint_fraction if shape.hint_channels else 0.0,
+                     encoder=shape.encoder, hint_fraction=hint_fraction if shape.hint_channels else 0.0,
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
                      hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
                      head=shape.head, global_context=config.global_context or shape.global_context)

@@ -415,6 +415,26 @@ def test_the_decoder_kind_reaches_the_network_and_a_fine_tune_keeps_the_start_s(
     assert not replace(TINY, global_context=True).generator_config().global_context  # the design's U-Net has none
 
 
+def test_fine_tuning_a_hint_taking_generator_without_hint_batches_keeps_its_hints(colour_folder, tmp_path):
+    """`train --init-weights default` with no --hint-batches: the shipped model takes hints, so its
+    stem has hint channels. Built without them the fine-tune died on a size mismatch; it now keeps
+    them and trains them on the shipped recipe's share of batches."""
+    from archivecolor.nets import build_generator
+    from archivecolor.train import FINE_TUNE_HINT_FRACTION
+    from archivecolor.weights import save_generator
+
+    hinted = replace(TINY, hint_fraction=0.3)
+    start = tmp_path / "hinted.safetensors"
+    save_generator(start, build_generator(hinted.generator_config()).eval())
+    config = replace(TINY, epochs=1, steps_per_epoch=2, init_generator=str(start))
+    assert config.hint_fraction == 0
+    result = train(colour_folder, tmp_path / "run", config, show_progress=False)
+    assert not result.interrupted and result.failure is None
+    tuned = load_generator(tmp_path / "run" / "generator.safetensors")
+    assert tuned.config.hint_channels == build_generator(hinted.generator_config()).config.hint_channels > 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hint_fraction"] == FINE_TUNE_HINT_FRACTION
+
+
 def test_fine_tuning_from_a_missing_file_is_a_clear_error(colour_folder, tmp_path):
     with pytest.raises(ValueError, match="--init-weights"):
         train(colour_folder, tmp_path / "run", replace(TINY, init_generator=str(tmp_path / "nope.safetensors")), show_progress=False)
