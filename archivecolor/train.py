@@ -234,7 +234,7 @@ def _initial_generator(config: TrainConfig) -> tuple[TrainConfig, dict]:
         console.info(f"{source.name} takes colour hints: fine-tuned with hints on {hint_fraction:.0%} of batches, as the shipped "
                      f"model was trained (--hint-batches changes it)")
     config = replace(config, init_generator=str(source), width=shape.width, depth=shape.depth, upsample=shape.upsample, norm=shape.norm,
-                     encoder=shape.encoder, hint_fraction=hint_fraction if shape.hint_channels else 0.0,
+                     encoder=shape.encoder, hint_fraction=hint_fraction,  # 0 unless the generator takes hints (checked above)
                      hint_decoder=(config.hint_decoder or shape.hint_decoder) and bool(shape.hint_channels),
                      hint_pooling=shape.hint_pooling if shape.hint_decoder else config.hint_pooling, decoder=shape.decoder,
                      head=shape.head, global_context=config.global_context or shape.global_context)
